@@ -25,3 +25,15 @@ await build({
   logLevel: 'warning',
 });
 chmodSync(out, 0o755);
+
+// dist/lib.js: internal modules for the unit tests (node --test spec-tests/).
+await build({
+  entryPoints: [join(root, 'src', 'lib.ts')],
+  outfile: join(root, 'dist', 'lib.js'),
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  external: ['koffi'],
+  logLevel: 'warning',
+});
