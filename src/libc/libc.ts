@@ -1,0 +1,111 @@
+// koffi bindings to glibc, loaded on first use so that commands which never call into
+// libc (state, list) do not pay for loading the native addon.
+import type * as KoffiModule from 'koffi';
+import { errnoName, strerror } from './errno';
+import { SyscallError } from '../util/errors';
+
+type Koffi = typeof KoffiModule;
+type Fn = (...args: unknown[]) => any;
+
+let koffiModule: Koffi | undefined;
+let bound: Record<string, Fn> | undefined;
+
+export function koffi(): Koffi {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  koffiModule ??= require('koffi') as Koffi;
+  return koffiModule;
+}
+
+// Pointer arguments are declared uintptr_t and passed as BigInt addresses: koffi.as()
+// does not turn a number into a pointer (DESIGN.md).
+const SIGNATURES: Record<string, string> = {
+  clone: 'int clone(uintptr_t fn, uintptr_t stack, int flags, uintptr_t arg, ...)',
+  mmap: 'uintptr_t mmap(uintptr_t addr, size_t len, int prot, int flags, int fd, int64_t off)',
+  munmap: 'int munmap(uintptr_t addr, size_t len)',
+  mprotect: 'int mprotect(uintptr_t addr, size_t len, int prot)',
+  pipe2: 'int pipe2(_Out_ int *fds, int flags)',
+  mkfifo: 'int mkfifo(const char *path, uint32_t mode)',
+  flock: 'int flock(int fd, int op)',
+  prctl: 'int prctl(int op, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)',
+  waitpid: 'int waitpid(int pid, _Out_ int *status, int options)',
+  syscall: 'long syscall(long nr, ...)',
+  strerror: 'const char *strerror(int errnum)',
+};
+
+function fn(name: string): Fn {
+  if (!bound) bound = {};
+  let f = bound[name];
+  if (!f) {
+    const k = koffi();
+    const lib = k.load('libc.so.6');
+    f = lib.func(SIGNATURES[name]!) as Fn;
+    bound[name] = f;
+  }
+  return f;
+}
+
+export function errno(): number {
+  return koffi().errno();
+}
+
+/** Throws a SyscallError naming the call when r is negative (libc convention). */
+export function check(r: number | bigint, what: string): number {
+  if (Number(r) < 0) {
+    const e = errno();
+    throw new SyscallError(what, e, errnoName(e), strerror(e));
+  }
+  return Number(r);
+}
+
+export const libc = {
+  clone(fnAddr: bigint, stackTop: bigint, flags: number, arg: bigint): number {
+    return fn('clone')(fnAddr, stackTop, flags | 0, arg) as number;
+  },
+  mmap(len: number, prot: number, flags: number): bigint {
+    const r = BigInt(fn('mmap')(0n, len, prot, flags, -1, 0));
+    if (r === 0xffffffffffffffffn) check(-1, 'mmap');
+    return r;
+  },
+  munmap(addr: bigint, len: number): void {
+    check(fn('munmap')(addr, len), 'munmap');
+  },
+  mprotect(addr: bigint, len: number, prot: number): void {
+    check(fn('mprotect')(addr, len, prot), 'mprotect');
+  },
+  pipe2(flags: number): [number, number] {
+    const fds = [0, 0];
+    check(fn('pipe2')(fds, flags), 'pipe2');
+    return [fds[0]!, fds[1]!];
+  },
+  mkfifo(path: string, mode: number): void {
+    check(fn('mkfifo')(path, mode), `mkfifo ${path}`);
+  },
+  flock(fd: number, op: number): number {
+    return fn('flock')(fd, op) as number;
+  },
+  prctl(op: number, a2 = 0, a3 = 0, a4 = 0, a5 = 0): number {
+    return check(fn('prctl')(op, a2, a3, a4, a5), `prctl(${op})`);
+  },
+  /** Blocking waitpid; returns [pid, status]. */
+  waitpid(pid: number, options: number): [number, number] {
+    const st = [0];
+    const r = fn('waitpid')(pid, st, options) as number;
+    if (r < 0) check(r, `waitpid ${pid}`);
+    return [r, st[0]!];
+  },
+  /** waitpid on a koffi worker thread, so the event loop keeps running (signals). */
+  waitpidAsync(pid: number): Promise<number> {
+    const f = fn('waitpid') as Fn & { async: (...a: unknown[]) => void };
+    return new Promise((resolve, reject) => {
+      const st = [0];
+      f.async(pid, st, 0, (err: unknown, r: number) => {
+        if (err) reject(err);
+        else if (r < 0) reject(new Error(`waitpid ${pid} failed`));
+        else resolve(st[0]!);
+      });
+    });
+  },
+  strerror(e: number): string {
+    return fn('strerror')(e) as string;
+  },
+};
