@@ -1,3 +1,7 @@
 // Internal modules exported for the test-suite (dist/lib.js); not a public API.
 // Add exports here, one line per module.
 export * from './oci/default-spec';
+export * from './oci/validate-config';
+export * from './linux/mount-options';
+export * from './util/secure-join';
+export * from './hooks/run-hooks';

@@ -12,7 +12,7 @@ const X86_64 = {
   prctl: 157, chroot: 161, mount: 165, umount2: 166, sethostname: 170,
   setdomainname: 171, sched_setaffinity: 203, exit_group: 231, set_mempolicy: 238,
   keyctl: 250, ioprio_set: 251, openat: 257, mkdirat: 258, mknodat: 259, fchownat: 260,
-  symlinkat: 266, fchmodat: 268, unshare: 272, dup3: 292, prlimit64: 302, setns: 308,
+  symlinkat: 266, fchmodat: 268, unlinkat: 263, unshare: 272, dup3: 292, prlimit64: 302, setns: 308,
   sched_setattr: 314, seccomp: 317, open_tree: 428, move_mount: 429, close_range: 436,
   openat2: 437, mount_setattr: 442,
 } as const;
@@ -25,7 +25,7 @@ const AARCH64: Record<SyscallName, number> = {
   prctl: 167, chroot: 51, mount: 40, umount2: 39, sethostname: 161,
   setdomainname: 162, sched_setaffinity: 122, exit_group: 94, set_mempolicy: 237,
   keyctl: 219, ioprio_set: 30, openat: 56, mkdirat: 34, mknodat: 33, fchownat: 54,
-  symlinkat: 36, fchmodat: 53, unshare: 97, dup3: 24, prlimit64: 261, setns: 268,
+  symlinkat: 36, fchmodat: 53, unlinkat: 35, unshare: 97, dup3: 24, prlimit64: 261, setns: 268,
   sched_setattr: 274, seccomp: 277, open_tree: 428, move_mount: 429, close_range: 436,
   openat2: 437, mount_setattr: 442,
 };

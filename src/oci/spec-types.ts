@@ -40,7 +40,11 @@ export interface Process {
   terminal?: boolean;
   /** Console size in characters; ignored unless terminal is true. */
   consoleSize?: Box;
-  user?: User;
+  /**
+   * Optional in config.json; validateConfig fills in {uid: 0, gid: 0} when it is absent (the
+   * zero value the spec's Go bindings and runc use), so it is always set on a validated Spec.
+   */
+  user: User;
   /** argv; the first entry is resolved like execvp's file. At least one entry on Linux. */
   args?: string[];
   /** Windows only: full command line. */

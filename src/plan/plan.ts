@@ -44,8 +44,9 @@ export interface StepOptions {
   okErrno?: number;
   /** any failure is ignored (best-effort steps). */
   ignoreError?: boolean;
-  /** the raw result is stored into this 8-byte blob. */
+  /** the raw result is stored into this blob (at storeOffset bytes in). */
   store?: Blob;
+  storeOffset?: number;
   /** after success, continue at this label when the result is non-zero. */
   jumpIfNonzero?: Label;
 }

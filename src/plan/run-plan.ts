@@ -61,7 +61,7 @@ function encode(plan: Plan, errFd: number, addr: bigint, mem: Buffer): void {
     });
     const o = s.opts;
     if (o.ignoreError) flags |= FLAG.IGNORE_ERROR;
-    if (o.store) { flags |= FLAG.STORE; w(8, dataBase + BigInt(o.store.offset)); }
+    if (o.store) { flags |= FLAG.STORE; w(8, dataBase + BigInt(o.store.offset + (o.storeOffset ?? 0))); }
     if (o.jumpIfNonzero) {
       if (o.jumpIfNonzero.index < 0) throw new Error(`plan label ${o.jumpIfNonzero.name} never placed`);
       flags |= FLAG.JUMP_IF_NONZERO;

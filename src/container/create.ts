@@ -1,0 +1,198 @@
+// `create`: validate the bundle, claim the id, start the init plan, feed it what only
+// the parent can do (id maps, hooks), and record the state. Any failure undoes every
+// step taken so far: no state dir, no process, no fifo is left behind.
+import { closeSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Spec } from '../oci/spec-types';
+import { validateConfig, requireProcess, checkTerminalSocket } from '../oci/validate-config';
+import { O } from '../libc/constants';
+import { libc } from '../libc/libc';
+import { readReport, startPlan } from '../plan/run-plan';
+import type { Plan } from '../plan/plan';
+import { planNamespaces } from '../linux/namespaces';
+import { buildInitPlan } from '../linux/init-plan';
+import { runHooks } from '../hooks/run-hooks';
+import { runHookInMountNs } from '../hooks/hook-in-container';
+import { StateStore, writePidFile, type SavedState } from './state-store';
+import { procStat } from './status';
+import { ConfigError, TsrtError } from '../util/errors';
+import { describePlan } from '../plan/describe-plan';
+
+export interface CreateOptions {
+  root: string;
+  id: string;
+  bundle: string;
+  pidFile?: string;
+  consoleSocket?: string;
+  noPivot?: boolean;
+  preserveFds?: number;
+  /** keep the report pipe open (run: to learn whether execve succeeded) */
+  keepReport?: boolean;
+  /** print the plan instead of running it */
+  printPlan?: boolean;
+}
+
+export interface Created {
+  store: StateStore;
+  state: SavedState;
+  plan: Plan;
+  /** read end of the report pipe when keepReport was asked for */
+  reportFd?: number;
+}
+
+export function loadBundleConfig(bundle: string): Spec {
+  const file = resolve(bundle, 'config.json');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`${file}: not valid JSON: ${(e as Error).message}`);
+  }
+  const spec = validateConfig(raw);
+  requireProcess(spec);
+  return spec;
+}
+
+/** Host uid/gid that container id 0 maps to (fifo ownership). */
+function hostIdOf(maps: { containerID: number; hostID: number; size: number }[] | undefined, id: number): number {
+  for (const m of maps ?? []) if (id >= m.containerID && id < m.containerID + m.size) return m.hostID + id - m.containerID;
+  return id;
+}
+
+function writeIdMaps(pid: number, spec: Spec): void {
+  const fmt = (maps: { containerID: number; hostID: number; size: number }[]) => maps.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join('');
+  try {
+    writeFileSync(`/proc/${pid}/uid_map`, fmt(spec.linux?.uidMappings ?? []));
+  } catch (e) {
+    throw new TsrtError('EIDMAP', `linux.uidMappings: writing /proc/${pid}/uid_map: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
+  try {
+    writeFileSync(`/proc/${pid}/gid_map`, fmt(spec.linux?.gidMappings ?? []));
+  } catch (e) {
+    throw new TsrtError('EIDMAP', `linux.gidMappings: writing /proc/${pid}/gid_map: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
+}
+
+export function hookState(s: SavedState, status: string): string {
+  return JSON.stringify({ ociVersion: s.ociVersion, id: s.id, status, pid: s.pid, bundle: s.bundle, annotations: s.annotations ?? {} });
+}
+
+export async function createContainer(o: CreateOptions): Promise<Created> {
+  const bundle = resolve(o.bundle || '.');
+  const spec = loadBundleConfig(bundle);
+  checkTerminalSocket(spec, o.consoleSocket, { interactive: false });
+  const rootfs = resolve(bundle, spec.root?.path ?? 'rootfs');
+  try {
+    if (!statSync(rootfs).isDirectory()) throw new Error('not a directory');
+  } catch (e) {
+    throw new ConfigError(`root.path: ${rootfs}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const store = new StateStore(o.root);
+  const undo: (() => void)[] = [];
+  // fds the parent opened for the child; each closed exactly once (numbers get reused).
+  const closeLater = new Set<number>();
+  const safeClose = (fd: number) => {
+    if (!closeLater.delete(fd)) return;
+    try { closeSync(fd); } catch { /* already closed */ }
+  };
+  const closeAll = () => [...closeLater].forEach(safeClose);
+  if (!o.printPlan) {
+    store.claim(o.id);
+    undo.push(() => store.remove(o.id));
+  }
+  try {
+    const fifo = store.fifoPath(o.id);
+    let fifoFd = 999;
+    if (!o.printPlan) {
+      libc.mkfifo(fifo, 0o622);
+      const { chownSync } = require('node:fs') as typeof import('node:fs');
+      chownSync(fifo, hostIdOf(spec.linux?.uidMappings, 0), hostIdOf(spec.linux?.gidMappings, 0));
+      fifoFd = openSync(fifo, O.PATH | O.CLOEXEC);
+      closeLater.add(fifoFd);
+    }
+    const ns = planNamespaces(spec);
+    ns.joined.forEach((j) => closeLater.add(j.fd));
+    const [reportR, reportW] = libc.pipe2(O.CLOEXEC);
+    const [syncR, syncW] = libc.pipe2(O.CLOEXEC);
+    [reportR, reportW, syncR, syncW].forEach((fd) => closeLater.add(fd));
+    const startHooks = spec.hooks?.startContainer ?? [];
+    const hookPipes = startHooks.map(() => libc.pipe2(O.CLOEXEC));
+    for (const [r, w] of hookPipes) { closeLater.add(r); closeLater.add(w); }
+    const createHooks = ['prestart', 'createRuntime', 'createContainer'] as const;
+    const hooksPause = createHooks.some((k) => (spec.hooks?.[k]?.length ?? 0) > 0);
+    const { plan, cloneFlags } = buildInitPlan({
+      spec, bundle, rootfs, ns, reportFd: reportW, syncFd: syncR, fifoFd, noPivot: !!o.noPivot,
+      keepFds: preservedFdCount(o.preserveFds ?? 0), hooksPause, startHookStdin: hookPipes.map(([r]) => r),
+    });
+    if (o.printPlan) {
+      process.stdout.write(describePlan(plan, cloneFlags));
+      closeAll();
+      return { store, plan, state: undefined as unknown as SavedState };
+    }
+
+    const first = startPlan(plan, cloneFlags, reportW);
+    undo.push(() => { try { process.kill(first, 'SIGKILL'); libc.waitpid(first, 0); } catch { /* gone */ } });
+    safeClose(reportW);
+    safeClose(syncR);
+    for (const [r] of hookPipes) safeClose(r);
+    let pid = first;
+    const fail = (r: ReturnType<typeof readReport>): never => {
+      if (r.kind === 'error') throw new TsrtError('ESETUP', r.message);
+      throw new TsrtError('ESETUP', 'container init exited before it was ready');
+    };
+    if (ns.twoStage) {
+      const r = readReport(plan, reportR);
+      if (r.kind !== 'pid') fail(r);
+      pid = (r as { pid: number }).pid;
+      libc.waitpid(first, 0);
+      undo.push(() => { try { process.kill(pid, 'SIGKILL'); libc.waitpid(pid, 0); } catch { /* gone */ } });
+    }
+    const state: SavedState = {
+      ociVersion: spec.ociVersion, id: o.id, pid, pidStartTime: procStat(pid)?.startTime ?? '',
+      bundle, rootfs, created: new Date().toISOString(), owner: '',
+      annotations: spec.annotations, creating: true, config: spec,
+    };
+    // Saved before the init is released, so a killed create leaves what delete --force cleans.
+    store.save(state);
+
+    if (ns.newUser) writeIdMaps(pid, spec);
+    if (spec.process?.oomScoreAdj !== undefined) writeFileSync(`/proc/${pid}/oom_score_adj`, String(spec.process.oomScoreAdj));
+    for (const [, w] of hookPipes) {
+      writeSync(w, hookState(state, 'created'));
+      safeClose(w);
+    }
+    writeSync(syncW, '1');
+    for (;;) {
+      const r = readReport(plan, reportR);
+      if (r.kind === 'ready') break;
+      if (r.kind !== 'hooks') fail(r);
+      const st = hookState(state, 'creating');
+      await runHooks(spec.hooks?.prestart, st, 'prestart');
+      await runHooks(spec.hooks?.createRuntime, st, 'createRuntime');
+      (spec.hooks?.createContainer ?? []).forEach((h, i) => runHookInMountNs(h, st, 'createContainer', i, pid));
+      writeSync(syncW, '1');
+    }
+    delete state.creating;
+    store.save(state);
+    if (o.pidFile) writePidFile(resolve(o.pidFile), pid);
+    if (o.keepReport) closeLater.delete(reportR);
+    closeAll();
+    return { store, state, plan, reportFd: o.keepReport ? reportR : undefined };
+  } catch (e) {
+    for (const u of undo.reverse()) u();
+    closeAll();
+    throw e;
+  }
+}
+
+/** --preserve-fds plus systemd socket activation fds (LISTEN_FDS), as runc counts them. */
+function preservedFdCount(preserve: number): number {
+  const listen = Number(process.env.LISTEN_FDS ?? 0);
+  return preserve + (Number.isInteger(listen) && listen > 0 ? listen : 0);
+}

@@ -1,0 +1,39 @@
+// `kill`: send a signal to the init (or to every process of the container with --all).
+import { readFileSync } from 'node:fs';
+import { ContainerError } from '../util/errors';
+import type { StateStore } from './state-store';
+import { statusOf } from './status';
+
+export function killContainer(store: StateStore, id: string, signal: number, all: boolean): void {
+  store.withLock(id, () => {
+    const s = store.load(id);
+    const status = statusOf(store, s);
+    if (status === 'stopped') {
+      // containerd sends kill --all after the init died (shared PID namespaces).
+      if (all) return;
+      throw new ContainerError('ESTATE', 'container not running');
+    }
+    const pids = all ? containerPids(s.cgroupPaths, s.pid) : [s.pid];
+    for (const pid of pids) {
+      try {
+        process.kill(pid, signal);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+        if (!all) throw new ContainerError('ESTATE', 'container not running: no such process');
+      }
+    }
+  });
+}
+
+/** Every pid in the container's cgroup, or just the init when it has none of its own. */
+export function containerPids(cgroupPaths: Record<string, string> | undefined, initPid: number): number[] {
+  for (const dir of Object.values(cgroupPaths ?? {})) {
+    try {
+      const pids = readFileSync(`${dir}/cgroup.procs`, 'utf8').split('\n').filter(Boolean).map(Number);
+      if (pids.length) return pids;
+    } catch {
+      // try the next hierarchy
+    }
+  }
+  return [initPid];
+}

@@ -1,0 +1,47 @@
+// `run`: create + start in one process. In the foreground tsrt stays the init's parent:
+// it forwards signals, waits, removes the container (unless --keep) and returns the
+// container's exit code (128+N when killed by signal N).
+import { PR } from '../libc/constants';
+import { libc } from '../libc/libc';
+import { readReport } from '../plan/run-plan';
+import { TsrtError } from '../util/errors';
+import { createContainer, type CreateOptions } from './create';
+import { removeContainer } from './delete';
+import { releaseInit } from './start';
+
+export interface RunOptions extends CreateOptions {
+  detach?: boolean;
+  keep?: boolean;
+  noSubreaper?: boolean;
+}
+
+const FORWARDED: NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT', 'SIGALRM'];
+
+export async function runContainer(o: RunOptions, warn: (msg: string) => void): Promise<number> {
+  if (!o.detach && !o.noSubreaper) libc.prctl(PR.SET_CHILD_SUBREAPER, 1);
+  const { store, state, plan, reportFd } = await createContainer({ ...o, keepReport: !o.detach });
+  const cleanup = async () => {
+    try { process.kill(state.pid, 'SIGKILL'); } catch { /* gone */ }
+    await removeContainer(store, state, warn);
+  };
+  const handlers = FORWARDED.map((sig) => {
+    const h = () => { try { process.kill(state.pid, sig); } catch { /* exited */ } };
+    process.on(sig, h);
+    return [sig, h] as const;
+  });
+  try {
+    await releaseInit(store, state);
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+  if (o.detach) return 0;
+  // EOF on the report pipe: execve succeeded (the pipe is close-on-exec).
+  const r = readReport(plan, reportFd!);
+  const status = await libc.waitpidAsync(state.pid);
+  for (const [sig, h] of handlers) process.off(sig, h);
+  if (!o.keep) await removeContainer(store, state, warn);
+  if (r.kind === 'error') throw new TsrtError('EEXEC', r.message);
+  const sig = status & 0x7f;
+  return sig ? 128 + sig : (status >> 8) & 0xff;
+}

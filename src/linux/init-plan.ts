@@ -1,0 +1,188 @@
+// The container's init, top to bottom: the one place that decides the order of setup.
+// Each block names why it is where it is; the blocks build their steps in their modules.
+import type { Hook, Spec } from '../oci/spec-types';
+import { CLONE, O, PR, SIGCHLD } from '../libc/constants';
+import { Plan } from '../plan/plan';
+import { MSG } from '../plan/run-plan';
+import type { NamespacePlan } from './namespaces';
+import { NS_FLAG } from './namespaces';
+import { buildMountSteps, buildPathProtectionSteps, buildPivotSteps, type RootfsInput } from './rootfs';
+import { buildExecSteps, buildFdSteps, buildRlimitSteps, buildSignalResetSteps, buildUserAndCapSteps, processEnv } from './process-setup';
+import { ConfigError } from '../util/errors';
+
+export interface InitPlanInput {
+  spec: Spec;
+  bundle: string;
+  rootfs: string;
+  ns: NamespacePlan;
+  /** child's write end of the report pipe (errors, READY, PID, HOOKS messages) */
+  reportFd: number;
+  /** child's read end of the sync pipe (the parent writes one byte per release) */
+  syncFd: number;
+  /** O_PATH fd of exec.fifo: the init blocks opening it for writing until `start` */
+  fifoFd: number;
+  /** whether /proc is mounted in the container (the fifo is reopened through it) */
+  noPivot: boolean;
+  keepFds: number;
+  /** pause after the mounts so the parent can run prestart/createRuntime/createContainer */
+  hooksPause: boolean;
+  /** per startContainer hook, the read end of a pipe that holds the state JSON */
+  startHookStdin: number[];
+}
+
+export interface InitPlan {
+  plan: Plan;
+  cloneFlags: number;
+}
+
+function message(plan: Plan, word: bigint, label: string): { blob: ReturnType<Plan['blob']> } {
+  const b = Buffer.alloc(16);
+  b.writeBigUInt64LE(word, 0);
+  return { blob: plan.blob(b, label) };
+}
+
+export function buildInitPlan(input: InitPlanInput): InitPlan {
+  const { spec, ns } = input;
+  const proc = spec.process;
+  if (!proc) throw new ConfigError('config.json: process: required to create a container');
+  if (!ns.has('mount') || ns.joined.some((j) => j.type === 'mount')) {
+    throw new ConfigError('linux.namespaces: tsrt needs a new mount namespace to set up the rootfs (add {"type": "mount"})');
+  }
+  if ((spec.hostname || spec.domainname) && !ns.has('uts')) {
+    throw new ConfigError('hostname: setting the hostname needs a private UTS namespace (add {"type": "uts"} to linux.namespaces)');
+  }
+  const plan = new Plan();
+  const report = input.reportFd;
+
+  // node's signal handlers are addresses in a heap the child does not have.
+  buildSignalResetSteps(plan);
+  plan.add('prctl', [PR.SET_PDEATHSIG, 9, 0, 0, 0], 'die with the parent while it sets the container up');
+
+  let cloneFlags = ns.cloneFlags | SIGCHLD;
+  const intermediate = plan.label('intermediate');
+  const pidMsg = message(plan, MSG.PID, 'pid message');
+  if (ns.twoStage) {
+    // Stage 1 (this process): enter the namespaces to join, then clone the init so it
+    // is born inside them (a PID or time namespace only applies to children).
+    cloneFlags = SIGCHLD;
+    for (const j of ns.joined) {
+      plan.add('setns', [j.fd, NS_FLAG[j.type]], `join the ${j.type} namespace ${j.path}`);
+    }
+    if (ns.newTime) buildTimeNamespaceSteps(plan, spec);
+    plan.add('clone', [CLONE.PARENT | ns.cloneFlags | SIGCHLD, 0, 0, 0, 0], 'clone the container init inside the joined namespaces',
+      { store: pidMsg.blob, storeOffset: 8, jumpIfNonzero: intermediate });
+    plan.add('prctl', [PR.SET_PDEATHSIG, 9, 0, 0, 0], 'die with the parent while it sets the container up');
+  }
+
+  // The parent writes uid/gid maps and moves us into our cgroups meanwhile.
+  const byte = plan.blob(Buffer.alloc(8), 'sync byte');
+  plan.add('read', [input.syncFd, byte, 1], 'wait for the parent to set up ids and cgroups');
+  if (ns.unshareCgroup) {
+    // After the cgroup join, so the namespace's root is the container's cgroup.
+    plan.add('unshare', [CLONE.NEWCGROUP], 'create the cgroup namespace');
+  }
+  if (spec.hostname) plan.add('sethostname', [plan.cstr(spec.hostname), Buffer.byteLength(spec.hostname)], `set hostname ${spec.hostname}`);
+  if (spec.domainname) plan.add('setdomainname', [plan.cstr(spec.domainname), Buffer.byteLength(spec.domainname)], `set domainname ${spec.domainname}`);
+  plan.add('umask', [0], 'clear the umask so devices and dirs get their exact modes');
+
+  const rootfsInput: RootfsInput = {
+    spec, bundle: input.bundle, rootfs: input.rootfs, noPivot: input.noPivot,
+    newUserNs: ns.newUser, newMountNs: true, newCgroupNs: ns.has('cgroup'),
+  };
+  buildMountSteps(plan, rootfsInput);
+
+  if (input.hooksPause) {
+    // prestart, createRuntime (host) and createContainer (our mount namespace) hooks.
+    plan.add('write', [report, message(plan, MSG.HOOKS, 'hooks message').blob, 16], 'ask the parent to run the create hooks');
+    plan.add('read', [input.syncFd, byte, 1], 'wait for the create hooks');
+  }
+
+  // The exec fifo is reopened through /proc after pivot_root; without a /proc mount
+  // it must be opened before (the wait then happens before pivot_root).
+  const procMounted = (spec.mounts ?? []).some((m) => m.destination.replace(/\/+$/, '') === '/proc' && m.type === 'proc');
+  const fifoPath = plan.cstr(`/proc/self/fd/${input.fifoFd}`);
+  const fifo = plan.slot('exec fifo fd');
+  const waitForStart = () => {
+    plan.add('prctl', [PR.SET_PDEATHSIG, 0, 0, 0, 0], 'outlive `tsrt create`');
+    plan.add('write', [report, message(plan, MSG.READY, 'ready message').blob, 16], 'tell the parent the container is created');
+    plan.add('openat', [-100, fifoPath, O.WRONLY | O.CLOEXEC, 0], 'wait for `tsrt start` (open the exec fifo)', { store: fifo });
+    plan.add('write', [{ load: fifo }, plan.cstr('0'), 1], 'signal `tsrt start` through the exec fifo');
+    plan.add('close', [{ load: fifo }], 'close the exec fifo');
+  };
+
+  buildPivotSteps(plan, rootfsInput);
+  buildPathProtectionSteps(plan, rootfsInput);
+  buildSysctlSteps(plan, spec);
+  buildRlimitSteps(plan, proc);
+  plan.add('chdir', [plan.cstr(proc.cwd)], `chdir to process.cwd ${proc.cwd}`);
+  buildUserAndCapSteps(plan, proc, { setgroupsAllowed: true });
+  plan.add('umask', [proc.user.umask ?? 0o022], `set umask ${(proc.user.umask ?? 0o022).toString(8)}`);
+  if (proc.noNewPrivileges) plan.add('prctl', [PR.SET_NO_NEW_PRIVS, 1, 0, 0, 0], 'set no_new_privs');
+  buildFdSteps(plan, input.keepFds);
+  if (!procMounted) {
+    throw new ConfigError('mounts: tsrt needs /proc mounted in the container (a mount of type proc on /proc)');
+  }
+  waitForStart();
+  buildStartContainerHookSteps(plan, spec.hooks?.startContainer ?? [], input.startHookStdin);
+  buildExecSteps(plan, proc.args ?? [], processEnv(spec, input.rootfs));
+
+  if (ns.twoStage) {
+    plan.place(intermediate);
+    plan.add('write', [report, pidMsg.blob, 16], 'report the init pid to the parent');
+    plan.add('exit_group', [0], 'intermediate process done');
+  }
+  return { plan, cloneFlags };
+}
+
+function buildTimeNamespaceSteps(plan: Plan, spec: Spec): void {
+  plan.add('unshare', [CLONE.NEWTIME], 'create the time namespace');
+  const offsets = spec.linux?.timeOffsets ?? {};
+  const clockIds: Record<string, number> = { monotonic: 1, boottime: 7 };
+  const lines = Object.entries(offsets).map(([clock, o]) => {
+    const id = clockIds[clock];
+    if (id === undefined) throw new ConfigError(`linux.timeOffsets.${clock}: unknown clock (expected monotonic or boottime)`);
+    return `${id} ${o.secs ?? 0} ${o.nanosecs ?? 0}\n`;
+  });
+  if (!lines.length) return;
+  const fd = plan.slot('timens_offsets fd');
+  const text = lines.join('');
+  plan.add('openat', [-100, plan.cstr('/proc/self/timens_offsets'), O.WRONLY | O.CLOEXEC, 0], 'open /proc/self/timens_offsets', { store: fd });
+  plan.add('write', [{ load: fd }, plan.cstr(text), Buffer.byteLength(text)], `set linux.timeOffsets (${text.trim().replace(/\n/g, '; ')})`);
+  plan.add('close', [{ load: fd }], 'close /proc/self/timens_offsets');
+}
+
+function buildSysctlSteps(plan: Plan, spec: Spec): void {
+  for (const [key, value] of Object.entries(spec.linux?.sysctl ?? {})) {
+    const path = '/proc/sys/' + key.replace(/\./g, '/');
+    const fd = plan.slot(`fd of ${path}`);
+    plan.add('openat', [-100, plan.cstr(path), O.WRONLY | O.CLOEXEC, 0], `linux.sysctl: open ${path} for ${key}`, { store: fd });
+    plan.add('write', [{ load: fd }, plan.cstr(value), Buffer.byteLength(value)], `linux.sysctl: set ${key} = ${value}`);
+    plan.add('close', [{ load: fd }], `close ${path}`);
+  }
+}
+
+/** startContainer hooks run inside the container: fork, exec the hook, wait, check. */
+function buildStartContainerHookSteps(plan: Plan, hooks: Hook[], stdinFds: number[]): void {
+  hooks.forEach((h, i) => {
+    const what = `startContainer hook #${i} (${h.path})`;
+    const pid = plan.slot(`${what} pid`);
+    const status = plan.slot(`${what} status`);
+    const waitLabel = plan.label(`wait ${what}`);
+    plan.add('clone', [SIGCHLD, 0, 0, 0, 0], `fork for ${what}`, { store: pid, jumpIfNonzero: waitLabel });
+    plan.add('dup3', [stdinFds[i]!, 0, 0], `give ${what} the state on stdin`);
+    if (h.timeout) {
+      // struct itimerval { interval {0,0}, value {timeout,0} }: SIGALRM ends the hook.
+      const t = Buffer.alloc(32);
+      t.writeBigInt64LE(BigInt(h.timeout), 16);
+      plan.add('setitimer', [0, plan.blob(t, 'hook timer'), 0], `arm the ${h.timeout}s timeout of ${what}`);
+    }
+    plan.add('execve', [plan.cstr(h.path), plan.strArray(h.args ?? [h.path], 'hook argv'), plan.strArray(h.env ?? [], 'hook envp')], `exec ${what}`);
+    plan.place(waitLabel);
+    plan.add('wait4', [{ load: pid }, status, 0, 0], `wait for ${what}`);
+    plan.check(status, 0xffffn, what, (st) => {
+      const sig = st & 0x7f;
+      if (sig === 14 && h.timeout) return `${what}: timed out after ${h.timeout}s`;
+      return sig ? `${what}: killed by signal ${sig}` : `${what}: exited with status ${(st >> 8) & 0xff}`;
+    });
+  });
+}

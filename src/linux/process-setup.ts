@@ -1,0 +1,148 @@
+// The container process's identity and environment, as plan steps: signals, rlimits,
+// user and groups, capabilities, umask, no_new_privs, file descriptors, execve.
+import { readFileSync } from 'node:fs';
+import { posix } from 'node:path';
+import type { Process, Spec } from '../oci/spec-types';
+import { CLOSE_RANGE_CLOEXEC, F_SETFD, PR, PR_CAP_AMBIENT_RAISE, RLIMIT, SIG_SETMASK } from '../libc/constants';
+import type { Plan } from '../plan/plan';
+import { capMask, hostLastCap } from './capabilities';
+import { secureJoin } from '../util/secure-join';
+import { ConfigError } from '../util/errors';
+
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** First steps of every plan: node's signal handlers and mask must not survive. */
+export function buildSignalResetSteps(plan: Plan): void {
+  // struct kernel_sigaction { handler, flags, restorer, mask } with handler SIG_DFL.
+  const dfl = plan.blob(Buffer.alloc(32), 'sigaction SIG_DFL');
+  for (let sig = 1; sig <= 64; sig++) {
+    if (sig === 9 || sig === 19) continue;
+    plan.add('rt_sigaction', [sig, dfl, 0, 8], `reset the disposition of signal ${sig}`, { ignoreError: true });
+  }
+  plan.add('rt_sigprocmask', [SIG_SETMASK, plan.blob(Buffer.alloc(8), 'empty sigset'), 0, 8], 'unblock all signals');
+}
+
+export function buildRlimitSteps(plan: Plan, proc: Process): void {
+  (proc.rlimits ?? []).forEach((r, i) => {
+    const res = RLIMIT[r.type];
+    if (res === undefined) throw new ConfigError(`process.rlimits[${i}].type: unknown rlimit ${JSON.stringify(r.type)}`);
+    const buf = Buffer.alloc(16);
+    buf.writeBigUInt64LE(BigInt.asUintN(64, BigInt(r.soft)), 0);
+    buf.writeBigUInt64LE(BigInt.asUintN(64, BigInt(r.hard)), 8);
+    plan.add('prlimit64', [0, res, plan.blob(buf, r.type), 0], `set ${r.type} to soft ${r.soft} hard ${r.hard}`);
+  });
+}
+
+/** setgroups/setresgid/setresuid with the configured capabilities kept across it. */
+export function buildUserAndCapSteps(plan: Plan, proc: Process, opts: { setgroupsAllowed: boolean }): void {
+  const { uid, gid } = proc.user;
+  const gids = proc.user.additionalGids ?? [];
+  const caps = proc.capabilities;
+  let masks: Record<'bounding' | 'effective' | 'permitted' | 'inheritable' | 'ambient', bigint> | undefined;
+  if (caps) {
+    try {
+      masks = {
+        bounding: capMask(caps.bounding, 'process.capabilities.bounding'),
+        effective: capMask(caps.effective, 'process.capabilities.effective'),
+        permitted: capMask(caps.permitted, 'process.capabilities.permitted'),
+        inheritable: capMask(caps.inheritable, 'process.capabilities.inheritable'),
+        ambient: capMask(caps.ambient, 'process.capabilities.ambient'),
+      };
+    } catch (e) {
+      throw new ConfigError((e as Error).message);
+    }
+    for (let cap = 0; cap <= hostLastCap(); cap++) {
+      if (!(masks.bounding & (1n << BigInt(cap)))) {
+        plan.add('prctl', [PR.CAPBSET_DROP, cap, 0, 0, 0], `drop capability ${cap} from the bounding set`);
+      }
+    }
+    plan.add('prctl', [PR.SET_KEEPCAPS, 1, 0, 0, 0], 'keep capabilities across the uid change');
+  }
+  if (opts.setgroupsAllowed || gids.length) {
+    const buf = Buffer.alloc(4 * Math.max(gids.length, 1));
+    gids.forEach((g, i) => buf.writeUInt32LE(g, 4 * i));
+    plan.add('setgroups', [gids.length, plan.blob(buf, 'gids')], `set additional groups [${gids.join(', ')}]`);
+  }
+  plan.add('setresgid', [gid, gid, gid], `set gid ${gid}`);
+  plan.add('setresuid', [uid, uid, uid], `set uid ${uid}`);
+  if (masks) {
+    plan.add('prctl', [PR.SET_KEEPCAPS, 0, 0, 0, 0], 'stop keeping capabilities');
+    const hdr = Buffer.alloc(8);
+    hdr.writeUInt32LE(0x20080522, 0); // _LINUX_CAPABILITY_VERSION_3
+    const data = Buffer.alloc(24);
+    const lo = (m: bigint) => Number(m & 0xffffffffn);
+    const hi = (m: bigint) => Number((m >> 32n) & 0xffffffffn);
+    data.writeUInt32LE(lo(masks.effective), 0);
+    data.writeUInt32LE(lo(masks.permitted), 4);
+    data.writeUInt32LE(lo(masks.inheritable), 8);
+    data.writeUInt32LE(hi(masks.effective), 12);
+    data.writeUInt32LE(hi(masks.permitted), 16);
+    data.writeUInt32LE(hi(masks.inheritable), 20);
+    plan.add('capset', [plan.blob(hdr, 'cap header'), plan.blob(data, 'cap data')], 'set the effective, permitted and inheritable capabilities');
+    for (let cap = 0; cap <= hostLastCap(); cap++) {
+      if (masks.ambient & (1n << BigInt(cap))) {
+        // The kernel refuses (EPERM) an ambient cap not also permitted and inheritable;
+        // runc and crun skip those silently, so configs written for them rely on it.
+        plan.add('prctl', [PR.CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0], `raise ambient capability ${cap}`, { okErrno: 1 });
+      }
+    }
+  }
+}
+
+/**
+ * stdio passed through (node set FD_CLOEXEC on 0-2), preserved fds kept, every other
+ * fd marked close-on-exec (the plan's own fds stay usable until execve).
+ */
+export function buildFdSteps(plan: Plan, keepFds: number): void {
+  for (let fd = 0; fd < 3 + keepFds; fd++) {
+    plan.add('fcntl', [fd, F_SETFD, 0], `keep fd ${fd} open across exec`, { okErrno: 9 });
+  }
+  plan.add('close_range', [3 + keepFds, 0xffffffff, CLOSE_RANGE_CLOEXEC], `mark fds from ${3 + keepFds} up close-on-exec`);
+}
+
+/** The environment, with HOME added from the rootfs's /etc/passwd as runc does. */
+export function processEnv(spec: Spec, rootfs: string): string[] {
+  const env = [...(spec.process?.env ?? [])];
+  if (!env.some((e) => e.startsWith('HOME='))) {
+    env.push(`HOME=${homeOf(rootfs, spec.process?.user.uid ?? 0)}`);
+  }
+  return env;
+}
+
+function homeOf(rootfs: string, uid: number): string {
+  try {
+    const passwd = readFileSync(secureJoin(rootfs, '/etc/passwd'), 'utf8');
+    for (const line of passwd.split('\n')) {
+      const f = line.split(':');
+      if (f.length >= 7 && Number(f[2]) === uid) return f[5] || '/';
+    }
+  } catch {
+    // no passwd file: runc falls back to /
+  }
+  return '/';
+}
+
+/**
+ * execve of args[0]: a name without '/' is tried in each $PATH directory in turn (the
+ * failures are tolerated), the last candidate's failure is the error.
+ */
+export function buildExecSteps(plan: Plan, args: string[], env: string[]): void {
+  const argv = plan.strArray(args, 'argv');
+  const envp = plan.strArray(env, 'envp');
+  const name = args[0]!;
+  let candidates: string[];
+  if (name.includes('/')) {
+    candidates = [name];
+  } else {
+    const pathVar = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
+    candidates = pathVar.split(':').filter(Boolean).map((d) => posix.join(d, name));
+  }
+  for (const c of candidates) {
+    plan.add('execve', [plan.cstr(c), argv, envp], `exec ${c}`, { ignoreError: true });
+  }
+  const notFound = plan.slot('ENOENT', 2n);
+  plan.check(notFound, 0xffffn, `exec ${name}`, () =>
+    name.includes('/')
+      ? `exec ${JSON.stringify(name)}: no such file, or not executable, in the container`
+      : `exec ${JSON.stringify(name)}: executable file not found in $PATH`);
+}

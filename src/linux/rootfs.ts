@@ -1,0 +1,352 @@
+// The container's filesystem view, as plan steps: make "/" a slave so nothing
+// propagates to the host, bind the rootfs onto itself, mount config.mounts in order,
+// create /dev's devices and links, then pivot_root (or MS_MOVE + chroot).
+//
+// Mount targets are opened inside the child with openat2(RESOLVE_IN_ROOT) relative to
+// the rootfs and mounted through /proc/self/fd/N, so a symlink in the rootfs can never
+// send a mount outside it (the CVE-2021-30465 class), even if it appears after the
+// parent looked.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { posix, resolve as resolvePath } from 'node:path';
+import type { Mount, Spec } from '../oci/spec-types';
+import { AT_FDCWD, MNT_DETACH, MS, O, RESOLVE, S_IFCHR, S_IFBLK, S_IFIFO } from '../libc/constants';
+import { Plan, type Blob } from '../plan/plan';
+import { parseMountOptions, isBindMount, describeMountFlags } from './mount-options';
+import { mkdirAllInRoot, ensureFileInRoot } from '../util/secure-join';
+import { ConfigError } from '../util/errors';
+
+/** The fixed fd a mount target is dup'ed to, so the plan can name /proc/self/fd/N. */
+const TARGET_FD = 990;
+const TARGET_PATH = `/proc/self/fd/${TARGET_FD}`;
+
+const DEFAULT_DEVICES = [
+  { path: '/dev/null', major: 1, minor: 3 },
+  { path: '/dev/zero', major: 1, minor: 5 },
+  { path: '/dev/full', major: 1, minor: 7 },
+  { path: '/dev/random', major: 1, minor: 8 },
+  { path: '/dev/urandom', major: 1, minor: 9 },
+  { path: '/dev/tty', major: 5, minor: 0 },
+];
+
+const DEV_LINKS: [string, string][] = [
+  ['/proc/self/fd', '/dev/fd'],
+  ['/proc/self/fd/0', '/dev/stdin'],
+  ['/proc/self/fd/1', '/dev/stdout'],
+  ['/proc/self/fd/2', '/dev/stderr'],
+];
+
+const PROPAGATION: Record<string, number> = {
+  shared: MS.SHARED, slave: MS.SLAVE, private: MS.PRIVATE, unbindable: MS.UNBINDABLE,
+  rshared: MS.SHARED | MS.REC, rslave: MS.SLAVE | MS.REC, rprivate: MS.PRIVATE | MS.REC,
+  runbindable: MS.UNBINDABLE | MS.REC,
+};
+
+export interface RootfsInput {
+  spec: Spec;
+  bundle: string;
+  /** absolute host path of the rootfs */
+  rootfs: string;
+  newUserNs: boolean;
+  newMountNs: boolean;
+  newCgroupNs: boolean;
+  noPivot: boolean;
+}
+
+interface Ctx extends RootfsInput {
+  plan: Plan;
+  rootFd: Blob;
+  how: Blob;
+  /** destinations mounted so far that are not bind mounts: paths under them are made in-plan */
+  virtualDests: string[];
+}
+
+function under(path: string, dir: string): boolean {
+  return dir === '/' || path === dir || path.startsWith(dir + '/');
+}
+
+/** Opens `dest` (container path) inside the rootfs and dups it to TARGET_FD. */
+function openTarget(c: Ctx, dest: string, what: string): void {
+  const { plan } = c;
+  const fd = plan.slot(`fd of ${dest}`);
+  const rel = dest.replace(/^\/+/, '') || '.';
+  plan.add('openat2', [{ load: c.rootFd }, plan.cstr(rel), c.how, 24], `open ${what} ${dest} inside the rootfs`, { store: fd });
+  plan.add('dup3', [{ load: fd }, TARGET_FD, O.CLOEXEC], `dup fd of ${dest}`);
+  plan.add('close', [{ load: fd }], `close fd of ${dest}`);
+}
+
+/** Makes the directories of `dest` that the parent could not (under earlier mounts). */
+function makeInPlan(c: Ctx, dest: string, asFile: boolean): void {
+  const parts = dest.split('/').filter(Boolean);
+  let path = c.rootfs;
+  parts.forEach((p, i) => {
+    path = posix.join(path, p);
+    const last = i === parts.length - 1;
+    if (last && asFile) {
+      const fd = c.plan.slot(`fd of ${path}`);
+      c.plan.add('openat', [AT_FDCWD, c.plan.cstr(path), O.CREAT | O.WRONLY | O.CLOEXEC, 0o644], `create mount point ${dest}`, { store: fd });
+      c.plan.add('close', [{ load: fd }], `close ${dest}`);
+    } else {
+      c.plan.add('mkdirat', [AT_FDCWD, c.plan.cstr(path), 0o755], `create directory ${posix.join('/', ...parts.slice(0, i + 1))} for ${dest}`, { okErrno: 17 });
+    }
+  });
+}
+
+function prepareMountPoint(c: Ctx, dest: string, asFile: boolean, field: string): void {
+  if (c.virtualDests.some((v) => under(dest, v))) {
+    makeInPlan(c, dest, asFile);
+    return;
+  }
+  try {
+    if (asFile) ensureFileInRoot(c.rootfs, dest);
+    else mkdirAllInRoot(c.rootfs, dest);
+  } catch (e) {
+    throw new ConfigError(`${field}: ${(e as Error).message}`);
+  }
+}
+
+function mountOne(c: Ctx, m: Mount, index: number): void {
+  const { plan } = c;
+  const field = `mounts[${index}]`;
+  const dest = posix.normalize(m.destination);
+  const opts = parseMountOptions(m.options);
+  const bind = isBindMount(m);
+  const type = m.type ?? (bind ? 'bind' : '');
+  if (type === 'cgroup' || type === 'cgroup2') {
+    mountCgroup(c, m, dest, opts.flags, field);
+    return;
+  }
+  let source = m.source ?? type ?? 'none';
+  let srcIsFile = false;
+  if (bind) {
+    source = resolvePath(c.bundle, source);
+    try {
+      srcIsFile = !statSync(source).isDirectory();
+    } catch {
+      srcIsFile = false; // the mount step reports the missing source with its errno
+    }
+  }
+  prepareMountPoint(c, dest, srcIsFile, field);
+  openTarget(c, dest, 'mount destination');
+  const what = `${field}: mount ${source} on ${dest}`;
+  if (bind) {
+    const recFlag = opts.recursive ? MS.REC : 0;
+    plan.add('mount', [plan.cstr(source), plan.cstr(TARGET_PATH), 0, MS.BIND | recFlag, 0], `${what} (${opts.recursive ? 'rbind' : 'bind'})`);
+    const extra = opts.flags & ~(MS.BIND | MS.REC);
+    if (extra !== 0) {
+      // A bind mount takes its flags only from a remount of the new mount.
+      openTarget(c, dest, 'bind mount');
+      plan.add('mount', [0, plan.cstr(TARGET_PATH), 0, MS.REMOUNT | MS.BIND | extra, 0], `${what}: remount with ${describeMountFlags(extra)}`);
+    }
+  } else {
+    const data = opts.data ? plan.cstr(opts.data) : 0;
+    plan.add('mount', [plan.cstr(source), plan.cstr(TARGET_PATH), plan.cstr(type), opts.flags, data],
+      `${what} (type ${type}${opts.flags ? ', ' + describeMountFlags(opts.flags) : ''}${opts.data ? ', ' + opts.data : ''})`);
+    c.virtualDests.push(dest);
+  }
+  if (opts.propagation.length || opts.recAttrSet || opts.recAttrClear) openTarget(c, dest, 'mount');
+  for (const p of opts.propagation) {
+    plan.add('mount', [0, plan.cstr(TARGET_PATH), 0, p, 0], `${field}: set propagation of ${dest} to ${describeMountFlags(p)}`);
+  }
+  if (opts.recAttrSet || opts.recAttrClear) {
+    // struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd }
+    const attr = Buffer.alloc(32);
+    attr.writeBigUInt64LE(BigInt(opts.recAttrSet), 0);
+    attr.writeBigUInt64LE(BigInt(opts.recAttrClear), 8);
+    const AT_EMPTY_PATH = 0x1000, AT_RECURSIVE = 0x8000;
+    plan.add('mount_setattr', [TARGET_FD, plan.cstr(''), AT_EMPTY_PATH | AT_RECURSIVE, plan.blob(attr, 'mount_attr'), 32],
+      `${field}: set recursive mount attributes on ${dest}`);
+  }
+}
+
+interface Hierarchy { mountpoint: string; fstype: string; superOptions: string }
+
+function hostCgroupHierarchies(): Hierarchy[] {
+  const out: Hierarchy[] = [];
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const [pre, post] = line.split(' - ');
+    if (!pre || !post) continue;
+    const f = pre.split(' ');
+    const [fstype, , superOptions] = post.split(' ');
+    if ((fstype === 'cgroup' || fstype === 'cgroup2') && f[4]?.startsWith('/sys/fs/cgroup')) {
+      out.push({ mountpoint: f[4], fstype, superOptions: superOptions ?? '' });
+    }
+  }
+  return out;
+}
+
+/** Our own cgroup path in each hierarchy (key: controllers or "" for v2). */
+function ownCgroups(): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const line of readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n')) {
+    const [, ctrls, path] = line.split(':');
+    if (ctrls !== undefined && path !== undefined) m.set(ctrls, path);
+  }
+  return m;
+}
+
+function mountCgroup(c: Ctx, m: Mount, dest: string, flags: number, field: string): void {
+  const { plan } = c;
+  const hier = hostCgroupHierarchies();
+  const mountFlags = flags & ~MS.RDONLY;
+  prepareMountPoint(c, dest, false, field);
+  const unified = hier.length === 1 && hier[0]!.fstype === 'cgroup2' && hier[0]!.mountpoint === '/sys/fs/cgroup';
+  if (unified) {
+    openTarget(c, dest, 'cgroup mount');
+    if (c.newCgroupNs) {
+      plan.add('mount', [plan.cstr('cgroup2'), plan.cstr(TARGET_PATH), plan.cstr('cgroup2'), flags, 0], `${field}: mount cgroup2 on ${dest}`);
+    } else {
+      const own = ownCgroups().get('') ?? '/';
+      const src = posix.join('/sys/fs/cgroup', own);
+      plan.add('mount', [plan.cstr(src), plan.cstr(TARGET_PATH), 0, MS.BIND | MS.REC, 0], `${field}: bind ${src} on ${dest}`);
+      if (flags & ~(MS.BIND | MS.REC)) {
+        openTarget(c, dest, 'cgroup mount');
+        plan.add('mount', [0, plan.cstr(TARGET_PATH), 0, MS.REMOUNT | MS.BIND | flags, 0], `${field}: remount ${dest} with ${describeMountFlags(flags)}`);
+      }
+    }
+    return;
+  }
+  // v1 / hybrid: a tmpfs holding one mount per hierarchy, like the host's layout.
+  openTarget(c, dest, 'cgroup mount');
+  plan.add('mount', [plan.cstr('tmpfs'), plan.cstr(TARGET_PATH), plan.cstr('tmpfs'), mountFlags, plan.cstr('mode=755')], `${field}: mount tmpfs for cgroup hierarchies on ${dest}`);
+  const own = ownCgroups();
+  for (const h of hier) {
+    const name = posix.basename(h.mountpoint);
+    if (h.mountpoint === '/sys/fs/cgroup') continue;
+    const sub = posix.join(dest, name);
+    const host = posix.join(c.rootfs, sub);
+    plan.add('mkdirat', [AT_FDCWD, plan.cstr(host), 0o755], `create ${sub}`, { okErrno: 17 });
+    const ctrls = h.superOptions.split(',').filter((o) => o !== 'rw' && o !== 'ro' && !o.startsWith('release_agent') && o !== 'clone_children' && o !== 'nsdelegate' && o !== 'memory_recursiveprot');
+    if (c.newCgroupNs) {
+      const fstype = h.fstype;
+      const data = fstype === 'cgroup' ? ctrls.join(',') : '';
+      plan.add('mount', [plan.cstr(fstype), plan.cstr(host), plan.cstr(fstype), flags, data ? plan.cstr(data) : 0], `${field}: mount ${fstype} ${data} on ${sub}`);
+    } else {
+      const key = h.fstype === 'cgroup2' ? '' : ctrls.join(',');
+      const ownPath = own.get(key) ?? '/';
+      const src = posix.join(h.mountpoint, ownPath);
+      plan.add('mount', [plan.cstr(src), plan.cstr(host), 0, MS.BIND | MS.REC, 0], `${field}: bind ${src} on ${sub}`);
+      plan.add('mount', [0, plan.cstr(host), 0, MS.REMOUNT | MS.BIND | flags, 0], `${field}: remount ${sub} with ${describeMountFlags(flags)}`);
+    }
+    if (name.includes(',')) {
+      for (const alias of name.split(',')) {
+        plan.add('symlinkat', [plan.cstr(name), AT_FDCWD, plan.cstr(posix.join(c.rootfs, dest, alias))], `link ${posix.join(dest, alias)} to ${name}`, { okErrno: 17 });
+      }
+    }
+  }
+  if (flags & MS.RDONLY) {
+    plan.add('mount', [0, plan.cstr(posix.join(c.rootfs, dest)), 0, MS.REMOUNT | flags, plan.cstr('mode=755')], `${field}: remount the cgroup tmpfs on ${dest} read-only`);
+  }
+}
+
+function deviceSteps(c: Ctx): void {
+  const { plan, spec } = c;
+  const devs: { path: string; type: string; major: number; minor: number; mode: number; uid: number; gid: number; field: string }[] = [];
+  const seen = new Set<string>();
+  (spec.linux?.devices ?? []).forEach((d, i) => {
+    seen.add(posix.normalize(d.path));
+    devs.push({ path: posix.normalize(d.path), type: d.type, major: d.major ?? 0, minor: d.minor ?? 0, mode: d.fileMode ?? 0o666, uid: d.uid ?? 0, gid: d.gid ?? 0, field: `linux.devices[${i}]` });
+  });
+  for (const d of DEFAULT_DEVICES) {
+    if (!seen.has(d.path)) devs.push({ ...d, type: 'c', mode: 0o666, uid: 0, gid: 0, field: 'default device' });
+  }
+  for (const d of devs) {
+    prepareMountPoint(c, posix.dirname(d.path), false, d.field);
+    const host = posix.join(c.rootfs, d.path);
+    if (c.newUserNs) {
+      // mknod is not allowed in a user namespace: bind the host's device instead.
+      makeInPlan(c, d.path, true);
+      openTarget(c, d.path, 'device');
+      plan.add('mount', [plan.cstr(d.path), plan.cstr(TARGET_PATH), 0, MS.BIND, 0], `${d.field}: bind host device ${d.path}`);
+      continue;
+    }
+    const fmt = d.type === 'b' ? S_IFBLK : d.type === 'p' ? S_IFIFO : S_IFCHR;
+    const dev = ((d.major & 0xfff) << 8) | (d.minor & 0xff) | ((d.minor & ~0xff) << 12);
+    plan.add('unlinkat', [AT_FDCWD, plan.cstr(host), 0], `remove existing ${d.path}`, { ignoreError: true });
+    plan.add('mknodat', [AT_FDCWD, plan.cstr(host), fmt | (d.mode & 0o7777), dev], `${d.field}: create device ${d.path} (${d.type} ${d.major}:${d.minor})`);
+    plan.add('fchmodat', [AT_FDCWD, plan.cstr(host), d.mode & 0o7777], `${d.field}: chmod ${d.path}`);
+    if (d.uid || d.gid) plan.add('fchownat', [AT_FDCWD, plan.cstr(host), d.uid, d.gid, 0x100], `${d.field}: chown ${d.path}`);
+  }
+  for (const [target, link] of DEV_LINKS) {
+    plan.add('symlinkat', [plan.cstr(target), AT_FDCWD, plan.cstr(posix.join(c.rootfs, link))], `link ${link} to ${target}`, { okErrno: 17 });
+  }
+  const hasPts = (spec.mounts ?? []).some((m) => posix.normalize(m.destination) === '/dev/pts');
+  if (hasPts) {
+    const ptmx = posix.join(c.rootfs, '/dev/ptmx');
+    plan.add('unlinkat', [AT_FDCWD, plan.cstr(ptmx), 0], 'remove existing /dev/ptmx', { ignoreError: true });
+    plan.add('symlinkat', [plan.cstr('pts/ptmx'), AT_FDCWD, plan.cstr(ptmx)], 'link /dev/ptmx to pts/ptmx');
+  }
+  if (existsSync('/proc/kcore')) {
+    plan.add('symlinkat', [plan.cstr('/proc/kcore'), AT_FDCWD, plan.cstr(posix.join(c.rootfs, '/dev/core'))], 'link /dev/core to /proc/kcore', { okErrno: 17 });
+  }
+}
+
+/** Steps up to (and including) the mounts and devices, before hooks and pivot_root. */
+export function buildMountSteps(plan: Plan, input: RootfsInput): void {
+  const { spec } = input;
+  const prop = spec.linux?.rootfsPropagation;
+  // Nothing the container mounts may reach the host: slave (or what the config asks)
+  // the whole tree first.
+  const rootProp = prop ? PROPAGATION[prop] : MS.SLAVE | MS.REC;
+  if (rootProp === undefined) throw new ConfigError(`linux.rootfsPropagation: unknown propagation ${JSON.stringify(prop)}`);
+  plan.add('mount', [0, plan.cstr('/'), 0, (rootProp & MS.REC ? rootProp : rootProp | MS.REC), 0], `make / ${prop ?? 'rslave'} in the container's mount namespace`);
+  plan.add('mount', [plan.cstr(input.rootfs), plan.cstr(input.rootfs), 0, MS.BIND | MS.REC, 0], `bind the rootfs ${input.rootfs} onto itself`);
+  const rootFd = plan.slot('rootfs fd');
+  plan.add('openat', [AT_FDCWD, plan.cstr(input.rootfs), O.PATH | O.DIRECTORY | O.CLOEXEC, 0], `open the rootfs ${input.rootfs}`, { store: rootFd });
+  // struct open_how { u64 flags, mode, resolve }
+  const how = Buffer.alloc(24);
+  how.writeBigUInt64LE(BigInt(O.PATH | O.CLOEXEC), 0);
+  how.writeBigUInt64LE(BigInt(RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS), 16);
+  const c: Ctx = { ...input, plan, rootFd, how: plan.blob(how, 'open_how'), virtualDests: [] };
+  (spec.mounts ?? []).forEach((m, i) => mountOne(c, m, i));
+  deviceSteps(c);
+}
+
+/** pivot_root (or MS_MOVE + chroot with --no-pivot) into the rootfs. */
+export function buildPivotSteps(plan: Plan, input: RootfsInput): void {
+  const rootfs = plan.cstr(input.rootfs);
+  plan.add('chdir', [rootfs], `chdir to the rootfs ${input.rootfs}`);
+  if (input.noPivot) {
+    plan.add('mount', [rootfs, plan.cstr('/'), 0, MS.MOVE, 0], 'move the rootfs to / (--no-pivot)');
+    plan.add('chroot', [plan.cstr('.')], 'chroot into the rootfs (--no-pivot)');
+  } else {
+    // pivot_root(".", ".") stacks the old root on top of the new one; detach it.
+    const dot = plan.cstr('.');
+    plan.add('pivot_root', [dot, dot], 'pivot_root into the rootfs');
+    plan.add('mount', [0, dot, 0, MS.SLAVE | MS.REC, 0], 'make the old root a slave before detaching it');
+    plan.add('umount2', [dot, MNT_DETACH], 'detach the old root');
+  }
+  plan.add('chdir', [plan.cstr('/')], 'chdir to /');
+}
+
+/** maskedPaths, readonlyPaths and root.readonly, after pivot_root. */
+export function buildPathProtectionSteps(plan: Plan, input: RootfsInput): void {
+  const { spec } = input;
+  const existing = (p: string): ReturnType<typeof statSync> | undefined => {
+    // /proc and /sys look the same on the host as in the container's fresh mounts.
+    const hostPath = /^\/(proc|sys)(\/|$)/.test(p) ? p : posix.join(input.rootfs, p);
+    try {
+      return statSync(hostPath);
+    } catch {
+      return undefined;
+    }
+  };
+  for (const p of spec.linux?.readonlyPaths ?? []) {
+    if (!existing(p)) continue;
+    const path = plan.cstr(p);
+    plan.add('mount', [path, path, 0, MS.BIND | MS.REC, 0], `readonlyPaths: bind ${p} onto itself`, { okErrno: 2 });
+    plan.add('mount', [0, path, 0, MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, 0], `readonlyPaths: remount ${p} read-only`, { okErrno: 2 });
+  }
+  for (const p of spec.linux?.maskedPaths ?? []) {
+    const st = existing(p);
+    if (!st) continue;
+    if (st.isDirectory()) {
+      plan.add('mount', [plan.cstr('tmpfs'), plan.cstr(p), plan.cstr('tmpfs'), MS.RDONLY, 0], `maskedPaths: mount an empty read-only tmpfs on ${p}`, { okErrno: 2 });
+    } else {
+      plan.add('mount', [plan.cstr('/dev/null'), plan.cstr(p), 0, MS.BIND, 0], `maskedPaths: bind /dev/null on ${p}`, { okErrno: 2 });
+    }
+  }
+  if (spec.root?.readonly) {
+    plan.add('mount', [0, plan.cstr('/'), 0, MS.BIND | MS.REMOUNT | MS.RDONLY, 0], 'make the root filesystem read-only (root.readonly)');
+  }
+}
+
