@@ -5,3 +5,4 @@ export * from './oci/validate-config';
 export * from './linux/mount-options';
 export * from './util/secure-join';
 export * from './hooks/run-hooks';
+export * from './util/errors';

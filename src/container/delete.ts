@@ -1,6 +1,6 @@
 // `delete`: remove a stopped (or created) container; --force kills a running one first.
 // poststop hooks run last and only warn on failure (runtime.md).
-import { runHooks } from '../hooks/run-hooks';
+import { runHook } from '../hooks/run-hooks';
 import { ContainerError } from '../util/errors';
 import { hookState } from './create';
 import type { SavedState, StateStore } from './state-store';
@@ -31,10 +31,15 @@ export async function deleteContainer(store: StateStore, id: string, force: bool
 }
 
 export async function removeContainer(store: StateStore, s: SavedState, warn: (msg: string) => void): Promise<void> {
-  try {
-    await runHooks(s.config.hooks?.poststop, hookState({ ...s, pid: 0 }, 'stopped'), 'poststop');
-  } catch (e) {
-    warn((e as Error).message);
+  // Every poststop hook runs; a failing one is only a warning (runtime.md).
+  const st = hookState({ ...s, pid: 0 }, 'stopped');
+  const hooks = s.config.hooks?.poststop ?? [];
+  for (let i = 0; i < hooks.length; i++) {
+    try {
+      await runHook(hooks[i]!, st, 'poststop', i);
+    } catch (e) {
+      warn((e as Error).message);
+    }
   }
   const { removeCgroups } = require('../cgroups/cleanup') as typeof import('../cgroups/cleanup');
   removeCgroups(s.cgroupPaths, warn);

@@ -77,6 +77,12 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   // The parent writes uid/gid maps and moves us into our cgroups meanwhile.
   const byte = plan.blob(Buffer.alloc(8), 'sync byte');
   plan.add('read', [input.syncFd, byte, 1], 'wait for the parent to set up ids and cgroups');
+  if (ns.newUser) {
+    // Our credentials are still the host's ids, unmapped in the new namespace: become
+    // its root (mapped now) so files we create get an owner the namespace knows.
+    plan.add('setresgid', [0, 0, 0], 'become gid 0 of the new user namespace');
+    plan.add('setresuid', [0, 0, 0], 'become uid 0 of the new user namespace');
+  }
   if (ns.unshareCgroup) {
     // After the cgroup join, so the namespace's root is the container's cgroup.
     plan.add('unshare', [CLONE.NEWCGROUP], 'create the cgroup namespace');

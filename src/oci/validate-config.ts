@@ -157,8 +157,11 @@ function formatProblems(problems: string[]): string {
 // ---------------------------------------------------------------------------------------------
 // ociVersion
 
-const SEMVER =
-  /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$/;
+/** MAJOR.MINOR.PATCH with optional -prerelease and +build parts (SemVer 2.0.0). */
+const SEMVER = new RegExp(
+  String.raw`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)` +
+    String.raw`(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$`,
+);
 
 function checkOciVersion(v: unknown): string | undefined {
   if (v === undefined) return 'ociVersion: is required';
@@ -430,7 +433,8 @@ function checkMounts(spec: Spec, report: Report): void {
     const uid = m.uidMappings !== undefined;
     const gid = m.gidMappings !== undefined;
     if (uid !== gid) {
-      report(path, `uidMappings and gidMappings must be given together (only ${uid ? 'uidMappings' : 'gidMappings'} is set)`);
+      const only = uid ? 'uidMappings' : 'gidMappings';
+      report(path, `uidMappings and gidMappings must be given together (only ${only} is set)`);
     }
     checkMappingSizes(`${path}.uidMappings`, m.uidMappings, report);
     checkMappingSizes(`${path}.gidMappings`, m.gidMappings, report);
@@ -479,7 +483,8 @@ function checkLinux(spec: Spec, report: Report): void {
   linux.namespaces?.forEach((ns, i) => {
     const path = `linux.namespaces[${i}]`;
     if (nsIndex.has(ns.type)) {
-      report(`${path}.type`, `duplicate namespace type "${ns.type}" (also at linux.namespaces[${nsIndex.get(ns.type)}])`);
+      const first = nsIndex.get(ns.type);
+      report(`${path}.type`, `duplicate namespace type "${ns.type}" (also at linux.namespaces[${first}])`);
     } else {
       nsIndex.set(ns.type, i);
     }
@@ -495,7 +500,9 @@ function checkLinux(spec: Spec, report: Report): void {
   const hasUid = (linux.uidMappings?.length ?? 0) > 0;
   const hasGid = (linux.gidMappings?.length ?? 0) > 0;
   if (userNs && !userNs.joins) {
-    const why = `required when a new user namespace is created (linux.namespaces[${userNs.index}] has type user and no path)`;
+    const why =
+      'required when a new user namespace is created ' +
+      `(linux.namespaces[${userNs.index}] has type user and no path)`;
     if (!hasUid) report('linux.uidMappings', why);
     if (!hasGid) report('linux.gidMappings', why);
   } else if (!userNs && (hasUid || hasGid)) {
@@ -513,7 +520,10 @@ function checkLinux(spec: Spec, report: Report): void {
     if (!timeNs) {
       report('linux.timeOffsets', 'requires a time namespace (no entry of type time in linux.namespaces)');
     } else if (timeNs.joins) {
-      report('linux.timeOffsets', `cannot be applied when joining an existing time namespace (linux.namespaces[${timeNs.index}].path is set)`);
+      report(
+        'linux.timeOffsets',
+        `cannot be applied when joining an existing time namespace (linux.namespaces[${timeNs.index}].path is set)`,
+      );
     }
     for (const [clock, off] of Object.entries(linux.timeOffsets)) {
       const path = appendKey('linux.timeOffsets', clock);
@@ -546,11 +556,17 @@ function checkLinux(spec: Spec, report: Report): void {
       report('linux.seccomp.listenerMetadata', 'requires linux.seccomp.listenerPath');
     }
     if (sc.defaultErrnoRet !== undefined && !ERRNO_ACTIONS.has(sc.defaultAction)) {
-      report('linux.seccomp.defaultErrnoRet', `cannot be used with defaultAction "${sc.defaultAction}" (only SCMP_ACT_ERRNO, SCMP_ACT_TRACE)`);
+      report(
+        'linux.seccomp.defaultErrnoRet',
+        `cannot be used with defaultAction "${sc.defaultAction}" (only SCMP_ACT_ERRNO, SCMP_ACT_TRACE)`,
+      );
     }
     sc.syscalls?.forEach((s, i) => {
       if (s.errnoRet !== undefined && !ERRNO_ACTIONS.has(s.action)) {
-        report(`linux.seccomp.syscalls[${i}].errnoRet`, `cannot be used with action "${s.action}" (only SCMP_ACT_ERRNO, SCMP_ACT_TRACE)`);
+        report(
+          `linux.seccomp.syscalls[${i}].errnoRet`,
+          `cannot be used with action "${s.action}" (only SCMP_ACT_ERRNO, SCMP_ACT_TRACE)`,
+        );
       }
     });
   }
@@ -559,7 +575,10 @@ function checkLinux(spec: Spec, report: Report): void {
   const rdt = linux.intelRdt;
   if (rdt) {
     if (rdt.memBwSchema !== undefined && (!rdt.memBwSchema.startsWith('MB:') || rdt.memBwSchema.includes('\n'))) {
-      report('linux.intelRdt.memBwSchema', `must start with "MB:" and be a single line, got ${describeValue(rdt.memBwSchema)}`);
+      report(
+        'linux.intelRdt.memBwSchema',
+        `must start with "MB:" and be a single line, got ${describeValue(rdt.memBwSchema)}`,
+      );
     }
     rdt.schemata?.forEach((line, i) => {
       if (line.includes('\n')) report(`linux.intelRdt.schemata[${i}]`, 'must not contain newlines');
