@@ -84,7 +84,7 @@ export interface ConfigSchemaError {
   params: Record<string, any>;
   /** With propertyNames: the offending key. */
   propertyName?: string;
-  /** ajv's terse English message. */
+  /** Not set: compiled with messages: false (validate-config.ts words its own messages). */
   message?: string;
 }
 

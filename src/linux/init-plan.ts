@@ -68,6 +68,12 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
     for (const j of ns.joined) {
       plan.add('setns', [j.fd, NS_FLAG[j.type]], `join the ${j.type} namespace ${j.path}`);
     }
+    if (ns.joined.some((j) => j.type === 'user')) {
+      // Still the host's ids, unmapped in the joined namespace (files we create would
+      // fail with EOVERFLOW): become its root, as after writing the maps of a new one.
+      plan.add('setresgid', [0, 0, 0], 'become gid 0 of the joined user namespace');
+      plan.add('setresuid', [0, 0, 0], 'become uid 0 of the joined user namespace');
+    }
     if (ns.newTime) buildTimeNamespaceSteps(plan, spec);
     plan.add('clone', [CLONE.PARENT | ns.cloneFlags | SIGCHLD, 0, 0, 0, 0], 'clone the container init inside the joined namespaces',
       { store: pidMsg.blob, storeOffset: 8, jumpIfNonzero: intermediate });
@@ -93,7 +99,8 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
 
   const rootfsInput: RootfsInput = {
     spec, bundle: input.bundle, rootfs: input.rootfs, noPivot: input.noPivot,
-    newUserNs: ns.newUser, newMountNs: true, newCgroupNs: ns.has('cgroup'),
+    // a joined user namespace forbids mknod just as a new one does
+    newUserNs: ns.has('user'), newMountNs: true, newCgroupNs: ns.has('cgroup'),
   };
   buildMountSteps(plan, rootfsInput);
 

@@ -217,10 +217,7 @@ interface Located {
 function translateSchemaErrors(errors: ConfigSchemaError[], data: unknown): string[] {
   // anyOf/oneOf: their branch errors are folded into one sentence on the anyOf error itself.
   const combinators = errors.filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf');
-  const isBranchError = (e: ConfigSchemaError) =>
-    combinators.some(
-      (c) => c !== e && e.schemaPath.startsWith(`${c.schemaPath}/`) && e.instancePath.startsWith(c.instancePath),
-    );
+  const isBranchError = (e: ConfigSchemaError) => combinators.some((c) => isBranchOf(e, c));
 
   const located: Located[] = [];
   for (const e of errors) {
@@ -241,6 +238,15 @@ function translateSchemaErrors(errors: ConfigSchemaError[], data: unknown): stri
     out.push(`${path}: ${message}`);
   }
   return out.length > 0 ? out : ['(top level): does not match the config.json schema'];
+}
+
+/** Whether e was reported by one of the branches of the anyOf/oneOf error c. */
+function isBranchOf(e: ConfigSchemaError, c: ConfigSchemaError): boolean {
+  return (
+    e !== c &&
+    e.schemaPath.startsWith(`${c.schemaPath}/`) &&
+    (e.instancePath === c.instancePath || e.instancePath.startsWith(`${c.instancePath}/`))
+  );
 }
 
 /** For errors at or inside a PATH_MESSAGES path: that path and its fixed message. */
@@ -294,15 +300,14 @@ function translateOne(e: ConfigSchemaError, all: ConfigSchemaError[], data: unkn
       );
     case 'anyOf':
     case 'oneOf': {
-      const branches = all.filter(
-        (b) => b !== e && b.schemaPath.startsWith(`${e.schemaPath}/`) && b.instancePath === e.instancePath,
-      );
-      if (branches.length > 0 && branches.every((b) => b.keyword === 'required')) {
+      // One sentence for the whole anyOf: "at least one of" when every branch wants a
+      // property, otherwise the first branch's complaint.
+      const branches = all.filter((b) => isBranchOf(b, e));
+      if (branches.length > 0 && branches.every((b) => b.keyword === 'required' && b.instancePath === e.instancePath)) {
         const names = [...new Set(branches.map((b) => String(b.params.missingProperty)))];
         return at(e.instancePath, `must set at least one of ${names.join(', ')}`);
       }
-      const first = all.find((b) => b !== e && b.schemaPath.startsWith(`${e.schemaPath}/`));
-      const inner = first ? translateOne(first, all, data) : undefined;
+      const inner = branches.length > 0 ? translateOne(branches[0], all, data) : undefined;
       return inner ?? at(e.instancePath, 'does not match any of the allowed forms');
     }
     default:

@@ -1,0 +1,164 @@
+// The command table: every command, its flags and positionals, and the function that
+// runs it. Both parsers read it: the fast one (fast-parse.ts) for the common shapes
+// containerd and podman send, and yargs (yargs-cli.ts) for help, errors and the rest.
+import type { StateStore } from '../container/state-store';
+import { DEFAULT_ROOT } from '../container/state-store';
+import { UsageError } from '../util/errors';
+import { logWarn } from './log';
+
+export type FlagType = 'string' | 'boolean' | 'number' | 'array';
+
+export interface FlagSpec {
+  name: string;
+  type: FlagType;
+  alias?: string;
+  default?: string | boolean | number;
+  choices?: string[];
+  describe: string;
+}
+
+export interface PositionalSpec {
+  name: string;
+  describe: string;
+  required: boolean;
+  /** collects the rest of the arguments (exec's command) */
+  variadic?: boolean;
+}
+
+export type Parsed = Record<string, unknown> & { _rest?: string[] };
+
+export interface CommandSpec {
+  name: string;
+  describe: string;
+  positionals: PositionalSpec[];
+  flags: FlagSpec[];
+  /** returns the exit code (0 when undefined) */
+  run(a: Parsed): Promise<number | void> | number | void;
+}
+
+export const GLOBAL_FLAGS: FlagSpec[] = [
+  { name: 'root', type: 'string', default: DEFAULT_ROOT, describe: 'directory for container state' },
+  { name: 'debug', type: 'boolean', default: false, describe: 'debug logging' },
+  { name: 'log', type: 'string', describe: 'log file (default: stderr)' },
+  { name: 'log-format', type: 'string', default: 'text', choices: ['text', 'json'], describe: 'log format' },
+  { name: 'systemd-cgroup', type: 'boolean', default: false, describe: 'cgroupsPath is slice:prefix:name' },
+  { name: 'rootless', type: 'string', default: 'auto', describe: 'true, false or auto' },
+];
+
+function store(a: Parsed): StateStore {
+  const { StateStore: S } = require('../container/state-store') as typeof import('../container/state-store');
+  return new S(String(a.root ?? DEFAULT_ROOT));
+}
+
+/** `tsrt run bundle/`: a positional argument containing '/' is a bundle, never an id. */
+function bundleAndId(a: Parsed): { bundle: string; id: string } {
+  let bundle = a.bundle as string | undefined;
+  let id = a.id as string | undefined;
+  if (id && id.includes('/')) {
+    if (bundle) throw new UsageError(`${JSON.stringify(id)} is not a valid container id (ids cannot contain '/') and --bundle is given`);
+    bundle = id;
+    id = undefined;
+  }
+  if (!id) {
+    if (!bundle) throw new UsageError('missing container id (or a bundle path such as bundle/)');
+    id = `tsrt-${Date.now().toString(36)}-${process.pid.toString(36)}`;
+  }
+  return { bundle: bundle ?? '.', id };
+}
+
+const ID: PositionalSpec = { name: 'id', describe: 'container id', required: true };
+
+const CREATE_FLAGS: FlagSpec[] = [
+  { name: 'bundle', alias: 'b', type: 'string', describe: 'path to the OCI bundle (default: current directory)' },
+  { name: 'pid-file', type: 'string', describe: 'write the init pid here' },
+  { name: 'console-socket', type: 'string', describe: 'AF_UNIX socket that receives the pty master' },
+  { name: 'no-pivot', type: 'boolean', default: false, describe: 'MS_MOVE + chroot instead of pivot_root' },
+  { name: 'no-new-keyring', type: 'boolean', default: false, describe: 'keep the session keyring' },
+  { name: 'preserve-fds', type: 'number', default: 0, describe: 'extra fds (from 3) passed to the container' },
+];
+
+function createOptions(a: Parsed) {
+  const { bundle, id } = bundleAndId(a);
+  return {
+    root: String(a.root), id, bundle, pidFile: a['pid-file'] as string | undefined,
+    consoleSocket: a['console-socket'] as string | undefined, noPivot: a['no-pivot'] === true,
+    preserveFds: Number(a['preserve-fds'] ?? 0),
+  };
+}
+
+export const COMMANDS: CommandSpec[] = [
+  {
+    name: 'create', describe: 'create a container',
+    positionals: [ID],
+    flags: [...CREATE_FLAGS, { name: 'print-plan', type: 'boolean', default: false, describe: 'print the init\'s syscall plan instead of running it' }],
+    async run(a) {
+      const { createContainer } = await import('../container/create');
+      await createContainer({ ...createOptions(a), printPlan: a['print-plan'] === true });
+    },
+  },
+  {
+    name: 'run', describe: 'create and start a container (a positional with / is a bundle path)',
+    positionals: [{ ...ID, describe: 'container id, or a bundle path such as bundle/' }],
+    flags: [...CREATE_FLAGS,
+      { name: 'detach', alias: 'd', type: 'boolean', default: false, describe: 'do not wait for the container' },
+      { name: 'keep', type: 'boolean', default: false, describe: 'keep the container after it exits' },
+      { name: 'no-subreaper', type: 'boolean', default: false, describe: 'do not become a child subreaper' }],
+    async run(a) {
+      const { runContainer } = await import('../container/run');
+      return runContainer({ ...createOptions(a), detach: a.detach === true, keep: a.keep === true, noSubreaper: a['no-subreaper'] === true }, logWarn);
+    },
+  },
+  {
+    name: 'start', describe: 'start a created container', positionals: [ID], flags: [],
+    async run(a) {
+      const { startContainer } = await import('../container/start');
+      await startContainer(store(a), String(a.id));
+    },
+  },
+  {
+    name: 'state', describe: 'print the state of a container', positionals: [ID], flags: [],
+    run(a) {
+      const { ociState } = require('../container/status') as typeof import('../container/status');
+      const s = store(a);
+      process.stdout.write(JSON.stringify(ociState(s, s.load(String(a.id))), null, 2) + '\n');
+    },
+  },
+  {
+    name: 'kill', describe: 'send a signal (default TERM) to a container',
+    positionals: [ID, { name: 'signal', describe: 'number, name or SIGNAME', required: false }],
+    flags: [{ name: 'all', alias: 'a', type: 'boolean', default: false, describe: 'signal every process of the container' }],
+    run(a) {
+      const { killContainer } = require('../container/kill') as typeof import('../container/kill');
+      const { parseSignal } = require('../container/signals') as typeof import('../container/signals');
+      killContainer(store(a), String(a.id), parseSignal(a.signal as string | undefined), a.all === true);
+    },
+  },
+  {
+    name: 'delete', describe: 'delete a container', positionals: [ID],
+    flags: [{ name: 'force', alias: 'f', type: 'boolean', default: false, describe: 'kill a running container first' }],
+    async run(a) {
+      const { deleteContainer } = await import('../container/delete');
+      await deleteContainer(store(a), String(a.id), a.force === true, logWarn);
+    },
+  },
+  {
+    name: 'list', describe: 'list containers', positionals: [],
+    flags: [
+      { name: 'format', alias: 'f', type: 'string', default: 'table', choices: ['table', 'json'], describe: 'output format' },
+      { name: 'quiet', alias: 'q', type: 'boolean', default: false, describe: 'print only ids' }],
+    run(a) {
+      const { listContainers } = require('../container/list') as typeof import('../container/list');
+      process.stdout.write(listContainers(store(a), String(a.format), a.quiet === true));
+    },
+  },
+  {
+    name: 'spec', describe: 'write a default config.json', positionals: [],
+    flags: [
+      { name: 'bundle', alias: 'b', type: 'string', default: '.', describe: 'directory to write config.json into' },
+      { name: 'rootless', type: 'boolean', default: false, describe: 'a config for an unprivileged user' }],
+    run(a) {
+      const { writeDefaultSpec } = require('./spec-command') as typeof import('./spec-command');
+      writeDefaultSpec(String(a.bundle), a.rootless === true);
+    },
+  },
+];

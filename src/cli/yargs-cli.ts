@@ -1,0 +1,43 @@
+// The full parser, built from the command table: help text, usage errors, and every
+// shape the fast parser passes on.
+import yargs from 'yargs';
+import type { Argv, Options } from 'yargs';
+import type { CommandSpec, FlagSpec, Parsed } from './commands';
+import { UsageError } from '../util/errors';
+
+function option(f: FlagSpec): Options {
+  return { type: f.type, alias: f.alias, default: f.default, choices: f.choices, describe: f.describe };
+}
+
+export async function parseWithYargs(argv: string[], globals: FlagSpec[], commands: CommandSpec[], version: string): Promise<{ cmd: CommandSpec; args: Parsed } | undefined> {
+  let chosen: { cmd: CommandSpec; args: Parsed } | undefined;
+  let y = yargs(argv)
+    .scriptName('tsrt')
+    .usage('$0 [global options] <command> [options]\n\nAn OCI container runtime, a drop-in replacement for runc.')
+    .parserConfiguration({ 'camel-case-expansion': false })
+    .wrap(Math.min(100, process.stdout.columns || 100));
+  for (const f of globals) y = y.option(f.name, { ...option(f), global: true });
+  for (const c of commands) {
+    const pos = c.positionals.map((p) => (p.required ? `<${p.name}${p.variadic ? '..' : ''}>` : `[${p.name}${p.variadic ? '..' : ''}]`)).join(' ');
+    y = y.command(`${c.name}${pos ? ' ' + pos : ''}`, c.describe, (sub: Argv) => {
+      let s = sub;
+      for (const p of c.positionals) s = s.positional(p.name, { type: 'string', describe: p.describe });
+      for (const f of c.flags) s = s.option(f.name, option(f));
+      return s;
+    }, (a) => {
+      chosen = { cmd: c, args: a as unknown as Parsed };
+    });
+  }
+  await y
+    .version(version)
+    .alias('version', 'v')
+    .demandCommand(1, 'a command is required: see tsrt --help')
+    .strict()
+    .help()
+    .alias('help', 'h')
+    .fail((msg, err) => {
+      throw err ?? new UsageError(msg);
+    })
+    .parseAsync();
+  return chosen;
+}
