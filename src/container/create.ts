@@ -17,6 +17,7 @@ import { StateStore, writePidFile, type SavedState } from './state-store';
 import { procStat } from './status';
 import { ConfigError, TsrtError } from '../util/errors';
 import { describePlan } from '../plan/describe-plan';
+import { setupCgroups } from '../cgroups/setup';
 
 export interface CreateOptions {
   root: string;
@@ -28,6 +29,8 @@ export interface CreateOptions {
   preserveFds?: number;
   /** keep the report pipe open (run: to learn whether execve succeeded) */
   keepReport?: boolean;
+  /** cgroupsPath is slice:prefix:name (--systemd-cgroup) */
+  systemdCgroup?: boolean;
   /** print the plan instead of running it */
   printPlan?: boolean;
 }
@@ -162,6 +165,10 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     store.save(state);
 
     if (ns.newUser) writeIdMaps(pid, spec);
+    const cgroups = setupCgroups(spec, o.id, pid, { systemdCgroup: !!o.systemdCgroup });
+    undo.push(() => cgroups.rollback());
+    state.cgroupPaths = cgroups.paths;
+    store.save(state);
     if (spec.process?.oomScoreAdj !== undefined) writeFileSync(`/proc/${pid}/oom_score_adj`, String(spec.process.oomScoreAdj));
     for (const [, w] of hookPipes) {
       writeSync(w, hookState(state, 'created'));

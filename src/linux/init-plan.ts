@@ -9,6 +9,7 @@ import { NS_FLAG } from './namespaces';
 import { buildMountSteps, buildPathProtectionSteps, buildPivotSteps, type RootfsInput } from './rootfs';
 import { buildExecSteps, buildFdSteps, buildRlimitSteps, buildSignalResetSteps, buildUserAndCapSteps, processEnv } from './process-setup';
 import { ConfigError } from '../util/errors';
+import { buildLsmSteps, buildProcessAttributeSteps, buildSeccompSteps } from './security';
 
 export interface InitPlanInput {
   spec: Spec;
@@ -128,15 +129,18 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   buildSysctlSteps(plan, spec);
   buildRlimitSteps(plan, proc);
   plan.add('chdir', [plan.cstr(proc.cwd)], `chdir to process.cwd ${proc.cwd}`);
+  buildProcessAttributeSteps(plan, spec);
   buildUserAndCapSteps(plan, proc, { setgroupsAllowed: true });
   plan.add('umask', [proc.user.umask ?? 0o022], `set umask ${(proc.user.umask ?? 0o022).toString(8)}`);
   if (proc.noNewPrivileges) plan.add('prctl', [PR.SET_NO_NEW_PRIVS, 1, 0, 0, 0], 'set no_new_privs');
   buildFdSteps(plan, input.keepFds);
+  buildLsmSteps(plan, spec);
   if (!procMounted) {
     throw new ConfigError('mounts: tsrt needs /proc mounted in the container (a mount of type proc on /proc)');
   }
   waitForStart();
   buildStartContainerHookSteps(plan, spec.hooks?.startContainer ?? [], input.startHookStdin);
+  buildSeccompSteps(plan, spec);
   buildExecSteps(plan, proc.args ?? [], processEnv(spec, input.rootfs));
 
   if (ns.twoStage) {
