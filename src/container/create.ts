@@ -166,7 +166,8 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
 
     if (ns.newUser) writeIdMaps(pid, spec);
     const cgroups = setupCgroups(spec, o.id, pid, { systemdCgroup: !!o.systemdCgroup });
-    undo.push(() => cgroups.rollback());
+    // Runs after the init is killed (undo runs in reverse; index 0 removes the state dir).
+    undo.splice(1, 0, () => cgroups.rollback());
     state.cgroupPaths = cgroups.paths;
     store.save(state);
     if (spec.process?.oomScoreAdj !== undefined) writeFileSync(`/proc/${pid}/oom_score_adj`, String(spec.process.oomScoreAdj));
