@@ -142,6 +142,41 @@ export const COMMANDS: CommandSpec[] = [
     },
   },
   {
+    name: 'exec', describe: 'run a process in a running container',
+    positionals: [ID, { name: 'command', describe: 'command and arguments (or --process FILE)', required: false, variadic: true }],
+    flags: [
+      { name: 'process', alias: 'p', type: 'string', describe: 'process.json (an OCI process object; - for stdin)' },
+      { name: 'detach', alias: 'd', type: 'boolean', default: false, describe: 'do not wait for the process' },
+      { name: 'pid-file', type: 'string', describe: 'write the process\'s host pid here' },
+      { name: 'console-socket', type: 'string', describe: 'AF_UNIX socket that receives the pty master' },
+      { name: 'tty', alias: 't', type: 'boolean', default: false, describe: 'allocate a pseudo-terminal' },
+      { name: 'env', alias: 'e', type: 'array', describe: 'KEY=VALUE to set (repeatable)' },
+      { name: 'cwd', type: 'string', describe: 'working directory in the container' },
+      { name: 'user', alias: 'u', type: 'string', describe: 'UID[:GID]' },
+      { name: 'additional-gids', alias: 'g', type: 'array', describe: 'additional gid (repeatable)' },
+      { name: 'cap', alias: 'c', type: 'array', describe: 'add a capability (repeatable)' },
+      { name: 'no-new-privs', type: 'boolean', default: false, describe: 'set no_new_privs' },
+      { name: 'apparmor', type: 'string', describe: 'AppArmor profile' },
+      { name: 'process-label', type: 'string', describe: 'SELinux label' },
+      { name: 'preserve-fds', type: 'number', default: 0, describe: 'extra fds (from 3) passed to the process' },
+      { name: 'cgroup', type: 'string', describe: 'sub-cgroup of the container to join' },
+      { name: 'ignore-paused', type: 'boolean', default: false, describe: 'exec even into a paused container' }],
+    async run(a) {
+      const { execInContainer } = await import('../container/exec');
+      const list = (v: unknown) => (Array.isArray(v) ? v.map(String) : v === undefined ? [] : [String(v)]);
+      return execInContainer(store(a), String(a.id), {
+        processFile: a.process as string | undefined, args: a._rest ?? [], env: list(a.env),
+        cwd: a.cwd as string | undefined, user: a.user as string | undefined,
+        additionalGids: list(a['additional-gids']).map(Number), caps: list(a.cap),
+        noNewPrivs: a['no-new-privs'] === true, tty: a.tty === true, apparmor: a.apparmor as string | undefined,
+        processLabel: a['process-label'] as string | undefined, detach: a.detach === true,
+        pidFile: a['pid-file'] as string | undefined, consoleSocket: a['console-socket'] as string | undefined,
+        preserveFds: Number(a['preserve-fds'] ?? 0), cgroup: a.cgroup as string | undefined,
+        ignorePaused: a['ignore-paused'] === true,
+      });
+    },
+  },
+  {
     name: 'list', describe: 'list containers', positionals: [],
     flags: [
       { name: 'format', alias: 'f', type: 'string', default: 'table', choices: ['table', 'json'], describe: 'output format' },

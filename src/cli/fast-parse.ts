@@ -32,8 +32,14 @@ export function fastParse(argv: string[], globals: FlagSpec[], commands: Command
       const eq = tok.indexOf('=');
       const name = eq > 0 ? tok.slice(0, eq) : tok;
       const f = findFlag(cmd ? [...cmd.flags, ...globals] : globals, name);
-      if (!f || f.type === 'array') return undefined;
+      if (!f) return undefined;
       let value: unknown;
+      if (f.type === 'array') {
+        const v = eq > 0 ? tok.slice(eq + 1) : argv[++i];
+        if (v === undefined) return undefined;
+        args[f.name] = [...((args[f.name] as string[] | undefined) ?? []), v];
+        continue;
+      }
       if (eq > 0) value = convert(f, tok.slice(eq + 1));
       else if (f.type === 'boolean') value = true;
       else if (i + 1 < argv.length) value = convert(f, argv[++i]!);
@@ -50,7 +56,7 @@ export function fastParse(argv: string[], globals: FlagSpec[], commands: Command
     positionals.push(tok);
   }
   if (!cmd) return undefined;
-  const specs = cmd.positionals;
+  const specs = cmd.positionals.filter((p) => !p.variadic);
   if (positionals.length > specs.length) return undefined;
   for (let i = 0; i < specs.length; i++) {
     const p = specs[i]!;
@@ -61,6 +67,36 @@ export function fastParse(argv: string[], globals: FlagSpec[], commands: Command
     args[p.name] = positionals[i];
   }
   return { cmd, args };
+}
+
+/**
+ * For a command with a variadic positional (exec ID CMD ARGS...), everything after the
+ * fixed positionals is the command, flags included (`exec ID ls -la`), as Go's flag
+ * parsing stops at the first argument. Returns the argv to parse and that tail.
+ */
+export function splitVariadicTail(argv: string[], globals: FlagSpec[], commands: CommandSpec[]): { head: string[]; tail: string[] | undefined } {
+  let cmd: CommandSpec | undefined;
+  let fixed = 0;
+  for (let i = 0; i < argv.length; i++) {
+    const tok = argv[i]!;
+    if (tok === '--') {
+      return cmd ? { head: argv.slice(0, i), tail: argv.slice(i + 1) } : { head: argv, tail: undefined };
+    }
+    if (tok.startsWith('-') && tok.length > 1) {
+      const f = findFlag(cmd ? [...cmd.flags, ...globals] : globals, tok.includes('=') ? tok.slice(0, tok.indexOf('=')) : tok);
+      if (f && f.type !== 'boolean' && !tok.includes('=')) i++;
+      continue;
+    }
+    if (!cmd) {
+      cmd = commands.find((c) => c.name === tok);
+      if (!cmd || !cmd.positionals.some((p) => p.variadic)) return { head: argv, tail: undefined };
+      fixed = cmd.positionals.filter((p) => !p.variadic).length;
+      continue;
+    }
+    if (fixed === 0) return { head: argv.slice(0, i), tail: argv.slice(i) };
+    fixed--;
+  }
+  return { head: argv, tail: cmd ? [] : undefined };
 }
 
 /** Go-style single-dash long flags (-no-subreaper) become --no-subreaper. */

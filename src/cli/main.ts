@@ -1,20 +1,21 @@
 // tsrt's entry point: parse (fast path first), configure logging, run the command,
 // exit with its code. Each command's work is loaded only when that command runs.
 import { COMMANDS, GLOBAL_FLAGS, type CommandSpec, type Parsed } from './commands';
-import { fastParse, normalizeLongFlags } from './fast-parse';
+import { fastParse, normalizeLongFlags, splitVariadicTail } from './fast-parse';
 import { configureLog, logError } from './log';
 
 const VERSION = 'tsrt version 0.1.0\nspec: 1.3.0';
 
 async function main(rawArgv: string[]): Promise<number> {
   const known = new Set([...GLOBAL_FLAGS, ...COMMANDS.flatMap((c) => c.flags)].map((f) => f.name));
-  const argv = normalizeLongFlags(rawArgv, known);
-  let parsed: { cmd: CommandSpec; args: Parsed } | undefined = fastParse(argv, GLOBAL_FLAGS, COMMANDS);
+  const { head, tail } = splitVariadicTail(normalizeLongFlags(rawArgv, known), GLOBAL_FLAGS, COMMANDS);
+  let parsed: { cmd: CommandSpec; args: Parsed } | undefined = fastParse(head, GLOBAL_FLAGS, COMMANDS);
   if (!parsed) {
     const { parseWithYargs } = require('./yargs-cli') as typeof import('./yargs-cli');
-    parsed = await parseWithYargs(argv, GLOBAL_FLAGS, COMMANDS, `${VERSION}\nnode: ${process.version}`);
+    parsed = await parseWithYargs(head, GLOBAL_FLAGS, COMMANDS, `${VERSION}\nnode: ${process.version}`);
     if (!parsed) return 0; // --help or --version was printed
   }
+  if (tail) parsed.args._rest = tail;
   const a = parsed.args;
   configureLog({ log: a.log as string | undefined, logFormat: a['log-format'] as string, debug: a.debug === true });
   return (await parsed.cmd.run(a)) ?? 0;

@@ -5,10 +5,10 @@ import { CLONE, O, PR, SIGCHLD } from '../libc/constants';
 import { Plan } from '../plan/plan';
 import { MSG } from '../plan/run-plan';
 import type { NamespacePlan } from './namespaces';
-import { NS_FLAG } from './namespaces';
 import { buildMountSteps, buildPathProtectionSteps, buildPivotSteps, type RootfsInput } from './rootfs';
 import { buildExecSteps, buildFdSteps, buildRlimitSteps, buildSignalResetSteps, buildUserAndCapSteps, processEnv } from './process-setup';
 import { ConfigError } from '../util/errors';
+import { buildEnterAndCloneSteps, buildIntermediateExitSteps, type TwoStage } from './enter-namespaces';
 import { buildLsmSteps, buildProcessAttributeSteps, buildSeccompSteps } from './security';
 
 export interface InitPlanInput {
@@ -60,25 +60,12 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   plan.add('prctl', [PR.SET_PDEATHSIG, 9, 0, 0, 0], 'die with the parent while it sets the container up');
 
   let cloneFlags = ns.cloneFlags | SIGCHLD;
-  const intermediate = plan.label('intermediate');
-  const pidMsg = message(plan, MSG.PID, 'pid message');
+  let twoStage: TwoStage | undefined;
   if (ns.twoStage) {
-    // Stage 1 (this process): enter the namespaces to join, then clone the init so it
-    // is born inside them (a PID or time namespace only applies to children).
     cloneFlags = SIGCHLD;
-    for (const j of ns.joined) {
-      plan.add('setns', [j.fd, NS_FLAG[j.type]], `join the ${j.type} namespace ${j.path}`);
-    }
-    if (ns.joined.some((j) => j.type === 'user')) {
-      // Still the host's ids, unmapped in the joined namespace (files we create would
-      // fail with EOVERFLOW): become its root, as after writing the maps of a new one.
-      plan.add('setresgid', [0, 0, 0], 'become gid 0 of the joined user namespace');
-      plan.add('setresuid', [0, 0, 0], 'become uid 0 of the joined user namespace');
-    }
-    if (ns.newTime) buildTimeNamespaceSteps(plan, spec);
-    plan.add('clone', [CLONE.PARENT | ns.cloneFlags | SIGCHLD, 0, 0, 0, 0], 'clone the container init inside the joined namespaces',
-      { store: pidMsg.blob, storeOffset: 8, jumpIfNonzero: intermediate });
-    plan.add('prctl', [PR.SET_PDEATHSIG, 9, 0, 0, 0], 'die with the parent while it sets the container up');
+    twoStage = buildEnterAndCloneSteps(plan, ns.joined, ns.cloneFlags, () => {
+      if (ns.newTime) buildTimeNamespaceSteps(plan, spec);
+    }, 'container init');
   }
 
   // The parent writes uid/gid maps and moves us into our cgroups meanwhile.
@@ -143,11 +130,7 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   buildSeccompSteps(plan, spec);
   buildExecSteps(plan, proc.args ?? [], processEnv(spec, input.rootfs));
 
-  if (ns.twoStage) {
-    plan.place(intermediate);
-    plan.add('write', [report, pidMsg.blob, 16], 'report the init pid to the parent');
-    plan.add('exit_group', [0], 'intermediate process done');
-  }
+  if (twoStage) buildIntermediateExitSteps(plan, report, twoStage);
   return { plan, cloneFlags };
 }
 

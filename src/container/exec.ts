@@ -1,0 +1,82 @@
+// `exec`: start a new process inside a running container. tsrt stays its parent
+// (CLONE_PARENT in the plan) in the foreground: signals are forwarded and the process's
+// exit code is returned.
+import { closeSync, openSync, writeSync } from 'node:fs';
+import type { LinuxNamespace } from '../oci/spec-types';
+import { O } from '../libc/constants';
+import { libc } from '../libc/libc';
+import { readReport, startPlan } from '../plan/run-plan';
+import { NS_PROC_NAME, type JoinedNamespace } from '../linux/namespaces';
+import { buildExecPlan } from '../linux/exec-plan';
+import { processEnv } from '../linux/process-setup';
+import { buildExecProcess, type ExecFlags } from '../oci/exec-process';
+import { joinCgroups } from '../cgroups/join';
+import { ContainerError, TsrtError } from '../util/errors';
+import { writePidFile, type StateStore } from './state-store';
+import { statusOf } from './status';
+
+export interface ExecOptions extends ExecFlags {
+  detach: boolean;
+  pidFile?: string;
+  consoleSocket?: string;
+  preserveFds: number;
+  cgroup?: string;
+  ignorePaused: boolean;
+}
+
+const FORWARDED: NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT', 'SIGALRM'];
+
+export async function execInContainer(store: StateStore, id: string, o: ExecOptions): Promise<number> {
+  const s = store.load(id);
+  const status = statusOf(store, s);
+  if (status === 'paused' && !o.ignorePaused) throw new ContainerError('ESTATE', `cannot exec in a paused container ${id} (use --ignore-paused)`);
+  if (status !== 'running' && status !== 'created' && status !== 'paused') throw new ContainerError('ESTATE', 'container not running');
+  const proc = buildExecProcess(s.config, o);
+  const spec = { ...s.config, process: proc };
+  const fds = new Set<number>();
+  const close = (fd: number) => { if (fds.delete(fd)) closeSync(fd); };
+  try {
+    const joined: JoinedNamespace[] = (s.config.linux?.namespaces ?? []).map((n: LinuxNamespace) => {
+      const path = `/proc/${s.pid}/ns/${NS_PROC_NAME[n.type]}`;
+      const fd = openSync(path, 'r');
+      fds.add(fd);
+      return { type: n.type, path, fd };
+    });
+    const order = ['user', 'ipc', 'uts', 'network', 'pid', 'cgroup', 'time', 'mount'];
+    joined.sort((a, b) => order.indexOf(a.type) - order.indexOf(b.type));
+    const [reportR, reportW] = libc.pipe2(O.CLOEXEC);
+    const [syncR, syncW] = libc.pipe2(O.CLOEXEC);
+    [reportR, reportW, syncR, syncW].forEach((fd) => fds.add(fd));
+    const plan = buildExecPlan({ spec, joined, reportFd: reportW, syncFd: syncR, keepFds: o.preserveFds, env: processEnv(spec, s.rootfs) });
+    const first = startPlan(plan, 17 /* SIGCHLD */, reportW);
+    close(reportW);
+    close(syncR);
+    const r = readReport(plan, reportR);
+    libc.waitpid(first, 0);
+    if (r.kind !== 'pid') throw new TsrtError('EEXEC', r.kind === 'error' ? r.message : 'exec: the process exited before it was set up');
+    const pid = r.pid;
+    try {
+      joinCgroups(s.cgroupPaths, pid, o.cgroup);
+      writeSync(syncW, '1');
+      close(syncW);
+      const done = readReport(plan, reportR);
+      if (done.kind === 'error') throw new TsrtError('EEXEC', done.message);
+    } catch (e) {
+      try { process.kill(pid, 'SIGKILL'); libc.waitpid(pid, 0); } catch { /* gone */ }
+      throw e;
+    }
+    if (o.pidFile) writePidFile(o.pidFile, pid);
+    if (o.detach) return 0;
+    const handlers = FORWARDED.map((sig) => {
+      const h = () => { try { process.kill(pid, sig); } catch { /* exited */ } };
+      process.on(sig, h);
+      return [sig, h] as const;
+    });
+    const st = await libc.waitpidAsync(pid);
+    for (const [sig, h] of handlers) process.off(sig, h);
+    const sig = st & 0x7f;
+    return sig ? 128 + sig : (st >> 8) & 0xff;
+  } finally {
+    [...fds].forEach(close);
+  }
+}

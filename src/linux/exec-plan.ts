@@ -1,0 +1,45 @@
+// A process entering a running container (`exec`), as a plan: the same blocks as the
+// init's (process-setup.ts, security.ts) after joining every namespace of the init.
+// It is non-dumpable until execve, so nothing in the container can open its
+// /proc/PID/exe (a copy of node) for writing (CVE-2019-5736).
+import type { Process, Spec } from '../oci/spec-types';
+import { PR } from '../libc/constants';
+import { Plan } from '../plan/plan';
+import type { JoinedNamespace } from './namespaces';
+import { buildEnterAndCloneSteps, buildIntermediateExitSteps } from './enter-namespaces';
+import { buildExecSteps, buildFdSteps, buildRlimitSteps, buildSignalResetSteps, buildUserAndCapSteps } from './process-setup';
+import { buildLsmSteps, buildProcessAttributeSteps, buildSeccompSteps } from './security';
+
+export interface ExecPlanInput {
+  /** the container's config, with process replaced by the exec'd process */
+  spec: Spec & { process: Process };
+  joined: JoinedNamespace[];
+  reportFd: number;
+  syncFd: number;
+  keepFds: number;
+  env: string[];
+}
+
+export function buildExecPlan(input: ExecPlanInput): Plan {
+  const { spec } = input;
+  const proc = spec.process;
+  const plan = new Plan();
+  buildSignalResetSteps(plan);
+  plan.add('prctl', [PR.SET_DUMPABLE, 0, 0, 0, 0], 'become non-dumpable before entering the container');
+  plan.add('prctl', [PR.SET_PDEATHSIG, 9, 0, 0, 0], 'die with the parent while it sets up');
+  const twoStage = buildEnterAndCloneSteps(plan, input.joined, 0, () => {}, 'exec process');
+  plan.add('read', [input.syncFd, plan.blob(Buffer.alloc(8), 'sync byte'), 1], 'wait for the parent to join the container\'s cgroups');
+  plan.add('chdir', [plan.cstr(proc.cwd)], `chdir to ${proc.cwd}`);
+  buildRlimitSteps(plan, proc);
+  buildProcessAttributeSteps(plan, spec);
+  buildUserAndCapSteps(plan, proc, { setgroupsAllowed: true });
+  plan.add('umask', [proc.user.umask ?? 0o022], `set umask ${(proc.user.umask ?? 0o022).toString(8)}`);
+  if (proc.noNewPrivileges) plan.add('prctl', [PR.SET_NO_NEW_PRIVS, 1, 0, 0, 0], 'set no_new_privs');
+  buildFdSteps(plan, input.keepFds);
+  buildLsmSteps(plan, spec);
+  plan.add('prctl', [PR.SET_PDEATHSIG, 0, 0, 0, 0], 'outlive tsrt (a parent-death signal survives execve)');
+  buildSeccompSteps(plan, spec);
+  buildExecSteps(plan, proc.args ?? [], input.env);
+  buildIntermediateExitSteps(plan, input.reportFd, twoStage);
+  return plan;
+}
