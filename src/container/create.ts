@@ -25,6 +25,8 @@ export interface CreateOptions {
   bundle: string;
   pidFile?: string;
   consoleSocket?: string;
+  /** an already connected console socket (foreground run hosting the terminal itself) */
+  consoleFd?: number;
   noPivot?: boolean;
   preserveFds?: number;
   /** keep the report pipe open (run: to learn whether execve succeeded) */
@@ -89,7 +91,7 @@ export function hookState(s: SavedState, status: string): string {
 export async function createContainer(o: CreateOptions): Promise<Created> {
   const bundle = resolve(o.bundle || '.');
   const spec = loadBundleConfig(bundle);
-  checkTerminalSocket(spec, o.consoleSocket, { interactive: false });
+  checkTerminalSocket(spec, o.consoleSocket, { interactive: o.consoleFd !== undefined });
   const rootfs = resolve(bundle, spec.root?.path ?? 'rootfs');
   try {
     if (!statSync(rootfs).isDirectory()) throw new Error('not a directory');
@@ -119,6 +121,11 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       fifoFd = openSync(fifo, O.PATH | O.CLOEXEC);
       closeLater.add(fifoFd);
     }
+    let consoleSocketFd = o.consoleFd;
+    if (spec.process?.terminal && consoleSocketFd === undefined && o.consoleSocket && !o.printPlan) {
+      consoleSocketFd = libc.unixConnect(resolve(o.consoleSocket));
+      closeLater.add(consoleSocketFd);
+    }
     const ns = planNamespaces(spec);
     ns.joined.forEach((j) => closeLater.add(j.fd));
     const [reportR, reportW] = libc.pipe2(O.CLOEXEC);
@@ -132,6 +139,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     const { plan, cloneFlags } = buildInitPlan({
       spec, bundle, rootfs, ns, reportFd: reportW, syncFd: syncR, fifoFd, noPivot: !!o.noPivot,
       keepFds: preservedFdCount(o.preserveFds ?? 0), hooksPause, startHookStdin: hookPipes.map(([r]) => r),
+      consoleSocketFd: spec.process?.terminal ? consoleSocketFd ?? 998 : undefined,
     });
     if (o.printPlan) {
       process.stdout.write(describePlan(plan, cloneFlags));
@@ -143,6 +151,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     undo.push(() => { try { process.kill(first, 'SIGKILL'); libc.waitpid(first, 0); } catch { /* gone */ } });
     safeClose(reportW);
     safeClose(syncR);
+    if (consoleSocketFd !== undefined && o.consoleFd === undefined) safeClose(consoleSocketFd);
     for (const [r] of hookPipes) safeClose(r);
     let pid = first;
     const fail = (r: ReturnType<typeof readReport>): never => {

@@ -13,6 +13,7 @@ import { buildExecProcess, type ExecFlags } from '../oci/exec-process';
 import { joinCgroups } from '../cgroups/join';
 import { ContainerError, TsrtError } from '../util/errors';
 import { writePidFile, type StateStore } from './state-store';
+import { proxyTerminal, type TerminalProxy } from '../console/proxy';
 import { statusOf } from './status';
 
 export interface ExecOptions extends ExecFlags {
@@ -47,10 +48,25 @@ export async function execInContainer(store: StateStore, id: string, o: ExecOpti
     const [reportR, reportW] = libc.pipe2(O.CLOEXEC);
     const [syncR, syncW] = libc.pipe2(O.CLOEXEC);
     [reportR, reportW, syncR, syncW].forEach((fd) => fds.add(fd));
-    const plan = buildExecPlan({ spec, joined, reportFd: reportW, syncFd: syncR, keepFds: o.preserveFds, env: processEnv(spec, s.rootfs) });
+    let consoleFd: number | undefined;
+    let hostEnd: number | undefined;
+    if (proc.terminal) {
+      if (o.consoleSocket) {
+        consoleFd = libc.unixConnect(o.consoleSocket);
+      } else {
+        if (o.detach) throw new TsrtError('EUSAGE', 'exec --tty --detach needs --console-socket');
+        [hostEnd, consoleFd] = libc.socketpair();
+        fds.add(hostEnd);
+      }
+      fds.add(consoleFd);
+    } else if (o.consoleSocket) {
+      throw new TsrtError('EUSAGE', '--console-socket given but the process has no terminal (use --tty)');
+    }
+    const plan = buildExecPlan({ spec, joined, reportFd: reportW, syncFd: syncR, keepFds: o.preserveFds, env: processEnv(spec, s.rootfs), consoleSocketFd: consoleFd });
     const first = startPlan(plan, 17 /* SIGCHLD */, reportW);
     close(reportW);
     close(syncR);
+    if (consoleFd !== undefined) close(consoleFd);
     const r = readReport(plan, reportR);
     libc.waitpid(first, 0);
     if (r.kind !== 'pid') throw new TsrtError('EEXEC', r.kind === 'error' ? r.message : 'exec: the process exited before it was set up');
@@ -67,12 +83,18 @@ export async function execInContainer(store: StateStore, id: string, o: ExecOpti
     }
     if (o.pidFile) writePidFile(o.pidFile, pid);
     if (o.detach) return 0;
-    const handlers = FORWARDED.map((sig) => {
+    let terminal: TerminalProxy | undefined;
+    if (hostEnd !== undefined) {
+      terminal = proxyTerminal(libc.recvFd(hostEnd).fd);
+      close(hostEnd);
+    }
+    const handlers = FORWARDED.filter((sig) => !(terminal && sig === 'SIGWINCH')).map((sig) => {
       const h = () => { try { process.kill(pid, sig); } catch { /* exited */ } };
       process.on(sig, h);
       return [sig, h] as const;
     });
     const st = await libc.waitpidAsync(pid);
+    await terminal?.finish();
     for (const [sig, h] of handlers) process.off(sig, h);
     const sig = st & 0x7f;
     return sig ? 128 + sig : (st >> 8) & 0xff;

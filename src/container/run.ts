@@ -4,7 +4,10 @@
 import { PR } from '../libc/constants';
 import { libc } from '../libc/libc';
 import { readReport } from '../plan/run-plan';
-import { TsrtError } from '../util/errors';
+import { TsrtError, UsageError } from '../util/errors';
+import { closeSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { proxyTerminal, type TerminalProxy } from '../console/proxy';
 import { createContainer, type CreateOptions } from './create';
 import { removeContainer } from './delete';
 import { releaseInit } from './start';
@@ -17,14 +20,40 @@ export interface RunOptions extends CreateOptions {
 
 const FORWARDED: NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT', 'SIGALRM'];
 
+function wantsTerminal(bundle: string): boolean {
+  try {
+    return (JSON.parse(readFileSync(resolve(bundle, 'config.json'), 'utf8')) as { process?: { terminal?: boolean } }).process?.terminal === true;
+  } catch {
+    return false; // create reports the problem
+  }
+}
+
 export async function runContainer(o: RunOptions, warn: (msg: string) => void): Promise<number> {
   if (!o.detach && !o.noSubreaper) libc.prctl(PR.SET_CHILD_SUBREAPER, 1);
-  const { store, state, plan, reportFd } = await createContainer({ ...o, keepReport: !o.detach });
+  // terminal: true and no --console-socket: tsrt hosts the terminal itself.
+  let pair: [number, number] | undefined;
+  if (!o.consoleSocket && wantsTerminal(o.bundle || '.')) {
+    if (o.detach) throw new UsageError('process.terminal is true: run --detach needs --console-socket');
+    pair = libc.socketpair();
+  }
+  let created: Awaited<ReturnType<typeof createContainer>>;
+  try {
+    created = await createContainer({ ...o, keepReport: !o.detach, consoleFd: pair?.[1] });
+  } finally {
+    if (pair) closeSync(pair[1]);
+  }
+  const { store, state, plan, reportFd } = created;
+  let terminal: TerminalProxy | undefined;
+  if (pair) {
+    const { fd } = libc.recvFd(pair[0]);
+    closeSync(pair[0]);
+    terminal = proxyTerminal(fd);
+  }
   const cleanup = async () => {
     try { process.kill(state.pid, 'SIGKILL'); } catch { /* gone */ }
     await removeContainer(store, state, warn);
   };
-  const handlers = FORWARDED.map((sig) => {
+  const handlers = FORWARDED.filter((sig) => !(terminal && sig === 'SIGWINCH')).map((sig) => {
     const h = () => { try { process.kill(state.pid, sig); } catch { /* exited */ } };
     process.on(sig, h);
     return [sig, h] as const;
@@ -32,6 +61,7 @@ export async function runContainer(o: RunOptions, warn: (msg: string) => void): 
   try {
     await releaseInit(store, state);
   } catch (e) {
+    terminal?.restore();
     await cleanup();
     throw e;
   }
@@ -39,6 +69,7 @@ export async function runContainer(o: RunOptions, warn: (msg: string) => void): 
   // EOF on the report pipe: execve succeeded (the pipe is close-on-exec).
   const r = readReport(plan, reportFd!);
   const status = await libc.waitpidAsync(state.pid);
+  await terminal?.finish();
   for (const [sig, h] of handlers) process.off(sig, h);
   if (!o.keep) await removeContainer(store, state, warn);
   if (r.kind === 'error') throw new TsrtError('EEXEC', r.message);

@@ -30,15 +30,22 @@ const SIGNATURES: Record<string, string> = {
   waitpid: 'int waitpid(int pid, _Out_ int *status, int options)',
   syscall: 'long syscall(long nr, ...)',
   strerror: 'const char *strerror(int errnum)',
+  socket: 'int socket(int domain, int type, int protocol)',
+  connect: 'int connect(int fd, const uint8_t *addr, uint32_t len)',
+  socketpair: 'int socketpair(int domain, int type, int protocol, _Out_ int *fds)',
+  recvmsg: 'long recvmsg(int fd, uintptr_t msg, int flags)',
+  ioctlPtr: 'int ioctl(int fd, unsigned long req, const uint8_t *arg)',
+  close: 'int close(int fd)',
 };
+
+let libHandle: ReturnType<Koffi['load']> | undefined;
 
 function fn(name: string): Fn {
   if (!bound) bound = {};
   let f = bound[name];
   if (!f) {
-    const k = koffi();
-    const lib = k.load('libc.so.6');
-    f = lib.func(SIGNATURES[name]!) as Fn;
+    libHandle ??= koffi().load('libc.so.6');
+    f = libHandle.func(SIGNATURES[name]!) as Fn;
     bound[name] = f;
   }
   return f;
@@ -108,4 +115,55 @@ export const libc = {
   strerror(e: number): string {
     return fn('strerror')(e) as string;
   },
+  /** connect(2) to an AF_UNIX SOCK_STREAM socket; the fd is close-on-exec. */
+  unixConnect(path: string): number {
+    const fd = check(fn('socket')(1 /* AF_UNIX */, 1 | 0o2000000 /* SOCK_STREAM|SOCK_CLOEXEC */, 0), 'socket(AF_UNIX)');
+    const addr = Buffer.alloc(110);
+    addr.writeUInt16LE(1, 0);
+    if (Buffer.byteLength(path) > 107) throw new SyscallError(`connect ${path}`, 36, 'ENAMETOOLONG', 'socket path too long');
+    addr.write(path, 2);
+    if ((fn('connect')(fd, addr, 110) as number) < 0) {
+      const e = errno();
+      fn('close')(fd);
+      throw new SyscallError(`connect to console socket ${path}`, e, errnoName(e), strerror(e));
+    }
+    return fd;
+  },
+  socketpair(): [number, number] {
+    const fds = [0, 0];
+    check(fn('socketpair')(1, 1 | 0o2000000, 0, fds), 'socketpair(AF_UNIX)');
+    return [fds[0]!, fds[1]!];
+  },
+  /** Receives one message carrying one fd (SCM_RIGHTS); returns the data and the fd. */
+  recvFd(sock: number): { data: string; fd: number } {
+    const page = libc.mmap(4096, 3, 0x22);
+    try {
+      const mem = Buffer.from(koffiViewOf(page, 4096));
+      // msghdr at 0, iovec at 64, data at 128 (256 bytes), control at 512 (64 bytes)
+      mem.writeBigUInt64LE(page + 64n, 16);
+      mem.writeBigUInt64LE(1n, 24);
+      mem.writeBigUInt64LE(page + 512n, 32);
+      mem.writeBigUInt64LE(64n, 40);
+      mem.writeBigUInt64LE(page + 128n, 64);
+      mem.writeBigUInt64LE(256n, 72);
+      const n = Number(fn('recvmsg')(sock, page, 0x40000000 /* MSG_CMSG_CLOEXEC */));
+      if (n < 0) check(-1, 'recvmsg on the console socket');
+      const controllen = Number(mem.readBigUInt64LE(40));
+      const level = mem.readInt32LE(512 + 8), type = mem.readInt32LE(512 + 12);
+      if (controllen < 20 || level !== 1 || type !== 1) throw new SyscallError('recvmsg on the console socket', 71, 'EPROTO', 'no file descriptor in the message');
+      return { data: mem.subarray(128, 128 + n).toString(), fd: mem.readInt32LE(512 + 16) };
+    } finally {
+      libc.munmap(page, 4096);
+    }
+  },
+  setWinsize(fd: number, rows: number, cols: number): void {
+    const ws = Buffer.alloc(8);
+    ws.writeUInt16LE(rows, 0);
+    ws.writeUInt16LE(cols, 2);
+    check(fn('ioctlPtr')(fd, 0x5414 /* TIOCSWINSZ */, ws), 'ioctl(TIOCSWINSZ)');
+  },
 };
+
+function koffiViewOf(addr: bigint, len: number): ArrayBuffer {
+  return (koffi() as unknown as { view(p: bigint, n: number): ArrayBuffer }).view(addr, len);
+}

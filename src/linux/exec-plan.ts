@@ -8,6 +8,7 @@ import { Plan } from '../plan/plan';
 import type { JoinedNamespace } from './namespaces';
 import { buildEnterAndCloneSteps, buildIntermediateExitSteps } from './enter-namespaces';
 import { buildExecSteps, buildFdSteps, buildRlimitSteps, buildSignalResetSteps, buildUserAndCapSteps } from './process-setup';
+import { buildConsoleSteps } from '../console/console-steps';
 import { buildLsmSteps, buildProcessAttributeSteps, buildSeccompSteps } from './security';
 
 export interface ExecPlanInput {
@@ -18,6 +19,7 @@ export interface ExecPlanInput {
   syncFd: number;
   keepFds: number;
   env: string[];
+  consoleSocketFd?: number;
 }
 
 export function buildExecPlan(input: ExecPlanInput): Plan {
@@ -29,6 +31,9 @@ export function buildExecPlan(input: ExecPlanInput): Plan {
   plan.add('prctl', [PR.SET_PDEATHSIG, 9, 0, 0, 0], 'die with the parent while it sets up');
   const twoStage = buildEnterAndCloneSteps(plan, input.joined, 0, () => {}, 'exec process');
   plan.add('read', [input.syncFd, plan.blob(Buffer.alloc(8), 'sync byte'), 1], 'wait for the parent to join the container\'s cgroups');
+  if (input.consoleSocketFd !== undefined) {
+    buildConsoleSteps(plan, { socketFd: input.consoleSocketFd, consoleSize: proc.consoleSize, bindDevConsole: false });
+  }
   plan.add('chdir', [plan.cstr(proc.cwd)], `chdir to ${proc.cwd}`);
   buildRlimitSteps(plan, proc);
   buildProcessAttributeSteps(plan, spec);

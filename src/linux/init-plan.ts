@@ -9,6 +9,7 @@ import { buildMountSteps, buildPathProtectionSteps, buildPivotSteps, type Rootfs
 import { buildExecSteps, buildFdSteps, buildRlimitSteps, buildSignalResetSteps, buildUserAndCapSteps, processEnv } from './process-setup';
 import { ConfigError } from '../util/errors';
 import { buildEnterAndCloneSteps, buildIntermediateExitSteps, type TwoStage } from './enter-namespaces';
+import { buildConsoleSteps } from '../console/console-steps';
 import { buildLsmSteps, buildProcessAttributeSteps, buildSeccompSteps } from './security';
 
 export interface InitPlanInput {
@@ -29,6 +30,8 @@ export interface InitPlanInput {
   hooksPause: boolean;
   /** per startContainer hook, the read end of a pipe that holds the state JSON */
   startHookStdin: number[];
+  /** process.terminal: the connected console socket the pty master is sent over */
+  consoleSocketFd?: number;
 }
 
 export interface InitPlan {
@@ -112,6 +115,10 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   };
 
   buildPivotSteps(plan, rootfsInput);
+  if (input.consoleSocketFd !== undefined) {
+    // After pivot_root: the pty must come from the container's own devpts.
+    buildConsoleSteps(plan, { socketFd: input.consoleSocketFd, consoleSize: proc.consoleSize, bindDevConsole: true });
+  }
   buildPathProtectionSteps(plan, rootfsInput);
   buildSysctlSteps(plan, spec);
   buildRlimitSteps(plan, proc);

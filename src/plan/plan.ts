@@ -97,6 +97,12 @@ export class Plan {
   }
   private readonly arrays = new Map<Blob, Blob[]>();
 
+  /** Writes the address of `target` into `holder` at byte `offset` when laid out. */
+  pointerAt(holder: Blob, offset: number, target: Blob): void {
+    this.pointers.push({ holder, offset, target });
+  }
+  private readonly pointers: { holder: Blob; offset: number; target: Blob }[] = [];
+
   label(name: string): Label {
     return new Label(name);
   }
@@ -124,6 +130,7 @@ export class Plan {
       size += (b.bytes.length + 7) & ~7;
     }
     const data = Buffer.alloc(size);
+    for (const p of this.pointers) p.holder.bytes.writeBigUInt64LE(base + BigInt(p.target.offset), p.offset);
     for (const b of this.blobs) {
       const ptrs = this.arrays.get(b);
       if (ptrs) ptrs.forEach((p, i) => b.bytes.writeBigUInt64LE(base + BigInt(p.offset), 8 * i));

@@ -1,0 +1,60 @@
+// Interactive terminal for foreground `run`/`exec` without --console-socket: tsrt holds
+// the pty master, puts the caller's terminal in raw mode, copies both ways and keeps
+// the pty's size in step with the caller's window. restore() undoes it on every path.
+import { closeSync, writeSync } from 'node:fs';
+import { libc } from '../libc/libc';
+
+export interface TerminalProxy {
+  /** resolves once the container side closed (all output copied) or after a grace period */
+  finish(): Promise<void>;
+  restore(): void;
+}
+
+export function proxyTerminal(master: number): TerminalProxy {
+  const tty = require('node:tty') as typeof import('node:tty');
+  const stdin = process.stdin;
+  const raw = stdin.isTTY === true;
+  if (raw) stdin.setRawMode(true);
+  const resize = () => {
+    if (process.stdout.isTTY) {
+      try { libc.setWinsize(master, process.stdout.rows, process.stdout.columns); } catch { /* closed */ }
+    }
+  };
+  resize();
+  process.on('SIGWINCH', resize);
+  const onInput = (d: Buffer) => {
+    try { writeSync(master, d); } catch { /* container side closed */ }
+  };
+  stdin.on('data', onInput);
+  stdin.resume();
+  const out = new tty.ReadStream(master);
+  let closed = false;
+  const done = new Promise<void>((resolve) => {
+    const end = () => { closed = true; resolve(); };
+    out.on('end', end);
+    out.on('close', end);
+    out.on('error', end); // EIO once the slave side is gone
+  });
+  out.on('data', (d: Buffer) => process.stdout.write(d));
+  let restored = false;
+  const restore = () => {
+    if (restored) return;
+    restored = true;
+    process.off('SIGWINCH', resize);
+    stdin.off('data', onInput);
+    stdin.pause();
+    if (raw) {
+      try { stdin.setRawMode(false); } catch { /* stdin gone */ }
+    }
+  };
+  process.on('exit', restore);
+  return {
+    async finish() {
+      await Promise.race([done, new Promise((r) => setTimeout(r, 300))]);
+      if (!closed) out.destroy();
+      try { closeSync(master); } catch { /* closed by the stream */ }
+      restore();
+    },
+    restore,
+  };
+}
