@@ -82,6 +82,7 @@ function createOptions(a: Parsed) {
   return {
     root: String(a.root), id, bundle, pidFile: a['pid-file'] as string | undefined,
     consoleSocket: a['console-socket'] as string | undefined, noPivot: a['no-pivot'] === true,
+    noNewKeyring: a['no-new-keyring'] === true,
     preserveFds: Number(a['preserve-fds'] ?? 0), systemdCgroup: a['systemd-cgroup'] === true,
   };
 }

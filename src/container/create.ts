@@ -18,6 +18,7 @@ import { procStat } from './status';
 import { ConfigError, TsrtError } from '../util/errors';
 import { describePlan } from '../plan/describe-plan';
 import { setupCgroups } from '../cgroups/setup';
+import { checkExecutable } from '../linux/process-setup';
 
 export interface CreateOptions {
   root: string;
@@ -28,6 +29,7 @@ export interface CreateOptions {
   /** an already connected console socket (foreground run hosting the terminal itself) */
   consoleFd?: number;
   noPivot?: boolean;
+  noNewKeyring?: boolean;
   preserveFds?: number;
   /** keep the report pipe open (run: to learn whether execve succeeded) */
   keepReport?: boolean;
@@ -98,6 +100,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
   } catch (e) {
     throw new ConfigError(`root.path: ${rootfs}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
+  checkExecutable(spec, rootfs, spec.process?.env ?? []);
   const store = new StateStore(o.root);
   const undo: (() => void)[] = [];
   // fds the parent opened for the child; each closed exactly once (numbers get reused).
@@ -138,7 +141,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     const hooksPause = createHooks.some((k) => (spec.hooks?.[k]?.length ?? 0) > 0);
     const { plan, cloneFlags } = buildInitPlan({
       spec, bundle, rootfs, ns, reportFd: reportW, syncFd: syncR, fifoFd, noPivot: !!o.noPivot,
-      keepFds: preservedFdCount(o.preserveFds ?? 0), hooksPause, startHookStdin: hookPipes.map(([r]) => r),
+      keepFds: preservedFdCount(o.preserveFds ?? 0), hooksPause, id: o.id, noNewKeyring: !!o.noNewKeyring, startHookStdin: hookPipes.map(([r]) => r),
       consoleSocketFd: spec.process?.terminal ? consoleSocketFd ?? 998 : undefined,
     });
     if (o.printPlan) {

@@ -26,6 +26,9 @@ export interface InitPlanInput {
   /** whether /proc is mounted in the container (the fifo is reopened through it) */
   noPivot: boolean;
   keepFds: number;
+  id: string;
+  /** --no-new-keyring: keep the caller's session keyring */
+  noNewKeyring: boolean;
   /** pause after the mounts so the parent can run prestart/createRuntime/createContainer */
   hooksPause: boolean;
   /** per startContainer hook, the read end of a pipe that holds the state JSON */
@@ -87,6 +90,10 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   if (spec.hostname) plan.add('sethostname', [plan.cstr(spec.hostname), Buffer.byteLength(spec.hostname)], `set hostname ${spec.hostname}`);
   if (spec.domainname) plan.add('setdomainname', [plan.cstr(spec.domainname), Buffer.byteLength(spec.domainname)], `set domainname ${spec.domainname}`);
   plan.add('umask', [0], 'clear the umask so devices and dirs get their exact modes');
+  if (!input.noNewKeyring) {
+    // A session keyring of its own, so the container cannot reach the host's keys.
+    plan.add('keyctl', [1 /* KEYCTL_JOIN_SESSION_KEYRING */, plan.cstr(`_ses.${input.id}`)], 'join a new session keyring', { okErrno: 38 });
+  }
 
   const rootfsInput: RootfsInput = {
     spec, bundle: input.bundle, rootfs: input.rootfs, noPivot: input.noPivot,

@@ -1,6 +1,6 @@
 // The container process's identity and environment, as plan steps: signals, rlimits,
 // user and groups, capabilities, umask, no_new_privs, file descriptors, execve.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { Process, Spec } from '../oci/spec-types';
 import { CLOSE_RANGE_CLOEXEC, F_SETFD, PR, PR_CAP_AMBIENT_RAISE, RLIMIT, SIG_SETMASK } from '../libc/constants';
@@ -145,4 +145,34 @@ export function buildExecSteps(plan: Plan, args: string[], env: string[]): void 
     name.includes('/')
       ? `exec ${JSON.stringify(name)}: no such file, or not executable, in the container`
       : `exec ${JSON.stringify(name)}: executable file not found in $PATH`);
+}
+
+/**
+ * Fails `create` early, as runc does, when args[0] cannot be found in the rootfs; paths
+ * under a config mount are not judged (the mount may bring the file).
+ */
+export function checkExecutable(spec: Spec, rootfs: string, env: string[]): void {
+  const name = spec.process?.args?.[0];
+  if (!name) return;
+  const mounts = (spec.mounts ?? []).map((m) => posix.normalize(m.destination));
+  const coveredByMount = (p: string) => mounts.some((d) => d !== '/' && (p === d || p.startsWith(d + '/')));
+  const isExecutableFile = (p: string): boolean => {
+    try {
+      const st = statSync(secureJoin(rootfs, p));
+      return st.isFile() && (st.mode & 0o111) !== 0;
+    } catch {
+      return false;
+    }
+  };
+  if (name.includes('/')) {
+    const p = posix.resolve(spec.process?.cwd ?? '/', name);
+    if (coveredByMount(p) || isExecutableFile(p)) return;
+    throw new ConfigError(`exec: ${JSON.stringify(name)}: stat ${p}: no such file or directory, or not executable, in the rootfs`);
+  }
+  const pathVar = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
+  for (const dir of pathVar.split(':').filter(Boolean)) {
+    const p = posix.join(dir, name);
+    if (coveredByMount(p) || isExecutableFile(p)) return;
+  }
+  throw new ConfigError(`exec: ${JSON.stringify(name)}: executable file not found in $PATH`);
 }
