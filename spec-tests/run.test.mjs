@@ -154,3 +154,13 @@ test('run: stdin, stdout and stderr pass through untouched', (t) => {
   assert.equal(split.stdout, 'to-out\nno-nl');
   assert.equal(split.stderr, 'to-err\nerr-no-nl');
 });
+
+test('run: a non-root process.user runs (and can still be started through the exec fifo)', (t) => {
+  const sb = new Sandbox(t);
+  const { r, id } = runWith(sb, ['sh', '-c', 'id -u; id -g; echo done'], (c) => {
+    c.process.user = { uid: 1000, gid: 1000 };
+  });
+  assert.equal(r.status, 0, show(r));
+  assert.equal(r.stdout, '1000\n1000\ndone\n');
+  assert.ok(!fs.existsSync(sb.stateDir(id)));
+});

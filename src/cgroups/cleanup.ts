@@ -1,24 +1,37 @@
 // Removing a container's cgroups once its processes are gone. (The cgroup manager
 // proper lives beside this file; delete only needs these two.)
-import { rmdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 
-export function removeCgroups(paths: Record<string, string> | undefined, warn: (msg: string) => void): void {
-  for (const dir of new Set(Object.values(paths ?? {}))) {
-    for (let i = 0; i < 100; i++) {
-      try {
-        rmdirSync(dir);
-        break;
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') break;
-        if (code !== 'EBUSY' || i === 99) {
-          warn(`cannot remove cgroup ${dir}: ${code}`);
-          break;
-        }
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/** rmdir of dir after its sub-cgroups (exec --cgroup, nested containers), deepest first. */
+function removeTree(dir: string, warn: (msg: string) => void): void {
+  let subs: string[] = [];
+  try {
+    subs = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch {
+    // gone already, or unreadable: rmdir says which
+  }
+  for (const s of subs) removeTree(`${dir}/${s}`, warn);
+  // EBUSY while the last processes are still leaving (a killed init's children exit after it).
+  for (let i = 0; i < 200; i++) {
+    try {
+      rmdirSync(dir);
+      return;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return;
+      if (code !== 'EBUSY' || i === 199) {
+        warn(`cannot remove cgroup ${dir}: ${code}`);
+        return;
       }
+      Atomics.wait(sleeper, 0, 0, 5);
     }
   }
+}
+
+export function removeCgroups(paths: Record<string, string> | undefined, warn: (msg: string) => void): void {
+  for (const dir of new Set(Object.values(paths ?? {}))) removeTree(dir, warn);
 }
 
 /** A frozen container cannot die: thaw it so the SIGKILL already sent is delivered. */

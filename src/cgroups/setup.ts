@@ -1,7 +1,19 @@
 // The seam between container creation and the cgroup manager: create calls
 // setupCgroups() while the init waits at its first sync point, so limits hold from the
 // init's first instruction; delete/kill/status read the saved paths.
+//
+// Steps: find the hierarchies the host mounts (layout.ts), resolve linux.cgroupsPath in
+// each (cgroups-path.ts), create the directories (v1 cpuset: a new level inherits its
+// parent's cpus and mems, or no task could join it; v2: the ancestors enable the
+// controllers they offer in cgroup.subtree_control, as runc does), apply linux.resources,
+// and only then move the init in, so it never runs unlimited.
+import { mkdirSync, rmdirSync } from 'node:fs';
+import { posix } from 'node:path';
 import type { Spec } from '../oci/spec-types';
+import { CgroupError, errCode, readCg, sleepMs, writeCg } from './cgfs';
+import { resolveCgroupsPath } from './cgroups-path';
+import { cgroupOf, detectLayout, dirIn, procCgroups, type Hierarchy } from './layout';
+import { CgroupManager, type Warn } from './manager';
 
 export interface CgroupSetup {
   /** controller (or "unified") -> absolute directory, saved in state.json */
@@ -10,10 +22,117 @@ export interface CgroupSetup {
   rollback(): void;
 }
 
+function defaultWarn(msg: string): void {
+  (require('../cli/log') as typeof import('../cli/log')).logWarn(msg);
+}
+
+/** mkdir -p that records each directory it made (deepest last). */
+function makeDirs(root: string, dir: string, created: string[], eachLevel?: (d: string, parent: string) => void): void {
+  const rel = posix.relative(root, dir);
+  let cur = root;
+  for (const part of rel.split('/').filter(Boolean)) {
+    const parent = cur;
+    cur = posix.join(cur, part);
+    try {
+      mkdirSync(cur, 0o755);
+      created.push(cur);
+    } catch (e) {
+      if (errCode(e) !== 'EEXIST') throw new CgroupError(`linux.cgroupsPath: creating ${cur}: ${errCode(e)}`);
+    }
+    eachLevel?.(cur, parent);
+  }
+}
+
+/** A v1 cpuset level starts with empty cpus and mems: copy the parent's. */
+function inheritCpuset(dir: string, parent: string): void {
+  for (const f of ['cpuset.cpus', 'cpuset.mems']) {
+    if ((readCg(dir, f) ?? '').trim() !== '') continue;
+    const v = (readCg(parent, f) ?? '').trim();
+    if (v) writeCg(dir, f, v, `linux.cgroupsPath: copying ${f} from ${parent}`);
+  }
+}
+
+/** Enables in `parent` every controller it offers that its subtree does not have yet. */
+function enableControllers(parent: string): void {
+  const offered = (readCg(parent, 'cgroup.controllers') ?? '').trim().split(/\s+/).filter(Boolean);
+  const enabled = new Set((readCg(parent, 'cgroup.subtree_control') ?? '').trim().split(/\s+/).filter(Boolean));
+  const missing = offered.filter((c) => !enabled.has(c));
+  if (!missing.length) return;
+  try {
+    writeCg(parent, 'cgroup.subtree_control', missing.map((c) => `+${c}`).join(' '), 'cgroup.subtree_control');
+  } catch {
+    // One at a time: a controller that cannot be enabled here (a parent with processes of
+    // its own, a threaded subtree) only fails the resources that need it, with their name.
+    for (const c of missing) {
+      try {
+        writeCg(parent, 'cgroup.subtree_control', `+${c}`, 'cgroup.subtree_control');
+      } catch {
+        // reported later by the resource that needs it
+      }
+    }
+  }
+}
+
+function removeDirs(created: string[]): void {
+  for (const dir of [...created].reverse()) {
+    for (let i = 0; i < 200; i++) {
+      try {
+        rmdirSync(dir);
+        break;
+      } catch (e) {
+        // EBUSY while the killed init is still leaving the cgroup
+        if (errCode(e) !== 'EBUSY') break;
+        sleepMs(5);
+      }
+    }
+  }
+}
+
 /**
  * Creates the container's cgroups, applies linux.resources and moves `pid` into them.
- * Not yet implemented: the container stays in tsrt's own cgroups.
+ * `warn` defaults to tsrt's log (warnings about ignored settings, as runc prints them).
  */
-export function setupCgroups(_spec: Spec, _id: string, _pid: number, _opts: { systemdCgroup: boolean }): CgroupSetup {
-  return { paths: {}, rollback() {} };
+export function setupCgroups(spec: Spec, id: string, pid: number, opts: { systemdCgroup: boolean; warn?: Warn }): CgroupSetup {
+  const warn = opts.warn ?? defaultWarn;
+  const layout = detectLayout();
+  const target = resolveCgroupsPath(spec.linux?.cgroupsPath, id, opts.systemdCgroup);
+  const self = target.absolute ? [] : procCgroups('self');
+  const created: string[] = [];
+  const paths: Record<string, string> = {};
+  const existing: string[] = [];
+  const place = (h: Hierarchy) => {
+    const base = target.absolute ? '/' : cgroupOf(h, self);
+    const root = dirIn(h, base);
+    const dir = dirIn(h, posix.join(base, target.path));
+    return { root, dir };
+  };
+  const rollback = () => removeDirs(created);
+  try {
+    for (const h of layout.v1) {
+      const { root, dir } = place(h);
+      const before = created.length;
+      makeDirs(root, dir, created, h.controllers.includes('cpuset') ? inheritCpuset : undefined);
+      if (created.length === before) existing.push(dir);
+      for (const c of h.controllers) paths[c] = dir;
+    }
+    if (layout.v2) {
+      const h = layout.v2;
+      const { root, dir } = place(h);
+      const before = created.length;
+      // Each level's parent enables its controllers before the level is made.
+      makeDirs(root, dir, created, (_d, parent) => enableControllers(parent));
+      if (created.length === before) existing.push(dir);
+      paths.unified = dir;
+    }
+    const m = new CgroupManager(paths);
+    // Joining a cgroup that is already in use: allowed (pods share parents, runc allows
+    // it), but a frozen one would freeze the new container at birth.
+    if (existing.length && m.isFrozen()) throw new CgroupError(`linux.cgroupsPath: the cgroup ${existing[0]} is frozen`);
+    m.apply(spec.linux?.resources ?? {}, { warn, devices: spec.linux?.devices });
+    m.join(pid);
+  } catch (e) {
+    rollback();
+    throw e;
+  }
+  return { paths, rollback };
 }

@@ -87,6 +87,27 @@ function createOptions(a: Parsed) {
   };
 }
 
+/** runc update's single-value flags (values stay strings: memory sizes take units). */
+const UPDATE_FLAGS: [string, string][] = [
+  ['memory', 'memory limit in bytes (units: 32m, 1g; -1 unlimited)'],
+  ['memory-swap', 'memory+swap limit (-1 unlimited)'],
+  ['memory-reservation', 'memory soft limit'],
+  ['kernel-memory', 'kernel memory limit (ignored, as by runc)'],
+  ['kernel-memory-tcp', 'kernel TCP buffer limit (ignored, as by runc)'],
+  ['cpu-share', 'CPU shares (relative weight)'],
+  ['cpu-shares', 'same as --cpu-share'],
+  ['cpu-quota', 'CFS quota in microseconds per period (-1 unlimited)'],
+  ['cpu-period', 'CFS period in microseconds'],
+  ['cpu-burst', 'CFS burst in microseconds'],
+  ['cpu-idle', '1: SCHED_IDLE for the cgroup, 0: normal'],
+  ['cpu-rt-runtime', 'real-time runtime in microseconds per period'],
+  ['cpu-rt-period', 'real-time period in microseconds'],
+  ['cpuset-cpus', 'CPUs to run on (0-3,5)'],
+  ['cpuset-mems', 'memory nodes to use'],
+  ['pids-limit', 'maximum number of tasks (-1 unlimited)'],
+  ['blkio-weight', 'block IO weight, 10..1000'],
+];
+
 export const COMMANDS: CommandSpec[] = [
   {
     name: 'create', describe: 'create a container',
@@ -195,6 +216,80 @@ export const COMMANDS: CommandSpec[] = [
     run(a) {
       const { writeDefaultSpec } = require('./spec-command') as typeof import('./spec-command');
       writeDefaultSpec(String(a.bundle), a.rootless === true);
+    },
+  },
+  {
+    name: 'bundle', describe: 'make a bundle from an image (create DIR --from IMAGE [-- ARGS]), or diff, commit or rm one',
+    positionals: [
+      { name: 'action', describe: 'create, diff, commit or rm', required: true },
+      { name: 'dir', describe: 'the bundle directory', required: true }],
+    flags: [
+      { name: 'from', type: 'string', describe: 'create: the image (OCI layout dir, OCI archive or docker archive)' },
+      { name: 'ref', type: 'string', describe: 'create: which image of the archive; commit: ref name to write (default latest)' },
+      { name: 'store', type: 'string', describe: 'create: the layer store (default /var/lib/tsrt/layers)' },
+      { name: 'rootfs', type: 'string', default: 'overlay', choices: ['overlay', 'copy'], describe: 'create: overlay of shared layers, or a plain copy' },
+      { name: 'volume', type: 'array', describe: 'create: HOST:CTR[:ro] bind mount, or CTR for an anonymous volume' },
+      { name: 'hostname', type: 'string', describe: 'create: the container\'s hostname (default: from the bundle id)' },
+      { name: 'to', type: 'string', describe: 'commit: the OCI image layout dir to write' }],
+    async run(a) {
+      const { runBundleCommand } = await import('../image/bundle-command');
+      // Arguments after `--` come as _rest (fast parser) or in yargs' _ after the command name.
+      const rest = a._rest ?? (Array.isArray(a._) ? (a._ as unknown[]).slice(1).map(String) : undefined);
+      return runBundleCommand({
+        action: String(a.action), dir: String(a.dir), from: a.from as string | undefined, ref: a.ref as string | undefined,
+        store: (a.store as string | undefined) ?? '/var/lib/tsrt/layers', rootfs: String(a.rootfs ?? 'overlay'),
+        volume: ((a.volume as unknown[] | undefined) ?? []).filter((v) => v !== undefined).map(String), to: a.to as string | undefined,
+        hostname: a.hostname as string | undefined, rest,
+      }, logWarn);
+    },
+  },
+  // --- cgroup commands (work in src/container/{pause,ps,events,update}.ts) ---
+  {
+    name: 'pause', describe: 'freeze every process of a container', positionals: [ID], flags: [],
+    run(a) {
+      const { pauseContainer } = require('../container/pause') as typeof import('../container/pause');
+      pauseContainer(store(a), String(a.id));
+    },
+  },
+  {
+    name: 'resume', describe: 'thaw a paused container', positionals: [ID], flags: [],
+    run(a) {
+      const { resumeContainer } = require('../container/pause') as typeof import('../container/pause');
+      resumeContainer(store(a), String(a.id));
+    },
+  },
+  {
+    name: 'ps', describe: 'list the processes of a container (table: ps -ef, or the ps options after the id)',
+    positionals: [ID, { name: 'ps-options', describe: 'options for ps (default -ef)', required: false, variadic: true }],
+    flags: [{ name: 'format', alias: 'f', type: 'string', default: 'table', choices: ['table', 'json'], describe: 'output format' }],
+    run(a) {
+      const { psContainer } = require('../container/ps') as typeof import('../container/ps');
+      process.stdout.write(psContainer(store(a), String(a.id), String(a.format), a._rest ?? []));
+    },
+  },
+  {
+    name: 'events', describe: 'print resource usage (and OOM events) of a container as JSON lines',
+    positionals: [ID],
+    flags: [
+      { name: 'stats', type: 'boolean', default: false, describe: 'print one stats event and exit' },
+      { name: 'interval', type: 'string', default: '5s', describe: 'time between stats events (a Go duration: 5s, 500ms)' }],
+    async run(a) {
+      const { containerEvents } = await import('../container/events');
+      const { parseDuration } = require('../cgroups/units') as typeof import('../cgroups/units');
+      return containerEvents(store(a), String(a.id), { stats: a.stats === true, intervalMs: parseDuration(String(a.interval), '--interval') });
+    },
+  },
+  {
+    name: 'update', describe: 'change the resource limits of a container',
+    positionals: [ID],
+    flags: [
+      { name: 'resources', alias: 'r', type: 'string', describe: 'linux.resources JSON file, or - for stdin (the other flags are then ignored)' },
+      ...UPDATE_FLAGS.map(([name, describe]): FlagSpec => ({ name, type: 'string', describe }))],
+    run(a) {
+      const u = require('../container/update') as typeof import('../container/update');
+      const flags = Object.fromEntries(UPDATE_FLAGS.map(([n]) => [n === 'cpu-shares' ? 'cpu-share' : n, a[n]]).filter(([, v]) => v !== undefined));
+      const r = a.resources !== undefined ? u.resourcesFromFile(String(a.resources)) : u.resourcesFromFlags(flags as import('../container/update').UpdateFlags);
+      u.updateContainer(store(a), String(a.id), r, logWarn);
     },
   },
 ];

@@ -1,7 +1,7 @@
 // `create`: validate the bundle, claim the id, start the init plan, feed it what only
 // the parent can do (id maps, hooks), and record the state. Any failure undoes every
 // step taken so far: no state dir, no process, no fifo is left behind.
-import { closeSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Spec } from '../oci/spec-types';
 import { validateConfig, requireProcess, checkTerminalSocket } from '../oci/validate-config';
@@ -18,6 +18,9 @@ import { procStat } from './status';
 import { ConfigError, TsrtError } from '../util/errors';
 import { describePlan } from '../plan/describe-plan';
 import { setupCgroups } from '../cgroups/setup';
+import { openSeccompListener, seccompProcessState } from '../linux/security';
+import { seccompUsesNotify } from '../linux/seccomp';
+import { moveNetDevices } from '../linux/net-devices';
 import { checkExecutable } from '../linux/process-setup';
 
 export interface CreateOptions {
@@ -80,6 +83,8 @@ function writeIdMaps(pid: number, spec: Spec): void {
     throw new TsrtError('EIDMAP', `linux.uidMappings: writing /proc/${pid}/uid_map: ${(e as NodeJS.ErrnoException).code ?? e}`);
   }
   try {
+    // Unprivileged, the kernel takes a gid_map only once setgroups is denied.
+    if (process.geteuid?.() !== 0) writeFileSync(`/proc/${pid}/setgroups`, 'deny');
     writeFileSync(`/proc/${pid}/gid_map`, fmt(spec.linux?.gidMappings ?? []));
   } catch (e) {
     throw new TsrtError('EIDMAP', `linux.gidMappings: writing /proc/${pid}/gid_map: ${(e as NodeJS.ErrnoException).code ?? e}`);
@@ -121,6 +126,9 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       libc.mkfifo(fifo, 0o622);
       const { chownSync } = require('node:fs') as typeof import('node:fs');
       chownSync(fifo, hostIdOf(spec.linux?.uidMappings, 0), hostIdOf(spec.linux?.gidMappings, 0));
+      // mkfifo applied tsrt's umask (0600 left): the init may run as a non-root
+      // process.user or as an unmapped id and must still open the fifo for writing.
+      chmodSync(fifo, 0o622);
       fifoFd = openSync(fifo, O.PATH | O.CLOEXEC);
       closeLater.add(fifoFd);
     }
@@ -129,6 +137,9 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       consoleSocketFd = libc.unixConnect(resolve(o.consoleSocket));
       closeLater.add(consoleSocketFd);
     }
+    // SCMP_ACT_NOTIFY: the agent's socket is connected now, so a bad listenerPath fails here.
+    const notify = o.printPlan ? undefined : openSeccompListener(spec);
+    if (notify) [notify.socketFd, notify.stateReadFd, notify.stateWriteFd].forEach((fd) => closeLater.add(fd));
     const ns = planNamespaces(spec);
     ns.joined.forEach((j) => closeLater.add(j.fd));
     const [reportR, reportW] = libc.pipe2(O.CLOEXEC);
@@ -143,6 +154,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       spec, bundle, rootfs, ns, reportFd: reportW, syncFd: syncR, fifoFd, noPivot: !!o.noPivot,
       keepFds: preservedFdCount(o.preserveFds ?? 0), hooksPause, id: o.id, noNewKeyring: !!o.noNewKeyring, startHookStdin: hookPipes.map(([r]) => r),
       consoleSocketFd: spec.process?.terminal ? consoleSocketFd ?? 998 : undefined,
+      seccompNotify: notify ?? (seccompUsesNotify(spec.linux?.seccomp) ? { socketFd: 997, stateReadFd: 996 } : undefined),
     });
     if (o.printPlan) {
       process.stdout.write(describePlan(plan, cloneFlags));
@@ -156,6 +168,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     safeClose(syncR);
     if (consoleSocketFd !== undefined && o.consoleFd === undefined) safeClose(consoleSocketFd);
     for (const [r] of hookPipes) safeClose(r);
+    if (notify) { safeClose(notify.socketFd); safeClose(notify.stateReadFd); }
     let pid = first;
     const fail = (r: ReturnType<typeof readReport>): never => {
       if (r.kind === 'error') throw new TsrtError('ESETUP', r.message);
@@ -182,6 +195,11 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     undo.splice(1, 0, () => cgroups.rollback());
     state.cgroupPaths = cgroups.paths;
     store.save(state);
+    moveNetDevices(spec, pid);
+    if (notify) {
+      writeSync(notify.stateWriteFd, seccompProcessState(spec, state));
+      safeClose(notify.stateWriteFd);
+    }
     if (spec.process?.oomScoreAdj !== undefined) writeFileSync(`/proc/${pid}/oom_score_adj`, String(spec.process.oomScoreAdj));
     for (const [, w] of hookPipes) {
       writeSync(w, hookState(state, 'created'));

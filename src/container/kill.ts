@@ -13,6 +13,11 @@ export function killContainer(store: StateStore, id: string, signal: number, all
       if (all) return;
       throw new ContainerError('ESTATE', 'container not running');
     }
+    if (all && s.cgroupPaths && Object.keys(s.cgroupPaths).length) {
+      const { signalAllProcesses } = require('../cgroups/signal-all') as typeof import('../cgroups/signal-all');
+      signalAllProcesses(s.cgroupPaths, signal);
+      return;
+    }
     const pids = all ? containerPids(s.cgroupPaths, s.pid) : [s.pid];
     for (const pid of pids) {
       try {

@@ -5,7 +5,19 @@ import { join } from 'node:path';
 import type { Spec } from '../oci/spec-types';
 import { ContainerError } from '../util/errors';
 
-export const DEFAULT_ROOT = '/run/tsrt';
+/**
+ * --root when none is given: /run/tsrt for root; an unprivileged user (rootless) keeps
+ * state in $XDG_RUNTIME_DIR/tsrt (runc uses $XDG_RUNTIME_DIR/runc), or /tmp/tsrt-<uid>
+ * when that is unset.
+ */
+export const DEFAULT_ROOT = defaultRoot();
+
+function defaultRoot(): string {
+  const uid = process.geteuid?.() ?? 0;
+  if (uid === 0) return '/run/tsrt';
+  const xdg = process.env.XDG_RUNTIME_DIR;
+  return xdg ? join(xdg, 'tsrt') : `/tmp/tsrt-${uid}`;
+}
 
 export interface SavedState {
   ociVersion: string;

@@ -26,8 +26,9 @@ export function isAlive(s: SavedState): boolean {
 export function statusOf(store: StateStore, s: SavedState): Status {
   if (!isAlive(s)) return 'stopped';
   if (s.creating) return 'creating';
-  if (existsSync(store.fifoPath(s.id))) return 'created';
+  // Frozen first, as runc: a created container can be paused too.
   if (isFrozen(s)) return 'paused';
+  if (existsSync(store.fifoPath(s.id))) return 'created';
   return 'running';
 }
 

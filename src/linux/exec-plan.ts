@@ -9,7 +9,7 @@ import type { JoinedNamespace } from './namespaces';
 import { buildEnterAndCloneSteps, buildIntermediateExitSteps } from './enter-namespaces';
 import { buildExecSteps, buildFdSteps, buildRlimitSteps, buildSignalResetSteps, buildUserAndCapSteps } from './process-setup';
 import { buildConsoleSteps } from '../console/console-steps';
-import { buildLsmSteps, buildProcessAttributeSteps, buildSeccompSteps } from './security';
+import { buildCpuAffinitySteps, buildLsmSteps, buildProcessAttributeSteps, buildSafeChdirSteps, buildSeccompSteps, seccompNeedsCapSysAdmin } from './security';
 
 export interface ExecPlanInput {
   /** the container's config, with process replaced by the exec'd process */
@@ -29,15 +29,17 @@ export function buildExecPlan(input: ExecPlanInput): Plan {
   buildSignalResetSteps(plan);
   plan.add('prctl', [PR.SET_DUMPABLE, 0, 0, 0, 0], 'become non-dumpable before entering the container');
   plan.add('prctl', [PR.SET_PDEATHSIG, 9, 0, 0, 0], 'die with the parent while it sets up');
+  buildCpuAffinitySteps(plan, proc.execCPUAffinity, 'initial');
   const twoStage = buildEnterAndCloneSteps(plan, input.joined, 0, () => {}, 'exec process');
   plan.add('read', [input.syncFd, plan.blob(Buffer.alloc(8), 'sync byte'), 1], 'wait for the parent to join the container\'s cgroups');
   if (input.consoleSocketFd !== undefined) {
     buildConsoleSteps(plan, { socketFd: input.consoleSocketFd, consoleSize: proc.consoleSize, bindDevConsole: false });
   }
-  plan.add('chdir', [plan.cstr(proc.cwd)], `chdir to ${proc.cwd}`);
+  buildCpuAffinitySteps(plan, proc.execCPUAffinity, 'final');
+  buildSafeChdirSteps(plan, proc.cwd);
   buildRlimitSteps(plan, proc);
   buildProcessAttributeSteps(plan, spec);
-  buildUserAndCapSteps(plan, proc, { setgroupsAllowed: true });
+  buildUserAndCapSteps(plan, proc, { setgroupsAllowed: true, holdCapSysAdmin: seccompNeedsCapSysAdmin(spec) });
   plan.add('umask', [proc.user.umask ?? 0o022], `set umask ${(proc.user.umask ?? 0o022).toString(8)}`);
   if (proc.noNewPrivileges) plan.add('prctl', [PR.SET_NO_NEW_PRIVS, 1, 0, 0, 0], 'set no_new_privs');
   buildFdSteps(plan, input.keepFds);

@@ -10,7 +10,9 @@ import { buildExecSteps, buildFdSteps, buildRlimitSteps, buildSignalResetSteps, 
 import { ConfigError } from '../util/errors';
 import { buildEnterAndCloneSteps, buildIntermediateExitSteps, type TwoStage } from './enter-namespaces';
 import { buildConsoleSteps } from '../console/console-steps';
-import { buildLsmSteps, buildProcessAttributeSteps, buildSeccompSteps } from './security';
+import { buildLsmSteps, buildProcessAttributeSteps, buildSeccompSteps, buildSafeChdirSteps, checkCapabilitiesGrantable, checkIntelRdt, seccompNeedsCapSysAdmin } from './security';
+import { buildSysctlSteps } from './sysctl';
+import { checkNetDevices } from './net-devices';
 
 export interface InitPlanInput {
   spec: Spec;
@@ -35,6 +37,8 @@ export interface InitPlanInput {
   startHookStdin: number[];
   /** process.terminal: the connected console socket the pty master is sent over */
   consoleSocketFd?: number;
+  /** SCMP_ACT_NOTIFY: socket connected to listenerPath, pipe with the process state */
+  seccompNotify?: { socketFd: number; stateReadFd: number };
 }
 
 export interface InitPlan {
@@ -58,9 +62,21 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   if ((spec.hostname || spec.domainname) && !ns.has('uts')) {
     throw new ConfigError('hostname: setting the hostname needs a private UTS namespace (add {"type": "uts"} to linux.namespaces)');
   }
+  checkCapabilitiesGrantable(proc, ns);
+  checkIntelRdt(spec);
+  checkNetDevices(spec, ns);
   const plan = new Plan();
   const report = input.reportFd;
+  // An unprivileged parent writes our id maps itself: it needs setgroups denied first
+  // (no setgroups in the plan then) and us dumpable while it writes (files under
+  // /proc/PID of a non-dumpable process belong to root).
+  const unprivilegedMaps = ns.newUser && process.geteuid?.() !== 0;
 
+  // CVE-2019-5736: until execve this process is a copy of node; non-dumpable, nothing in
+  // the container can open its /proc/PID/exe, environ, mem or fds. (A root parent is
+  // already non-dumpable before clone: run-plan.ts.)
+  const nonDumpable = () => plan.add('prctl', [PR.SET_DUMPABLE, 0, 0, 0, 0], 'become non-dumpable: no container process may open our /proc/PID/exe (CVE-2019-5736)');
+  if (!unprivilegedMaps) nonDumpable();
   // node's signal handlers are addresses in a heap the child does not have.
   buildSignalResetSteps(plan);
   plan.add('prctl', [PR.SET_PDEATHSIG, 9, 0, 0, 0], 'die with the parent while it sets the container up');
@@ -83,6 +99,7 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
     plan.add('setresgid', [0, 0, 0], 'become gid 0 of the new user namespace');
     plan.add('setresuid', [0, 0, 0], 'become uid 0 of the new user namespace');
   }
+  if (unprivilegedMaps) nonDumpable();
   if (ns.unshareCgroup) {
     // After the cgroup join, so the namespace's root is the container's cgroup.
     plan.add('unshare', [CLONE.NEWCGROUP], 'create the cgroup namespace');
@@ -126,12 +143,13 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
     // After pivot_root: the pty must come from the container's own devpts.
     buildConsoleSteps(plan, { socketFd: input.consoleSocketFd, consoleSize: proc.consoleSize, bindDevConsole: true });
   }
+  // sysctls go through /proc/sys, before readonlyPaths makes it read-only.
+  buildSysctlSteps(plan, spec, ns);
   buildPathProtectionSteps(plan, rootfsInput);
-  buildSysctlSteps(plan, spec);
   buildRlimitSteps(plan, proc);
-  plan.add('chdir', [plan.cstr(proc.cwd)], `chdir to process.cwd ${proc.cwd}`);
+  buildSafeChdirSteps(plan, proc.cwd);
   buildProcessAttributeSteps(plan, spec);
-  buildUserAndCapSteps(plan, proc, { setgroupsAllowed: true });
+  buildUserAndCapSteps(plan, proc, { setgroupsAllowed: !unprivilegedMaps, holdCapSysAdmin: seccompNeedsCapSysAdmin(spec) });
   plan.add('umask', [proc.user.umask ?? 0o022], `set umask ${(proc.user.umask ?? 0o022).toString(8)}`);
   if (proc.noNewPrivileges) plan.add('prctl', [PR.SET_NO_NEW_PRIVS, 1, 0, 0, 0], 'set no_new_privs');
   buildFdSteps(plan, input.keepFds);
@@ -141,7 +159,7 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   }
   waitForStart();
   buildStartContainerHookSteps(plan, spec.hooks?.startContainer ?? [], input.startHookStdin);
-  buildSeccompSteps(plan, spec);
+  buildSeccompSteps(plan, spec, input.seccompNotify);
   buildExecSteps(plan, proc.args ?? [], processEnv(spec, input.rootfs));
 
   if (twoStage) buildIntermediateExitSteps(plan, report, twoStage);
@@ -163,16 +181,6 @@ function buildTimeNamespaceSteps(plan: Plan, spec: Spec): void {
   plan.add('openat', [-100, plan.cstr('/proc/self/timens_offsets'), O.WRONLY | O.CLOEXEC, 0], 'open /proc/self/timens_offsets', { store: fd });
   plan.add('write', [{ load: fd }, plan.cstr(text), Buffer.byteLength(text)], `set linux.timeOffsets (${text.trim().replace(/\n/g, '; ')})`);
   plan.add('close', [{ load: fd }], 'close /proc/self/timens_offsets');
-}
-
-function buildSysctlSteps(plan: Plan, spec: Spec): void {
-  for (const [key, value] of Object.entries(spec.linux?.sysctl ?? {})) {
-    const path = '/proc/sys/' + key.replace(/\./g, '/');
-    const fd = plan.slot(`fd of ${path}`);
-    plan.add('openat', [-100, plan.cstr(path), O.WRONLY | O.CLOEXEC, 0], `linux.sysctl: open ${path} for ${key}`, { store: fd });
-    plan.add('write', [{ load: fd }, plan.cstr(value), Buffer.byteLength(value)], `linux.sysctl: set ${key} = ${value}`);
-    plan.add('close', [{ load: fd }], `close ${path}`);
-  }
 }
 
 /** startContainer hooks run inside the container: fork, exec the hook, wait, check. */

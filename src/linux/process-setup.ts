@@ -5,7 +5,7 @@ import { posix } from 'node:path';
 import type { Process, Spec } from '../oci/spec-types';
 import { CLOSE_RANGE_CLOEXEC, F_SETFD, PR, PR_CAP_AMBIENT_RAISE, RLIMIT, SIG_SETMASK } from '../libc/constants';
 import type { Plan } from '../plan/plan';
-import { capMask, hostLastCap } from './capabilities';
+import { CAPABILITY_NUMBERS, capMask, hostLastCap } from './capabilities';
 import { secureJoin } from '../util/secure-join';
 import { ConfigError } from '../util/errors';
 
@@ -33,32 +33,63 @@ export function buildRlimitSteps(plan: Plan, proc: Process): void {
   });
 }
 
-/** setgroups/setresgid/setresuid with the configured capabilities kept across it. */
-export function buildUserAndCapSteps(plan: Plan, proc: Process, opts: { setgroupsAllowed: boolean }): void {
+type CapMasks = Record<'bounding' | 'effective' | 'permitted' | 'inheritable' | 'ambient', bigint>;
+const CAP_SYS_ADMIN = 1n << 21n;
+
+/** The five sets as masks; undefined when process.capabilities is absent. */
+function capabilityMasks(proc: Process): CapMasks | undefined {
+  const caps = proc.capabilities;
+  if (!caps) return undefined;
+  let masks: CapMasks;
+  try {
+    masks = {
+      bounding: capMask(caps.bounding, 'process.capabilities.bounding'),
+      effective: capMask(caps.effective, 'process.capabilities.effective'),
+      permitted: capMask(caps.permitted, 'process.capabilities.permitted'),
+      inheritable: capMask(caps.inheritable, 'process.capabilities.inheritable'),
+      ambient: capMask(caps.ambient, 'process.capabilities.ambient'),
+    };
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
+  // capset(2) refuses both of these with EPERM; name the field instead.
+  const outside = (set: 'effective' | 'inheritable', within: 'permitted' | 'bounding') => {
+    const extra = masks[set] & ~masks[within];
+    if (!extra) return;
+    const name = Object.keys(CAPABILITY_NUMBERS).find((n) => extra & (1n << BigInt(CAPABILITY_NUMBERS[n]!)));
+    throw new ConfigError(`process.capabilities.${set}: ${name} is not in process.capabilities.${within} (the kernel requires ${set} to be a subset of ${within})`);
+  };
+  outside('effective', 'permitted');
+  outside('inheritable', 'bounding');
+  return masks;
+}
+
+/**
+ * setgroups/setresgid/setresuid with the configured capabilities kept across it.
+ * holdCapSysAdmin: a seccomp filter is loaded later without no_new_privs, which needs
+ * CAP_SYS_ADMIN; it stays permitted and effective until buildFinalCapSteps runs right
+ * after the filter is loaded (security.ts).
+ */
+export function buildUserAndCapSteps(plan: Plan, proc: Process, opts: { setgroupsAllowed: boolean; holdCapSysAdmin?: boolean }): void {
   const { uid, gid } = proc.user;
   const gids = proc.user.additionalGids ?? [];
-  const caps = proc.capabilities;
-  let masks: Record<'bounding' | 'effective' | 'permitted' | 'inheritable' | 'ambient', bigint> | undefined;
-  if (caps) {
-    try {
-      masks = {
-        bounding: capMask(caps.bounding, 'process.capabilities.bounding'),
-        effective: capMask(caps.effective, 'process.capabilities.effective'),
-        permitted: capMask(caps.permitted, 'process.capabilities.permitted'),
-        inheritable: capMask(caps.inheritable, 'process.capabilities.inheritable'),
-        ambient: capMask(caps.ambient, 'process.capabilities.ambient'),
-      };
-    } catch (e) {
-      throw new ConfigError((e as Error).message);
-    }
+  const configured = capabilityMasks(proc);
+  // Without process.capabilities a non-root user loses every capability at setresuid;
+  // holding CAP_SYS_ADMIN then means keeping it explicitly (and dropping it later).
+  const hold = !!opts.holdCapSysAdmin && (configured !== undefined || uid !== 0);
+  const masks = configured ?? (hold ? { bounding: 0n, effective: 0n, permitted: 0n, inheritable: 0n, ambient: 0n } : undefined);
+  if (configured) {
     for (let cap = 0; cap <= hostLastCap(); cap++) {
-      if (!(masks.bounding & (1n << BigInt(cap)))) {
+      if (!(configured.bounding & (1n << BigInt(cap)))) {
         plan.add('prctl', [PR.CAPBSET_DROP, cap, 0, 0, 0], `drop capability ${cap} from the bounding set`);
       }
     }
-    plan.add('prctl', [PR.SET_KEEPCAPS, 1, 0, 0, 0], 'keep capabilities across the uid change');
   }
-  if (opts.setgroupsAllowed || gids.length) {
+  if (masks) plan.add('prctl', [PR.SET_KEEPCAPS, 1, 0, 0, 0], 'keep capabilities across the uid change');
+  if (!opts.setgroupsAllowed && gids.length) {
+    throw new ConfigError('process.user.additionalGids: cannot set supplementary groups here (setgroups is denied in this user namespace, as for rootless containers)');
+  }
+  if (opts.setgroupsAllowed) {
     const buf = Buffer.alloc(4 * Math.max(gids.length, 1));
     gids.forEach((g, i) => buf.writeUInt32LE(g, 4 * i));
     plan.add('setgroups', [gids.length, plan.blob(buf, 'gids')], `set additional groups [${gids.join(', ')}]`);
@@ -67,24 +98,43 @@ export function buildUserAndCapSteps(plan: Plan, proc: Process, opts: { setgroup
   plan.add('setresuid', [uid, uid, uid], `set uid ${uid}`);
   if (masks) {
     plan.add('prctl', [PR.SET_KEEPCAPS, 0, 0, 0, 0], 'stop keeping capabilities');
-    const hdr = Buffer.alloc(8);
-    hdr.writeUInt32LE(0x20080522, 0); // _LINUX_CAPABILITY_VERSION_3
-    const data = Buffer.alloc(24);
-    const lo = (m: bigint) => Number(m & 0xffffffffn);
-    const hi = (m: bigint) => Number((m >> 32n) & 0xffffffffn);
-    data.writeUInt32LE(lo(masks.effective), 0);
-    data.writeUInt32LE(lo(masks.permitted), 4);
-    data.writeUInt32LE(lo(masks.inheritable), 8);
-    data.writeUInt32LE(hi(masks.effective), 12);
-    data.writeUInt32LE(hi(masks.permitted), 16);
-    data.writeUInt32LE(hi(masks.inheritable), 20);
-    plan.add('capset', [plan.blob(hdr, 'cap header'), plan.blob(data, 'cap data')], 'set the effective, permitted and inheritable capabilities');
-    for (let cap = 0; cap <= hostLastCap(); cap++) {
-      if (masks.ambient & (1n << BigInt(cap))) {
-        // The kernel refuses (EPERM) an ambient cap not also permitted and inheritable;
-        // runc and crun skip those silently, so configs written for them rely on it.
-        plan.add('prctl', [PR.CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0], `raise ambient capability ${cap}`, { okErrno: 1 });
-      }
+    if (hold) {
+      addCapset(plan, { ...masks, effective: masks.effective | CAP_SYS_ADMIN, permitted: masks.permitted | CAP_SYS_ADMIN },
+        'keep CAP_SYS_ADMIN until the seccomp filter is loaded (linux.seccomp without process.noNewPrivileges)');
+    } else {
+      addCapsetAndAmbient(plan, masks);
+    }
+  }
+}
+
+/** The configured sets after a held CAP_SYS_ADMIN is no longer needed (after seccomp). */
+export function buildFinalCapSteps(plan: Plan, proc: Process): void {
+  const masks = capabilityMasks(proc) ?? (proc.user.uid !== 0 ? { bounding: 0n, effective: 0n, permitted: 0n, inheritable: 0n, ambient: 0n } : undefined);
+  if (masks) addCapsetAndAmbient(plan, masks);
+}
+
+function addCapset(plan: Plan, masks: CapMasks, describe: string): void {
+  const hdr = Buffer.alloc(8);
+  hdr.writeUInt32LE(0x20080522, 0); // _LINUX_CAPABILITY_VERSION_3
+  const data = Buffer.alloc(24);
+  const lo = (m: bigint) => Number(m & 0xffffffffn);
+  const hi = (m: bigint) => Number((m >> 32n) & 0xffffffffn);
+  data.writeUInt32LE(lo(masks.effective), 0);
+  data.writeUInt32LE(lo(masks.permitted), 4);
+  data.writeUInt32LE(lo(masks.inheritable), 8);
+  data.writeUInt32LE(hi(masks.effective), 12);
+  data.writeUInt32LE(hi(masks.permitted), 16);
+  data.writeUInt32LE(hi(masks.inheritable), 20);
+  plan.add('capset', [plan.blob(hdr, 'cap header'), plan.blob(data, 'cap data')], describe);
+}
+
+function addCapsetAndAmbient(plan: Plan, masks: CapMasks): void {
+  addCapset(plan, masks, 'set the effective, permitted and inheritable capabilities');
+  for (let cap = 0; cap <= hostLastCap(); cap++) {
+    if (masks.ambient & (1n << BigInt(cap))) {
+      // The kernel refuses (EPERM) an ambient cap not also permitted and inheritable;
+      // runc and crun skip those silently, so configs written for them rely on it.
+      plan.add('prctl', [PR.CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0], `raise ambient capability ${cap}`, { okErrno: 1 });
     }
   }
 }

@@ -1,19 +1,214 @@
 // Security-related plan steps that are not identity (user, caps: process-setup.ts):
-// process attributes, LSM labels and seccomp. init-plan.ts calls these at fixed points.
-import type { Spec } from '../oci/spec-types';
+// process attributes, LSM labels and seccomp. init-plan.ts and exec-plan.ts call these
+// at fixed points; docs/security.md explains the order.
+import { closeSync, readFileSync } from 'node:fs';
+import type { Process, Spec } from '../oci/spec-types';
+import { libc } from '../libc/libc';
+import { AT_FDCWD, O, RESOLVE } from '../libc/constants';
 import type { Plan } from '../plan/plan';
+import { ConfigError, TsrtError } from '../util/errors';
+import { CAPABILITY_NUMBERS } from './capabilities';
+import { buildFinalCapSteps } from './process-setup';
+import { buildIoPrioritySteps, buildMemoryPolicySteps, buildPersonalitySteps, buildSchedulerSteps } from './process-attributes';
+import { buildLsmAttrSteps } from './lsm';
+import { seccompUsesNotify } from './seccomp';
+import type { NamespacePlan } from './namespaces';
 
-/** personality, scheduler, ioPriority, execCPUAffinity, memoryPolicy: before the uid switch. */
-export function buildProcessAttributeSteps(_plan: Plan, _spec: Spec): void {
-  // not yet implemented
+export { buildCpuAffinitySteps } from './process-attributes';
+export { checkLsmSupport, withMountLabel } from './lsm';
+
+/** personality, scheduler, ioPriority, memoryPolicy: before the uid switch and cap drop. */
+export function buildProcessAttributeSteps(plan: Plan, spec: Spec): void {
+  buildPersonalitySteps(plan, spec.linux?.personality);
+  buildSchedulerSteps(plan, spec.process?.scheduler);
+  buildIoPrioritySteps(plan, spec.process?.ioPriority);
+  buildMemoryPolicySteps(plan, spec.linux?.memoryPolicy);
+}
+
+/**
+ * chdir to process.cwd, resolved inside the container's root with /proc magic links
+ * refused: a cwd of /proc/self/fd/N would otherwise land on whatever directory fd N is
+ * in this process, possibly a host directory (CVE-2024-21626). Runs after pivot_root,
+ * with "/" as the current directory.
+ */
+export function buildSafeChdirSteps(plan: Plan, cwd: string): void {
+  // struct open_how { u64 flags, mode, resolve }
+  const how = Buffer.alloc(24);
+  how.writeBigUInt64LE(BigInt(O.PATH | O.DIRECTORY | O.CLOEXEC), 0);
+  how.writeBigUInt64LE(BigInt(RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS), 16);
+  const fd = plan.slot(`fd of ${cwd}`);
+  plan.add('openat2', [AT_FDCWD, plan.cstr(cwd), plan.blob(how, 'open_how (cwd)'), 24],
+    `process.cwd ${cwd}: open it inside the container (symlinks stay in the root, /proc magic links are refused)`, { store: fd });
+  plan.add('fchdir', [{ load: fd }], `chdir to process.cwd ${cwd}`);
+  plan.add('close', [{ load: fd }], `close the fd of ${cwd}`);
 }
 
 /** apparmorProfile / selinuxLabel for the exec: before waiting for start. */
-export function buildLsmSteps(_plan: Plan, _spec: Spec): void {
-  // not yet implemented
+export function buildLsmSteps(plan: Plan, spec: Spec): void {
+  buildLsmAttrSteps(plan, spec);
 }
 
-/** The seccomp filter: the last step before execve. */
-export function buildSeccompSteps(_plan: Plan, _spec: Spec): void {
-  // not yet implemented
+/**
+ * Without no_new_privs, loading a seccomp filter needs CAP_SYS_ADMIN (in the container's
+ * user namespace). The user switch and capability drop come earlier in the plan, so
+ * buildUserAndCapSteps keeps CAP_SYS_ADMIN in the permitted and effective sets until
+ * the filter is loaded, and buildSeccompSteps applies the configured sets right after.
+ */
+export function seccompNeedsCapSysAdmin(spec: Spec): boolean {
+  return !!spec.linux?.seccomp && !spec.process?.noNewPrivileges;
+}
+
+export interface SeccompNotifyFds {
+  /** AF_UNIX SOCK_STREAM socket connected to linux.seccomp.listenerPath (parent's fd, inherited) */
+  socketFd: number;
+  /** read end of the pipe that carries the container process state JSON */
+  stateReadFd: number;
+  /** write end (parent only) */
+  stateWriteFd: number;
+}
+
+/** The largest container process state JSON the plan has room for (and a pipe holds). */
+const STATE_MAX = 60 * 1024;
+const SECCOMP_SET_MODE_FILTER = 1;
+const MSG_NOSIGNAL = 0x4000;
+
+/**
+ * SCMP_ACT_NOTIFY: connects to listenerPath before any process exists (a bad path is a
+ * create-time error) and makes the pipe the state JSON travels in. The caller closes
+ * the fds once the init has been started and the state written.
+ */
+export function openSeccompListener(spec: Spec): SeccompNotifyFds | undefined {
+  const sc = spec.linux?.seccomp;
+  if (!seccompUsesNotify(sc)) return undefined;
+  if (!sc!.listenerPath) {
+    throw new ConfigError('linux.seccomp.listenerPath: required when SCMP_ACT_NOTIFY is used (the agent receives the listener fd there)');
+  }
+  let socketFd: number;
+  try {
+    socketFd = libc.unixConnect(sc!.listenerPath);
+  } catch (e) {
+    const code = (e as TsrtError).code ?? '';
+    throw new TsrtError(code || 'ECONNREFUSED', `linux.seccomp.listenerPath: cannot connect to ${sc!.listenerPath}: ${code}`);
+  }
+  try {
+    const [r, w] = libc.pipe2(O.CLOEXEC);
+    return { socketFd, stateReadFd: r, stateWriteFd: w };
+  } catch (e) {
+    closeSync(socketFd);
+    throw e;
+  }
+}
+
+/** The container process state sent with the listener fd (config-linux.md). */
+export function seccompProcessState(spec: Spec, s: { id: string; pid: number; bundle: string; annotations?: Record<string, string> }): string {
+  const ociVersion = spec.ociVersion;
+  const json = JSON.stringify({
+    ociVersion,
+    fds: ['seccompFd'],
+    pid: s.pid,
+    metadata: spec.linux?.seccomp?.listenerMetadata ?? '',
+    // Sent by the init right before execve: the container is created and its process
+    // has not yet run the user's program.
+    state: { ociVersion, id: s.id, status: 'created', pid: s.pid, bundle: s.bundle, annotations: s.annotations ?? {} },
+  });
+  if (Buffer.byteLength(json) > STATE_MAX) {
+    throw new ConfigError(`linux.seccomp.listenerPath: the container process state is larger than ${STATE_MAX} bytes (annotations too large)`);
+  }
+  return json;
+}
+
+/**
+ * The seccomp filter: the last steps before execve, so the filter constrains the
+ * container's program and as few of the init's own steps as possible. With
+ * SCMP_ACT_NOTIFY the listener fd is stored straight into the SCM_RIGHTS message (the
+ * step's result slot is the cmsg's data) and sent with the state JSON in one sendmsg.
+ */
+export function buildSeccompSteps(plan: Plan, spec: Spec, notify?: { socketFd: number; stateReadFd: number }): void {
+  const sc = spec.linux?.seccomp;
+  if (!sc) return;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { compileSeccomp } = require('./seccomp') as typeof import('./seccomp');
+  const compiled = compileSeccomp(sc);
+  const n = compiled.program.length / 8;
+  const prog = plan.blob(compiled.program, `seccomp BPF program (${n} instructions)`);
+  // struct sock_fprog { unsigned short len; struct sock_filter *filter; }
+  const fprog = plan.blob(Buffer.alloc(16), 'sock_fprog');
+  fprog.bytes.writeUInt16LE(n, 0);
+  plan.pointerAt(fprog, 8, prog);
+  const skipped = compiled.skipped.length ? `; unknown syscalls skipped: ${compiled.skipped.join(', ')}` : '';
+
+  if (!compiled.notify) {
+    plan.add('seccomp', [SECCOMP_SET_MODE_FILTER, compiled.flags, fprog], `load the seccomp filter of linux.seccomp (${n} instructions${skipped})`);
+  } else {
+    if (!notify) throw new ConfigError('linux.seccomp: SCMP_ACT_NOTIFY is only supported for the container\'s init (not for exec)');
+    // msghdr { name, namelen, iov, iovlen, control, controllen, flags }, one iovec with
+    // the state JSON, one cmsghdr { len 20, SOL_SOCKET, SCM_RIGHTS, int fd } (24 bytes).
+    const json = plan.blob(Buffer.alloc(STATE_MAX), 'container process state');
+    const iov = plan.blob(Buffer.alloc(16), 'iovec (state)');
+    plan.pointerAt(iov, 0, json);
+    const cmsg = Buffer.alloc(24);
+    cmsg.writeBigUInt64LE(20n, 0);
+    cmsg.writeInt32LE(1, 8);
+    cmsg.writeInt32LE(1, 12);
+    const cmsgBlob = plan.blob(cmsg, 'SCM_RIGHTS seccomp listener');
+    const msg = plan.blob(Buffer.alloc(56), 'msghdr (seccomp agent)');
+    plan.pointerAt(msg, 16, iov);
+    msg.bytes.writeBigUInt64LE(1n, 24);
+    plan.pointerAt(msg, 32, cmsgBlob);
+    msg.bytes.writeBigUInt64LE(24n, 40);
+    plan.add('read', [notify.stateReadFd, json, STATE_MAX], 'read the container process state for the seccomp agent', { store: iov, storeOffset: 8 });
+    plan.add('close', [notify.stateReadFd], 'close the state pipe');
+    plan.add('seccomp', [SECCOMP_SET_MODE_FILTER, compiled.flags, fprog],
+      `load the seccomp filter of linux.seccomp with a notify listener (${n} instructions${skipped})`, { store: cmsgBlob, storeOffset: 16 });
+    plan.add('sendmsg', [notify.socketFd, msg, MSG_NOSIGNAL], `linux.seccomp.listenerPath: send the listener fd and state to ${sc.listenerPath}`);
+    plan.add('close', [notify.socketFd], 'close the connection to the seccomp agent', { ignoreError: true });
+  }
+  if (seccompNeedsCapSysAdmin(spec) && spec.process) buildFinalCapSteps(plan, spec.process);
+}
+
+// ---------------------------------------------------------------------------------------
+// Checks that need no process: called while the plan is built, so a refusal leaves
+// nothing behind.
+
+function hostCapabilitySet(field: 'CapBnd' | 'CapPrm'): bigint | undefined {
+  try {
+    const m = new RegExp(`^${field}:\\s*([0-9a-f]+)$`, 'm').exec(readFileSync('/proc/self/status', 'utf8'));
+    return m ? BigInt('0x' + m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A capability tsrt does not hold itself cannot be given to the container. In a new (or
+ * joined) user namespace the init gets a full bounding set of that namespace, so the
+ * check only applies when the container uses tsrt's own user namespace.
+ */
+export function checkCapabilitiesGrantable(proc: Process, ns: NamespacePlan): void {
+  const caps = proc.capabilities;
+  if (!caps || ns.has('user')) return;
+  const bnd = hostCapabilitySet('CapBnd');
+  if (bnd === undefined) return;
+  for (const set of ['bounding', 'effective', 'permitted', 'inheritable', 'ambient'] as const) {
+    (caps[set] ?? []).forEach((name, i) => {
+      const n = CAPABILITY_NUMBERS[name];
+      if (n === undefined) throw new ConfigError(`process.capabilities.${set}[${i}]: unknown capability ${JSON.stringify(name)}`);
+      if (!(bnd & (1n << BigInt(n)))) {
+        throw new ConfigError(`process.capabilities.${set}[${i}]: ${name} is not in the capability bounding set of this host (tsrt's CapBnd is ${bnd.toString(16).padStart(16, '0')}), so it cannot be granted`);
+      }
+    });
+  }
+}
+
+/** linux.intelRdt needs a mounted resctrl filesystem (config-linux.md: otherwise an error). */
+export function checkIntelRdt(spec: Spec): void {
+  if (!spec.linux?.intelRdt) return;
+  let mounted = false;
+  try {
+    mounted = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' - ')[1]?.startsWith('resctrl '));
+  } catch {
+    mounted = false;
+  }
+  if (!mounted) throw new ConfigError('linux.intelRdt: Intel RDT is not available on this host (no resctrl filesystem is mounted at /sys/fs/resctrl)');
+  throw new ConfigError('linux.intelRdt: not supported by tsrt yet (resctrl is mounted, but tsrt does not manage CLOS groups)');
 }

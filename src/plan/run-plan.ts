@@ -85,6 +85,13 @@ export function planBytes(plan: Plan): number {
  */
 export function startPlan(plan: Plan, cloneFlags: number, errFd: number): number {
   const entry = trampoline();
+  // CVE-2019-5736: the child is a copy of node until its execve and inherits this flag,
+  // so it is non-dumpable from its first instruction (its /proc/PID/exe, mem, environ
+  // and fds closed to container processes). tsrt itself stays so too: a container in the
+  // host's PID namespace could otherwise reach node through /proc/<tsrt>/exe. An
+  // unprivileged tsrt stays dumpable: it writes its child's id maps, which a
+  // non-dumpable child's /proc files (owned by root) would refuse.
+  if (process.geteuid?.() === 0) libc.prctl(4 /* PR_SET_DUMPABLE */, 0);
   const size = (planBytes(plan) + 4095) & ~4095;
   const region = libc.mmap(size + STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK);
   try {

@@ -1,0 +1,69 @@
+// OOM notifications for `events`.
+//
+// v1 (Documentation/admin-guide/cgroup-v1/memory.rst, "OOM Control"): an eventfd is
+// registered by writing "<eventfd> <fd of memory.oom_control>" to cgroup.event_control;
+// the eventfd counts OOM situations. It is also signalled when the cgroup is removed, so a
+// wake-up after the directory is gone is not an OOM.
+// v2 (cgroup-v2.rst): memory.events' oom_kill counter grows with each OOM kill.
+import { closeSync, constants, existsSync, openSync, read } from 'node:fs';
+import { CgroupError, readKeyValues, writeCg } from './cgfs';
+import type { CgroupManager } from './manager';
+
+export interface OomWatch {
+  close(): void;
+}
+
+type EventfdFn = (init: number, flags: number) => number;
+let eventfdFn: EventfdFn | undefined;
+
+function eventfd(): number {
+  const { koffi, errno } = require('../libc/libc') as typeof import('../libc/libc');
+  eventfdFn ??= koffi().load('libc.so.6').func('int eventfd(unsigned int initval, int flags)') as EventfdFn;
+  const fd = eventfdFn(0, 0o2000000 /* EFD_CLOEXEC */);
+  if (fd < 0) {
+    const { errnoName } = require('../libc/errno') as typeof import('../libc/errno');
+    throw new CgroupError(`events: eventfd: ${errnoName(errno())}`);
+  }
+  return fd;
+}
+
+/** Calls onOom for every OOM of the container; undefined when there is no memory controller. */
+export function watchOom(m: CgroupManager, onOom: () => void): OomWatch | undefined {
+  const p = m.locate('memory');
+  if (!p) return undefined;
+  if (p.version === 1) {
+    const efd = eventfd();
+    const ctl = openSync(`${p.dir}/memory.oom_control`, constants.O_RDONLY);
+    try {
+      writeCg(p.dir, 'cgroup.event_control', `${efd} ${ctl}`, 'events: registering for OOM notifications');
+    } catch (e) {
+      closeSync(efd);
+      closeSync(ctl);
+      throw e;
+    }
+    let closed = false;
+    const buf = Buffer.alloc(8);
+    // A blocking read on libuv's thread pool: the event loop stays free for the stats timer.
+    const next = () => read(efd, buf, 0, 8, null, (err) => {
+      if (closed || err) return;
+      if (!existsSync(`${p.dir}/memory.oom_control`)) return; // the cgroup was removed
+      onOom();
+      next();
+    });
+    next();
+    return {
+      close() {
+        closed = true;
+        try { closeSync(ctl); } catch { /* closed */ }
+        // efd stays open while a read may be pending on it; the process exits soon after.
+      },
+    };
+  }
+  let seen = readKeyValues(p.dir, 'memory.events').get('oom_kill') ?? 0n;
+  const timer = setInterval(() => {
+    const now = readKeyValues(p.dir, 'memory.events').get('oom_kill');
+    if (now === undefined) return;
+    for (; seen < now; seen++) onOom();
+  }, 100);
+  return { close: () => clearInterval(timer) };
+}
