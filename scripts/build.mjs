@@ -1,39 +1,173 @@
-// Builds dist/tsrt: one bundled, executable file. koffi stays external because it
-// ships a native addon that must be loaded from node_modules.
+// Builds dist/ (npm run build, and npm ci through prepare):
+//
+//   dist/tsrt           the executable: a small launcher (scripts/launcher.cjs)
+//   dist/tsrt.js        the CLI, one bundled CommonJS file (koffi stays external: it ships
+//                       a native addon that must be loaded from node_modules)
+//   dist/tsrt.js.cache  V8 code cache of tsrt.js, made by training runs
+//                       (scripts/train-code-cache.cjs); the launcher compiles with it
+//   dist/tsrt-yargs.js  yargs, bundled on its own: only help, usage errors and argument
+//                       shapes the fast parser leaves to it load it, so the hot commands
+//                       neither read nor compile its 200 kB
+//   dist/lib.js         internal modules for the unit tests (node --test spec-tests/)
+//
+//   node scripts/build.mjs [--outdir DIR] [--no-cache]
+//
+// docs/performance.md explains the choices.
 import { build } from 'esbuild';
-import { chmodSync, existsSync, mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+let outdir = join(root, 'dist');
+let cache = true;
+for (let i = 2; i < process.argv.length; i++) {
+  const a = process.argv[i];
+  if (a === '--outdir') outdir = resolve(process.argv[++i] ?? '');
+  else if (a === '--no-cache') cache = false;
+  else { console.error(`build.mjs: unknown argument ${a}`); process.exit(2); }
+}
+
 const compileSchemas = join(root, 'scripts', 'compile-schemas.mjs');
 if (existsSync(compileSchemas)) await import(compileSchemas);
 
-mkdirSync(join(root, 'dist'), { recursive: true });
-const out = join(root, 'dist', 'tsrt');
+mkdirSync(outdir, { recursive: true });
+const bundleFile = join(outdir, 'tsrt.js');
+const cacheFile = `${bundleFile}.cache`;
+const yargsFile = join(outdir, 'tsrt-yargs.js');
+const launcherFile = join(outdir, 'tsrt');
+
+// The old cache goes first: a cache is only ever next to the bundle it was made from
+// (V8 checks the source length only, not its content).
+rmSync(cacheFile, { force: true });
+
+/**
+ * require('koffi') runs koffi's loader: about 25 kB of JavaScript without a code cache, a
+ * search of node_modules, and an ELF parse of the node binary to choose among its native
+ * builds; 5 to 10 ms before the first libc call. The build asks koffi's loader which
+ * native module it chose here, and the bundle requires that file directly (1.5 ms), its
+ * path relative to tsrt.js. Where that file is missing or of another koffi version (dist/
+ * moved, node_modules reinstalled), the bundle falls back to require('koffi').
+ */
+function koffiDirect() {
+  const req = createRequire(join(root, 'package.json'));
+  let native;
+  try {
+    const k = req('koffi');
+    native = Object.keys(req.cache).find((f) => f.endsWith('.node') && req.cache[f].exports?.version === k.version);
+    if (native) native = { path: native, version: k.version };
+  } catch {
+    // koffi cannot load here: the bundle keeps require('koffi')
+  }
+  const contents = native
+    ? `let k;
+try {
+  k = require(${JSON.stringify(relative(outdir, native.path).startsWith('.') ? relative(outdir, native.path) : `./${relative(outdir, native.path)}`)});
+  if (k.version !== ${JSON.stringify(native.version)}) k = undefined;
+} catch {
+  k = undefined;
+}
+module.exports = k ?? require('koffi');
+`
+    : "module.exports = require('koffi');\n";
+  return {
+    name: 'koffi-direct',
+    setup(b) {
+      b.onResolve({ filter: /^koffi$/ }, (a) => (a.namespace === 'koffi-direct' ? { path: 'koffi', external: true } : { path: 'koffi', namespace: 'koffi-direct' }));
+      b.onResolve({ filter: /\.node$/ }, (a) => ({ path: a.path, external: true }));
+      b.onLoad({ filter: /.*/, namespace: 'koffi-direct' }, () => ({ contents, loader: 'js', resolveDir: outdir }));
+    },
+  };
+}
+
+/** `import yargs from 'yargs'` becomes require('./tsrt-yargs.js'), resolved next to tsrt.js. */
+const yargsApart = {
+  name: 'yargs-apart',
+  setup(b) {
+    b.onResolve({ filter: /^yargs$/ }, () => ({ path: './tsrt-yargs.js', external: true }));
+  },
+};
+
+const common = { bundle: true, platform: 'node', target: 'node20', format: 'cjs', legalComments: 'none', logLevel: 'warning' };
 await build({
+  ...common,
   entryPoints: [join(root, 'src', 'cli', 'main.ts')],
-  outfile: out,
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'cjs',
+  outfile: bundleFile,
   external: ['koffi'],
-  // env -S -u: node must not pay for NODE_EXTRA_CA_CERTS / NODE_OPTIONS of the caller.
-  banner: { js: '#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS -u NODE_OPTIONS node' },
-  legalComments: 'none',
-  logLevel: 'warning',
+  plugins: [yargsApart, koffiDirect()],
 });
-chmodSync(out, 0o755);
+await build({
+  ...common,
+  stdin: { contents: "module.exports = require('yargs');", resolveDir: root, loader: 'js' },
+  outfile: yargsFile,
+});
+asciiOnly(bundleFile);
+
+// The launcher is dist/tsrt; written under another name and renamed, so that a running
+// tsrt never sees half a file.
+copyFileSync(join(root, 'scripts', 'launcher.cjs'), `${launcherFile}.tmp`);
+chmodSync(`${launcherFile}.tmp`, 0o755);
+renameSync(`${launcherFile}.tmp`, launcherFile);
+
+if (cache) train();
 
 // dist/lib.js: internal modules for the unit tests (node --test spec-tests/).
 await build({
+  ...common,
   entryPoints: [join(root, 'src', 'lib.ts')],
-  outfile: join(root, 'dist', 'lib.js'),
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'cjs',
+  outfile: join(outdir, 'lib.js'),
   external: ['koffi'],
-  logLevel: 'warning',
 });
+
+/**
+ * esbuild writes ASCII, except in a few places (regular expression literals): escape what
+ * is left as \uXXXX (same meaning in strings, regexps, identifiers and comments), so that
+ * node reads the bundle as a one-byte string, half the size of a two-byte one.
+ */
+function asciiOnly(file) {
+  const src = readFileSync(file, 'utf8');
+  // eslint-disable-next-line no-control-regex
+  if (!/[^\x00-\x7f]/.test(src)) return;
+  // A template literal's raw text would change: refuse rather than guess.
+  const out = src.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const lines = src.split('\n').filter((l) => /[^\x00-\x7f]/.test(l));
+  if (lines.some((l) => l.includes('`') || l.includes('String.raw'))) {
+    console.warn(`build: ${file} has non-ASCII characters near a template literal; left as they are (slower start-up):\n  ${lines.join('\n  ')}`);
+    return;
+  }
+  writeFileSync(file, out);
+}
+
+/** Training runs in a child node with default flags and a clean environment (see the script). */
+function train() {
+  const tmp = mkdtempSync(join(tmpdir(), 'tsrt-build-'));
+  const report = join(tmp, 'report.json');
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: tmp, TMPDIR: tmpdir() };
+  try {
+    const r = spawnSync(process.execPath, [join(root, 'scripts', 'train-code-cache.cjs'), outdir, report], {
+      env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000, encoding: 'utf8',
+    });
+    let rep = {};
+    try { rep = JSON.parse(readFileSync(report, 'utf8')); } catch { /* below */ }
+    if (r.status !== 0 || !rep.bytes) {
+      console.warn(`build: code cache training failed (tsrt works, slower to start): ${rep.error ?? r.error ?? `exit ${r.status}`}\n${r.stderr.slice(-2000)}`);
+      rmSync(cacheFile, { force: true });
+      return;
+    }
+    // The launcher's node (env node, default flags) must accept it.
+    const check = spawnSync(process.execPath, ['-e',
+      `const L = require(${JSON.stringify(launcherFile)}); const b = require('fs').readFileSync(L.cacheFile);
+       const { src, key } = L.readBundle();
+       process.exit(b.latin1Slice(0, key.length) === key && !L.compile(src, b.subarray(L.HEADER)).cachedDataRejected ? 0 : 1);`],
+    { env, stdio: 'ignore' });
+    if (check.status !== 0) {
+      console.warn('build: V8 rejected the code cache just made; removed (tsrt works, slower to start)');
+      rmSync(cacheFile, { force: true });
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}

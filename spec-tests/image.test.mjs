@@ -57,8 +57,8 @@ test('image: podman OCI archive and docker archive become bundles that tsrt runs
   assert.equal(fs.readdirSync(path.join(store, 'sha256', layers[0], 'refs')).length, 2);
   // Arguments after -- replace the Cmd.
   const dir = path.join(sb.dir, 'b-args');
-  create(sb, store, dir, ociArchive, ['--rootfs', 'copy'], ['echo', 'from', 'args']);
-  assert.equal(run(sb, dir), 'from args\n');
+  create(sb, store, dir, ociArchive, ['--rootfs', 'copy'], ['echo', 'from', 'args', '007', '-root']);
+  assert.equal(run(sb, dir), 'from args 007 -root\n');
   for (const b of ['b-oci', 'b-docker', 'b-args']) sb.ok(['bundle', 'rm', path.join(sb.dir, b)], { noRoot: true });
   assert.deepEqual(storeLayers(store), [], 'the last bundle removed its layers from the store');
 });

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Sandbox, hostMounts, isAlive, mountChanges, mountsMentioning, show, sleep } from './helpers/tsrt.mjs';
+import { Sandbox, cgroupDirsOf, hostMounts, isAlive, mountChanges, mountsMentioning, show, sleep } from './helpers/tsrt.mjs';
 
 const sleeper = (c) => { c.process.args = ['sleep', '1000']; };
 
@@ -37,6 +37,11 @@ test('lifecycle: create, state, start, kill, delete', async (t) => {
   const bytes = fs.readFileSync(pidFile);
   assert.match(bytes.toString('latin1'), /^[1-9]\d*$/, `pid file bytes ${JSON.stringify(bytes.toString('latin1'))}`);
   assert.ok(isAlive(pid), 'the init exists after create');
+  const cgroups = cgroupDirsOf(id);
+  assert.ok(cgroups.length > 0, 'the container has cgroups named after its id');
+  for (const d of cgroups) {
+    assert.ok(fs.readFileSync(path.join(d, 'cgroup.procs'), 'utf8').split('\n').includes(String(pid)), `the init is in ${d}`);
+  }
 
   // created: the state JSON with the init's pid; the process has not run yet.
   const st = sb.state(id);
@@ -78,6 +83,7 @@ test('lifecycle: create, state, start, kill, delete', async (t) => {
   assert.deepEqual(mountsMentioning(sb.dir), []);
   assert.deepEqual(mountChanges(mountsBefore, sb.dir), { added: [], removed: [] });
   assert.ok(!isAlive(pid), 'no process');
+  assert.deepEqual(cgroupDirsOf(id), [], 'no cgroup left');
   const gone = sb.tsrt(['state', id]);
   assert.notEqual(gone.status, 0);
   assert.match(gone.stderr, /does not exist/);
@@ -151,12 +157,17 @@ test('lifecycle: start of a container whose init died fails (and does not hang)'
 
 test('lifecycle: state and delete of an unknown id fail with "does not exist"', (t) => {
   const sb = new Sandbox(t);
-  for (const cmd of [['state'], ['delete'], ['delete', '--force'], ['start'], ['kill']]) {
+  for (const cmd of [['state'], ['delete'], ['start'], ['kill']]) {
     const r = sb.tsrt([...cmd, 'no-such-container']);
     assert.notEqual(r.status, 0, show(r));
     assert.match(r.stderr, /does not exist/, `${cmd.join(' ')}: ${r.stderr}`);
     assert.equal(r.stdout, '');
   }
+  // As runc: delete --force of an unknown id succeeds (podman and containerd send it
+  // after a failed create).
+  const forced = sb.tsrt(['delete', '--force', 'no-such-container']);
+  assert.equal(forced.status, 0, show(forced));
+  assert.equal(forced.stdout + forced.stderr, '');
 });
 
 test('lifecycle: delete of a running container needs --force', async (t) => {

@@ -6,3 +6,8 @@ export * from './linux/mount-options';
 export * from './util/secure-join';
 export * from './hooks/run-hooks';
 export * from './util/errors';
+export * from './cgroups/devices';
+export * from './cgroups/bpf-devices';
+export * from './cgroups/cgroups-path';
+export * from './cgroups/units';
+export * from './cgroups/resources-v2';

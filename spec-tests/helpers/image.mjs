@@ -164,11 +164,18 @@ export function havePodman() {
   return spawnSync('podman', ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
-/** Runs podman with root, runroot and tmp dirs under `dir` (vfs driver, no events). */
+/**
+ * Runs podman with root, runroot and tmp dirs under `dir` (vfs driver, no events), in a
+ * mount namespace of its own where /var/lib and /run are empty tmpfs: podman's other
+ * state (the blob info cache in /var/lib/containers/cache, /run/containers/networks)
+ * goes there and vanishes, and the host's podman state is never touched.
+ */
 export function podman(dir, args) {
   const base = ['--root', path.join(dir, 'root'), '--runroot', path.join(dir, 'runroot'), '--tmpdir', path.join(dir, 'tmp'),
     '--storage-driver', 'vfs', '--events-backend', 'none', '--cgroup-manager', 'cgroupfs'];
-  const r = spawnSync('podman', [...base, ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, TMPDIR: path.join(dir, 'tmp') } });
+  const script = 'mount -t tmpfs tsrt-test /var/lib && mount -t tmpfs tsrt-test /run && exec podman "$@"';
+  const r = spawnSync('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'sh', ...base, ...args],
+    { encoding: 'utf8', timeout: 120_000, env: { ...process.env, TMPDIR: path.join(dir, 'tmp') } });
   if (r.status !== 0) throw new Error(`podman ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
   return r.stdout;
 }

@@ -60,17 +60,23 @@ export function mountsMentioning(text) {
   return hostMounts().filter((l) => l.includes(text));
 }
 
+/** Where other tests and tools running on this machine at the same time mount things. */
+const FOREIGN_MOUNT_DIRS = [os.tmpdir(), '/run/containerd', '/run/netns', '/run/containers', '/var/lib/containers', '/var/lib/containerd'];
+
 /**
- * Mounts added to or removed from the host since `before`, ignoring mounts under other
- * test runs' temp dirs (tests of other checkouts may run at the same time).
+ * Mounts added to or removed from the host since `before`, ignoring mounts of others:
+ * under temp dirs other than ownDir and under container tools' state dirs (other test
+ * files, checkouts and tools may mount and unmount there while a test runs).
  */
 export function mountChanges(before, ownDir) {
   const after = hostMounts();
   const b = new Set(before);
   const a = new Set(after);
+  const inside = (p, dir) => p === dir || p.startsWith(dir + '/');
   const foreign = (l) => {
     const mp = mountPoint(l);
-    return mp.startsWith(TMP_PREFIX) && !(ownDir && (mp === ownDir || mp.startsWith(ownDir + '/')));
+    if (ownDir && inside(mp, ownDir)) return false;
+    return FOREIGN_MOUNT_DIRS.some((d) => inside(mp, d));
   };
   return {
     added: after.filter((l) => !b.has(l) && !foreign(l)),
@@ -112,6 +118,31 @@ export function processesWithCmdline(text) {
     }
   }
   return out;
+}
+
+/**
+ * Cgroup directories named after a container id: in every hierarchy, at the root and
+ * under this process's own cgroup (where tsrt, its child, puts relative cgroupsPaths).
+ */
+export function cgroupDirsOf(id) {
+  const own = new Set(['/']);
+  for (const line of fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n').filter(Boolean)) {
+    own.add(line.split(':').slice(2).join(':'));
+  }
+  let hierarchies = [''];
+  try {
+    hierarchies = ['', ...fs.readdirSync('/sys/fs/cgroup')];
+  } catch {
+    // no cgroupfs
+  }
+  const out = new Set();
+  for (const h of hierarchies) {
+    for (const p of own) {
+      const d = path.join('/sys/fs/cgroup', h, p, id);
+      if (fs.existsSync(d)) out.add(d);
+    }
+  }
+  return [...out];
 }
 
 /** "net:[4026531833]" for a pid (or 'self'). */
@@ -194,6 +225,17 @@ export class Sandbox {
       config.root = { path: ROOTFS, readonly: true };
     }
     if (patch) config = patch(config, { dir, rootfs }) ?? config;
+    if (!copyRootfs) {
+      // The shared rootfs is never written: a mount point the runtime would have to
+      // create in it (outside /dev, /proc and /sys) needs a copied rootfs.
+      for (const m of config.mounts ?? []) {
+        const dest = path.posix.normalize(m.destination);
+        if (/^\/(dev|proc|sys)(\/|$)/.test(dest)) continue;
+        if (!fs.existsSync(path.join(ROOTFS, dest))) {
+          throw new Error(`test bug: mount destination ${dest} does not exist in the shared rootfs; use bundle({ copyRootfs: true })`);
+        }
+      }
+    }
     const configPath = path.join(dir, 'config.json');
     fs.writeFileSync(configPath, JSON.stringify(config, null, 2));
     return { dir, rootfs, config, configPath };

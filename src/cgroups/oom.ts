@@ -5,7 +5,7 @@
 // the eventfd counts OOM situations. It is also signalled when the cgroup is removed, so a
 // wake-up after the directory is gone is not an OOM.
 // v2 (cgroup-v2.rst): memory.events' oom_kill counter grows with each OOM kill.
-import { closeSync, constants, existsSync, openSync, read } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, readSync } from 'node:fs';
 import { CgroupError, readKeyValues, writeCg } from './cgfs';
 import type { CgroupManager } from './manager';
 
@@ -19,7 +19,7 @@ let eventfdFn: EventfdFn | undefined;
 function eventfd(): number {
   const { koffi, errno } = require('../libc/libc') as typeof import('../libc/libc');
   eventfdFn ??= koffi().load('libc.so.6').func('int eventfd(unsigned int initval, int flags)') as EventfdFn;
-  const fd = eventfdFn(0, 0o2000000 /* EFD_CLOEXEC */);
+  const fd = eventfdFn(0, 0o2000000 | 0o4000 /* EFD_CLOEXEC | EFD_NONBLOCK */);
   if (fd < 0) {
     const { errnoName } = require('../libc/errno') as typeof import('../libc/errno');
     throw new CgroupError(`events: eventfd: ${errnoName(errno())}`);
@@ -41,21 +41,26 @@ export function watchOom(m: CgroupManager, onOom: () => void): OomWatch | undefi
       closeSync(ctl);
       throw e;
     }
-    let closed = false;
+    // Non-blocking, polled: a read blocked on libuv's thread pool would keep the process
+    // from exiting (the pool's threads are joined at exit).
     const buf = Buffer.alloc(8);
-    // A blocking read on libuv's thread pool: the event loop stays free for the stats timer.
-    const next = () => read(efd, buf, 0, 8, null, (err) => {
-      if (closed || err) return;
+    const timer = setInterval(() => {
+      let n = 0;
+      try {
+        n = readSync(efd, buf, 0, 8, null);
+      } catch {
+        return; // EAGAIN: nothing yet
+      }
+      if (n !== 8) return;
       if (!existsSync(`${p.dir}/memory.oom_control`)) return; // the cgroup was removed
       onOom();
-      next();
-    });
-    next();
+    }, 100);
     return {
       close() {
-        closed = true;
-        try { closeSync(ctl); } catch { /* closed */ }
-        // efd stays open while a read may be pending on it; the process exits soon after.
+        clearInterval(timer);
+        for (const fd of [ctl, efd]) {
+          try { closeSync(fd); } catch { /* closed */ }
+        }
       },
     };
   }

@@ -123,7 +123,7 @@ export function setUnified(dir: string, unified: Record<string, string>, control
     if (ctrl !== 'cgroup' && !controllers.has(ctrl)) {
       const v1 = whereElse(ctrl);
       throw new CgroupError(v1
-        ? `${field}: the ${ctrl} controller is a cgroup v1 controller on this host (mounted at ${v1}), not a cgroup v2 one: set it through its linux.resources field instead`
+        ? `${field}: the ${ctrl} controller is a cgroup v1 controller on this host (this container's ${ctrl} cgroup is ${v1}), not a cgroup v2 one: set it through its linux.resources field instead`
         : `${field}: the ${ctrl} controller is not enabled for ${dir} (cgroup.controllers: ${[...controllers].join(' ') || 'none'})`);
     }
     writeCg(dir, key, value, field);

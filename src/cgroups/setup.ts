@@ -88,6 +88,29 @@ function removeDirs(created: string[]): void {
   }
 }
 
+/** Where the container's cgroup goes in each hierarchy: {root it is made under, its dir}. */
+function placer(spec: Spec, id: string, systemdCgroup: boolean): (h: Hierarchy) => { root: string; dir: string } {
+  const target = resolveCgroupsPath(spec.linux?.cgroupsPath, id, systemdCgroup);
+  const self = target.absolute ? [] : procCgroups('self');
+  return (h) => {
+    const base = target.absolute ? '/' : cgroupOf(h, self);
+    return { root: dirIn(h, base), dir: dirIn(h, posix.join(base, target.path)) };
+  };
+}
+
+/**
+ * The paths setupCgroups will record (controller or "unified" -> directory), computed
+ * without touching anything: the init's plan binds them on /sys/fs/cgroup.
+ */
+export function plannedCgroupPaths(spec: Spec, id: string, opts: { systemdCgroup: boolean }): Record<string, string> {
+  const layout = detectLayout();
+  const place = placer(spec, id, opts.systemdCgroup);
+  const paths: Record<string, string> = {};
+  for (const h of layout.v1) for (const c of h.controllers) paths[c] = place(h).dir;
+  if (layout.v2) paths.unified = place(layout.v2).dir;
+  return paths;
+}
+
 /**
  * Creates the container's cgroups, applies linux.resources and moves `pid` into them.
  * `warn` defaults to tsrt's log (warnings about ignored settings, as runc prints them).
@@ -95,17 +118,10 @@ function removeDirs(created: string[]): void {
 export function setupCgroups(spec: Spec, id: string, pid: number, opts: { systemdCgroup: boolean; warn?: Warn }): CgroupSetup {
   const warn = opts.warn ?? defaultWarn;
   const layout = detectLayout();
-  const target = resolveCgroupsPath(spec.linux?.cgroupsPath, id, opts.systemdCgroup);
-  const self = target.absolute ? [] : procCgroups('self');
   const created: string[] = [];
   const paths: Record<string, string> = {};
   const existing: string[] = [];
-  const place = (h: Hierarchy) => {
-    const base = target.absolute ? '/' : cgroupOf(h, self);
-    const root = dirIn(h, base);
-    const dir = dirIn(h, posix.join(base, target.path));
-    return { root, dir };
-  };
+  const place = placer(spec, id, opts.systemdCgroup);
   const rollback = () => removeDirs(created);
   try {
     for (const h of layout.v1) {

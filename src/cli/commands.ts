@@ -219,6 +219,13 @@ export const COMMANDS: CommandSpec[] = [
     },
   },
   {
+    name: 'features', describe: 'print what this runtime supports, as JSON (the OCI Features structure)', positionals: [], flags: [],
+    run() {
+      const { runtimeFeatures } = require('../oci/features') as typeof import('../oci/features');
+      process.stdout.write(JSON.stringify(runtimeFeatures(), null, 4) + '\n');
+    },
+  },
+  {
     name: 'bundle', describe: 'make a bundle from an image (create DIR --from IMAGE [-- ARGS]), or diff, commit or rm one',
     positionals: [
       { name: 'action', describe: 'create, diff, commit or rm', required: true },
@@ -233,8 +240,9 @@ export const COMMANDS: CommandSpec[] = [
       { name: 'to', type: 'string', describe: 'commit: the OCI image layout dir to write' }],
     async run(a) {
       const { runBundleCommand } = await import('../image/bundle-command');
-      // Arguments after `--` come as _rest (fast parser) or in yargs' _ after the command name.
-      const rest = a._rest ?? (Array.isArray(a._) ? (a._ as unknown[]).slice(1).map(String) : undefined);
+      // The arguments after `--`, exactly as given (yargs' _ would turn "007" into 7).
+      const dd = process.argv.indexOf('--', 2);
+      const rest = dd >= 0 ? process.argv.slice(dd + 1) : undefined;
       return runBundleCommand({
         action: String(a.action), dir: String(a.dir), from: a.from as string | undefined, ref: a.ref as string | undefined,
         store: (a.store as string | undefined) ?? '/var/lib/tsrt/layers', rootfs: String(a.rootfs ?? 'overlay'),

@@ -83,6 +83,8 @@ export function splitVariadicTail(argv: string[], globals: FlagSpec[], commands:
       return cmd ? { head: argv.slice(0, i), tail: argv.slice(i + 1) } : { head: argv, tail: undefined };
     }
     if (tok.startsWith('-') && tok.length > 1) {
+      // After the fixed positionals a flag belongs to the tail too (`ps ID -o pid,comm`).
+      if (cmd && fixed === 0) return { head: argv.slice(0, i), tail: argv.slice(i) };
       const f = findFlag(cmd ? [...cmd.flags, ...globals] : globals, tok.includes('=') ? tok.slice(0, tok.indexOf('=')) : tok);
       if (f && f.type !== 'boolean' && !tok.includes('=')) i++;
       continue;

@@ -17,7 +17,7 @@ import { StateStore, writePidFile, type SavedState } from './state-store';
 import { procStat } from './status';
 import { ConfigError, TsrtError } from '../util/errors';
 import { describePlan } from '../plan/describe-plan';
-import { setupCgroups } from '../cgroups/setup';
+import { plannedCgroupPaths, setupCgroups } from '../cgroups/setup';
 import { openSeccompListener, seccompProcessState } from '../linux/security';
 import { seccompUsesNotify } from '../linux/seccomp';
 import { moveNetDevices } from '../linux/net-devices';
@@ -152,9 +152,10 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     const hooksPause = createHooks.some((k) => (spec.hooks?.[k]?.length ?? 0) > 0);
     const { plan, cloneFlags } = buildInitPlan({
       spec, bundle, rootfs, ns, reportFd: reportW, syncFd: syncR, fifoFd, noPivot: !!o.noPivot,
-      keepFds: preservedFdCount(o.preserveFds ?? 0), hooksPause, id: o.id, noNewKeyring: !!o.noNewKeyring, startHookStdin: hookPipes.map(([r]) => r),
+      keepFds: preservedFdCount(o.preserveFds ?? 0), hooksPause, id: o.id, noNewKeyring: !!o.noNewKeyring, startHookStdin: hookPipes.map(([r]) => r), startHookStdinWrite: hookPipes.map(([, w]) => w),
       consoleSocketFd: spec.process?.terminal ? consoleSocketFd ?? 998 : undefined,
       seccompNotify: notify ?? (seccompUsesNotify(spec.linux?.seccomp) ? { socketFd: 997, stateReadFd: 996 } : undefined),
+      cgroupPaths: plannedCgroupPaths(spec, o.id, { systemdCgroup: !!o.systemdCgroup }),
     });
     if (o.printPlan) {
       process.stdout.write(describePlan(plan, cloneFlags));

@@ -7,6 +7,17 @@ import type { SavedState, StateStore } from './state-store';
 import { procStat, statusOf } from './status';
 
 export async function deleteContainer(store: StateStore, id: string, force: boolean, warn: (msg: string) => void): Promise<void> {
+  try {
+    await deleteLocked(store, id, force, warn);
+  } catch (e) {
+    // As runc: `delete --force` of an id that does not exist succeeds. podman and
+    // containerd's shim send it after a failed create, which already removed everything.
+    if (force && e instanceof ContainerError && e.code === 'ENOTEXIST') return;
+    throw e;
+  }
+}
+
+async function deleteLocked(store: StateStore, id: string, force: boolean, warn: (msg: string) => void): Promise<void> {
   await store.withLock(id, async () => {
     let s: SavedState;
     try {

@@ -62,7 +62,10 @@ export async function runContainer(o: RunOptions, warn: (msg: string) => void): 
     await releaseInit(store, state);
   } catch (e) {
     terminal?.restore();
+    // An init that died before it could be started says why on the report pipe.
+    const r = e instanceof TsrtError && e.code === 'ESTART' && reportFd !== undefined ? readReport(plan, reportFd) : undefined;
     await cleanup();
+    if (r?.kind === 'error') throw new TsrtError('ESETUP', r.message);
     throw e;
   }
   if (o.detach) return 0;

@@ -1,11 +1,11 @@
 // `start`: release a created container's init through the exec fifo, then run the
 // poststart hooks (a failing one stops the container and is an error).
-import { closeSync, openSync, readSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, openSync, readSync, unlinkSync } from 'node:fs';
 import { runHooks } from '../hooks/run-hooks';
 import { ContainerError, TsrtError } from '../util/errors';
 import { hookState } from './create';
 import type { SavedState, StateStore } from './state-store';
-import { statusOf } from './status';
+import { isAlive, statusOf } from './status';
 
 export async function startContainer(store: StateStore, id: string): Promise<void> {
   await store.withLock(id, async () => {
@@ -18,13 +18,29 @@ export async function startContainer(store: StateStore, id: string): Promise<voi
   });
 }
 
-/** Opens the fifo for reading (the init is blocked opening it for writing). */
+/**
+ * Opens the fifo for reading (the init is blocked opening it for writing) and waits for
+ * its byte. Non-blocking and watching the init: one that dies before it opens the fifo
+ * (a setup step after "ready" failed) must not leave us blocked in open() for ever.
+ */
 export async function releaseInit(store: StateStore, s: SavedState): Promise<void> {
   const fifo = store.fifoPath(s.id);
-  const fd = openSync(fifo, 'r');
+  const fd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
-    const n = readSync(fd, Buffer.alloc(1), 0, 1, null);
-    if (n !== 1) throw new TsrtError('ESTART', `container ${s.id}: the init exited before it could be started`);
+    const buf = Buffer.alloc(1);
+    for (let i = 0; ; i++) {
+      // Sampled before the read: a byte written just before the init exited still counts.
+      const alive = isAlive(s);
+      let n = 0;
+      try {
+        n = readSync(fd, buf, 0, 1, null); // 0: no writer yet; EAGAIN: opened, no byte yet
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+      }
+      if (n === 1) break;
+      if (!alive) throw new TsrtError('ESTART', `container ${s.id}: the init exited before it could be started`);
+      await new Promise((r) => setTimeout(r, i < 50 ? 1 : 10));
+    }
   } finally {
     closeSync(fd);
   }

@@ -36,10 +36,10 @@ const WH = '.wh.';
 const OPQ = '.wh..wh..opq';
 
 /** Splits an entry path into components; refuses absolute paths and `..`. */
-export function entryParts(name: string, what: string): string[] {
-  if (name.startsWith('/')) throw new UnsafeLayerError(`${what}: entry ${JSON.stringify(name)} is an absolute path: refused`);
+export function entryParts(name: string, what: string, label = 'entry'): string[] {
+  if (name.startsWith('/')) throw new UnsafeLayerError(`${what}: ${label} ${JSON.stringify(name)} is an absolute path: refused`);
   const parts = name.split('/').filter((p) => p !== '' && p !== '.');
-  if (parts.includes('..')) throw new UnsafeLayerError(`${what}: entry ${JSON.stringify(name)} contains "..": refused (it would leave the layer)`);
+  if (parts.includes('..')) throw new UnsafeLayerError(`${what}: ${label} ${JSON.stringify(name)} contains "..": refused (it would leave the layer)`);
   return parts;
 }
 
@@ -47,6 +47,8 @@ class Applier {
   private readonly touched = new Set<string>();
   private readonly realDirs = new Set<string>(['']);
   private readonly opaque = new Set<string>();
+  /** whiteouts this layer made (overlay mode: 0/0 devices that a later entry may replace) */
+  private readonly whiteouts = new Set<string>();
   private readonly dirTimes: [string, number][] = [];
   private xattrWarned = new Set<string>();
 
@@ -79,7 +81,11 @@ class Applier {
       const p = this.abs(rel);
       const st = lstatOrUndefined(p);
       const lower = !this.touched.has(rel) && this.o.mode === 'copy';
-      if (st && !st.isDirectory()) {
+      if (st && !st.isDirectory() && this.whiteouts.has(rel)) {
+        // `.wh.D` then `D/x` in one layer: a new D that hides the lower one, i.e. opaque
+        this.remove(rel);
+        this.newOpaqueDir(rel);
+      } else if (st && !st.isDirectory()) {
         if (!lower) {
           const kind = st.isSymbolicLink() ? 'a symlink' : 'not a directory';
           throw new UnsafeLayerError(`${this.o.what}: entry ${JSON.stringify(entry)}: its parent ${JSON.stringify(rel)} is ${kind} in this layer: refused (no writing through links)`);
@@ -128,13 +134,26 @@ class Applier {
     }
     this.ensureDirs(parts, entry);
     const rel = [...parts, name].join('/');
-    if (this.touched.has(rel)) return; // this layer's own entry of that name wins
+    if (this.touched.has(rel)) {
+      // The layer's own entry of that name stays; only what is below goes (OCI layer
+      // spec): for a directory of this layer, that makes it opaque.
+      if (lstatOrUndefined(this.abs(rel))?.isDirectory()) this.makeOpaque(rel.split('/'), `${rel}/${OPQ}`);
+      return;
+    }
     if (this.o.mode === 'overlay') {
+      this.whiteouts.add(rel);
       mknod(this.abs(rel), S_IFCHR | 0o000, 0n);
     } else if (lstatOrUndefined(this.abs(rel))) {
       this.remove(rel);
     }
     this.touched.add(rel);
+  }
+
+  /** mkdir of a directory that replaces this layer's whiteout of the same name. */
+  private newOpaqueDir(rel: string): void {
+    mkdirSync(this.abs(rel), 0o755);
+    this.whiteouts.delete(rel);
+    if (this.o.mode === 'overlay') lsetxattr(this.abs(rel), OPAQUE_XATTR, Buffer.from('y'));
   }
 
   private makeOpaque(parts: string[], entry: string): void {
@@ -189,7 +208,12 @@ class Applier {
     const p = this.abs(rel);
     switch (e.type) {
       case 'dir':
-        if (!this.clear(rel, true)) mkdirSync(p, 0o700);
+        if (this.whiteouts.has(rel)) {
+          this.clear(rel, false);
+          this.newOpaqueDir(rel);
+        } else if (!this.clear(rel, true)) {
+          mkdirSync(p, 0o700);
+        }
         this.realDirs.add(rel);
         break;
       case 'file': {
@@ -211,7 +235,7 @@ class Applier {
         symlinkSync(e.linkname, p);
         break;
       case 'link': {
-        const target = entryParts(e.linkname, `${this.o.what}: hard link ${JSON.stringify(e.name)}`);
+        const target = entryParts(e.linkname, `${this.o.what}: hard link ${JSON.stringify(e.name)}`, 'target');
         const trel = target.join('/');
         if (!trel || trel === rel) throw new UnsafeLayerError(`${this.o.what}: hard link ${JSON.stringify(e.name)} -> ${JSON.stringify(e.linkname)}: bad target: refused`);
         this.checkRealParents(target.slice(0, -1), e.name);
@@ -221,6 +245,7 @@ class Applier {
         }
         this.clear(rel, false);
         linkSync(this.abs(trel), p);
+        this.whiteouts.delete(rel);
         this.touched.add(rel);
         return; // a hard link shares the target's inode and attributes
       }
@@ -233,6 +258,7 @@ class Applier {
         break;
       }
     }
+    this.whiteouts.delete(rel);
     this.touched.add(rel);
     this.attrs(rel, e);
   }

@@ -173,10 +173,14 @@ export function overlayMount(dir: string, lowerdirs: string[]): Mount {
   return { destination: '/', type: 'overlay', source: 'overlay', options };
 }
 
-/** The lowerdirs of an overlay bundle, top first: the init layer, then the image's. */
+/**
+ * The lowerdirs of an overlay bundle, top first: the init layer, then the image's. A
+ * layer the image has twice is kept only where it is highest: the copy below adds
+ * nothing the one above does not (and overlayfs refuses a lowerdir given twice).
+ */
 export function lowerDirs(dir: string, meta: BundleMeta): string[] {
   const store = new LayerStore(meta.store!);
-  return [join(dir, 'init'), ...[...meta.layers].reverse().map((d) => store.diffDir(d))];
+  return [join(dir, 'init'), ...new Set([...meta.layers].reverse().map((d) => store.diffDir(d)))];
 }
 
 /** Reads a regular file of a plain rootfs without following a symlink out of it. */
@@ -192,17 +196,17 @@ function readInRoot(rootfs: string, rel: string): Buffer | undefined {
 export async function createBundle(o: CreateOptions): Promise<BundleMeta> {
   const dir = resolve(o.dir);
   if (o.mode === 'overlay') checkOverlayPath(dir, 'bundle directory');
+  if (existsSync(dir) && (!statSync(dir).isDirectory() || readdirSync(dir).length)) throw new BundleError(`${dir} exists and is not an empty directory`);
+  const volumes = o.volumes.map(parseVolume);
+  const store = o.mode === 'overlay' ? new LayerStore(o.store) : undefined;
+  store?.init();
+  // Manifest, config and platform are read and verified before anything is written.
+  const image = openImage(o.from, o.ref, store?.tmp);
   let created = false;
-  if (existsSync(dir)) {
-    if (!statSync(dir).isDirectory() || readdirSync(dir).length) throw new BundleError(`${dir} exists and is not an empty directory`);
-  } else {
+  if (!existsSync(dir)) {
     mkdirSync(dir, { recursive: true, mode: 0o755 });
     created = true;
   }
-  const store = o.mode === 'overlay' ? new LayerStore(o.store) : undefined;
-  store?.init();
-  const volumes = o.volumes.map(parseVolume);
-  const image = openImage(o.from, o.ref, store?.tmp);
   const id = randomBytes(16).toString('hex');
   const hostname = o.hostname ?? id.slice(0, 12);
   for (const v of Object.keys(image.config.config?.Volumes ?? {})) {
@@ -293,18 +297,24 @@ export async function createBundle(o: CreateOptions): Promise<BundleMeta> {
   }
 }
 
-/** Pids whose mount namespace has the bundle's overlay mounted (or whose root is its rootfs). */
+/** Pids whose mount namespace has the bundle's overlay mounted (or whose root is its copy-mode rootfs). */
 export function bundleUsers(dir: string, meta: BundleMeta): number[] {
   const upper = `upperdir=${join(dir, 'upper').replace(/ /g, '\\040')}`;
-  const rootfs = join(dir, 'rootfs');
+  let rootfs: { dev: number; ino: number } | undefined;
+  try {
+    rootfs = statSync(join(dir, 'rootfs'));
+  } catch {
+    rootfs = undefined;
+  }
   const seenNs = new Set<string>();
   const out: number[] = [];
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
       if (meta.mode === 'copy') {
-        const r = readlinkSync(`/proc/${name}/root`);
-        if (r === rootfs || r.startsWith(rootfs + '/')) out.push(Number(name));
+        // The root of a process in another mount namespace has no path here: compare inodes.
+        const r = statSync(`/proc/${name}/root`);
+        if (rootfs && r.dev === rootfs.dev && r.ino === rootfs.ino) out.push(Number(name));
         continue;
       }
       const ns = readlinkSync(`/proc/${name}/ns/mnt`);

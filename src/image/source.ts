@@ -121,13 +121,25 @@ function readHead(path: string, offset: number, n: number): Buffer {
 
 function tarFiles(archive: string): Files {
   const index = indexTarFile(archive);
+  // A member may be a symlink or hard link to another (docker archives link layer.tar).
+  const find = (name: string): TarMember | undefined => {
+    let n = safeName(name, archive);
+    for (let hops = 0; hops < 8; hops++) {
+      const m = index.get(n);
+      if (!m || m.type === 'file') return m;
+      if (m.type === 'symlink') n = safeName(posix.join(posix.dirname(n), m.linkname), archive);
+      else if (m.type === 'link') n = safeName(m.linkname, archive);
+      else return undefined;
+    }
+    return undefined;
+  };
   const member = (name: string): TarMember => {
-    const m = index.get(safeName(name, archive));
-    if (!m || m.type !== 'file') throw new ImageError(`${archive}: no file ${JSON.stringify(name)} in the archive`);
+    const m = find(name);
+    if (!m) throw new ImageError(`${archive}: no file ${JSON.stringify(name)} in the archive`);
     return m;
   };
   return {
-    has: (name) => index.get(safeName(name, archive))?.type === 'file',
+    has: (name) => find(name) !== undefined,
     read: (name, limit) => {
       const m = member(name);
       if (m.size > limit) throw new ImageError(`${archive}: ${name} is larger than ${limit} bytes`);

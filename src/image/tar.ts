@@ -309,6 +309,7 @@ export interface TarMember {
   offset: number;
   size: number;
   type: EntryType;
+  linkname: string;
 }
 
 /**
@@ -349,7 +350,7 @@ export function indexTarFile(path: string): Map<string, TarMember> {
       const type = TYPES[h.typeflag];
       if (!type) continue;
       const name = h.name.replace(/^(\.\/)+/, '').replace(/\/+$/, '');
-      out.set(name, { offset: dataAt, size: h.size, type });
+      out.set(name, { offset: dataAt, size: h.size, type, linkname: h.linkname });
     }
   } finally {
     closeSync(fd);

@@ -35,10 +35,14 @@ export interface InitPlanInput {
   hooksPause: boolean;
   /** per startContainer hook, the read end of a pipe that holds the state JSON */
   startHookStdin: number[];
+  /** the write ends of those pipes: the init must close its copies or the hooks never see EOF */
+  startHookStdinWrite?: number[];
   /** process.terminal: the connected console socket the pty master is sent over */
   consoleSocketFd?: number;
   /** SCMP_ACT_NOTIFY: socket connected to listenerPath, pipe with the process state */
   seccompNotify?: { socketFd: number; stateReadFd: number };
+  /** the container's cgroup directories, for a cgroup mount without a cgroup namespace */
+  cgroupPaths?: Record<string, string>;
 }
 
 export interface InitPlan {
@@ -115,7 +119,7 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   const rootfsInput: RootfsInput = {
     spec, bundle: input.bundle, rootfs: input.rootfs, noPivot: input.noPivot,
     // a joined user namespace forbids mknod just as a new one does
-    newUserNs: ns.has('user'), newMountNs: true, newCgroupNs: ns.has('cgroup'),
+    newUserNs: ns.has('user'), newMountNs: true, newCgroupNs: ns.has('cgroup'), cgroupPaths: input.cgroupPaths,
   };
   buildMountSteps(plan, rootfsInput);
 
@@ -158,7 +162,7 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
     throw new ConfigError('mounts: tsrt needs /proc mounted in the container (a mount of type proc on /proc)');
   }
   waitForStart();
-  buildStartContainerHookSteps(plan, spec.hooks?.startContainer ?? [], input.startHookStdin);
+  buildStartContainerHookSteps(plan, spec.hooks?.startContainer ?? [], input.startHookStdin, input.startHookStdinWrite ?? []);
   buildSeccompSteps(plan, spec, input.seccompNotify);
   buildExecSteps(plan, proc.args ?? [], processEnv(spec, input.rootfs));
 
@@ -184,7 +188,10 @@ function buildTimeNamespaceSteps(plan: Plan, spec: Spec): void {
 }
 
 /** startContainer hooks run inside the container: fork, exec the hook, wait, check. */
-function buildStartContainerHookSteps(plan: Plan, hooks: Hook[], stdinFds: number[]): void {
+function buildStartContainerHookSteps(plan: Plan, hooks: Hook[], stdinFds: number[], stdinWriteFds: number[]): void {
+  // Cloned from the parent, we hold the write ends of the hooks' stdin pipes too: a hook
+  // reading its stdin to the end would wait for us forever.
+  for (const w of stdinWriteFds) plan.add('close', [w], 'close our copy of a startContainer hook\'s stdin pipe');
   hooks.forEach((h, i) => {
     const what = `startContainer hook #${i} (${h.path})`;
     const pid = plan.slot(`${what} pid`);

@@ -163,3 +163,13 @@ export function describeMountFlags(flags: number): string {
   if (rest !== 0) names.push(`0x${rest.toString(16)}`);
   return names.length > 0 ? names.join('|') : '0';
 }
+
+/**
+ * The option names parseMountOptions gives a meaning that the mount steps apply, sorted
+ * (`tsrt features` mountOptions). Not listed: idmap, ridmap and tmpcopyup, which are
+ * parsed but not applied by rootfs.ts yet, and filesystem data (size=, mode=...).
+ */
+export function knownMountOptions(): string[] {
+  const tables = [SETS_FLAG, CLEARS_FLAG, SETS_ATIME, PROPAGATION, SETS_REC_ATTR, CLEARS_REC_ATTR, SETS_REC_ATIME];
+  return [...new Set(['defaults', 'bind', 'rbind', ...tables.flatMap((t) => Object.keys(t))])].sort();
+}

@@ -180,21 +180,19 @@ export function buildExecSteps(plan: Plan, args: string[], env: string[]): void 
   const argv = plan.strArray(args, 'argv');
   const envp = plan.strArray(env, 'envp');
   const name = args[0]!;
-  let candidates: string[];
   if (name.includes('/')) {
-    candidates = [name];
-  } else {
-    const pathVar = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
-    candidates = pathVar.split(':').filter(Boolean).map((d) => posix.join(d, name));
+    // One candidate: its own errno is the error ("ENOENT (No such file or directory)",
+    // EACCES, ENOEXEC...), which podman maps to exit codes 127 and 126 as runc's.
+    plan.add('execve', [plan.cstr(name), argv, envp], `exec ${JSON.stringify(name)} in the container`);
+    return;
   }
+  const pathVar = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
+  const candidates = pathVar.split(':').filter(Boolean).map((d) => posix.join(d, name));
   for (const c of candidates) {
     plan.add('execve', [plan.cstr(c), argv, envp], `exec ${c}`, { ignoreError: true });
   }
   const notFound = plan.slot('ENOENT', 2n);
-  plan.check(notFound, 0xffffn, `exec ${name}`, () =>
-    name.includes('/')
-      ? `exec ${JSON.stringify(name)}: no such file, or not executable, in the container`
-      : `exec ${JSON.stringify(name)}: executable file not found in $PATH`);
+  plan.check(notFound, 0xffffn, `exec ${name}`, () => `exec ${JSON.stringify(name)}: executable file not found in $PATH`);
 }
 
 /**
@@ -205,6 +203,8 @@ export function checkExecutable(spec: Spec, rootfs: string, env: string[]): void
   const name = spec.process?.args?.[0];
   if (!name) return;
   const mounts = (spec.mounts ?? []).map((m) => posix.normalize(m.destination));
+  // A file system mounted on / (an image's overlay) replaces what the host sees there.
+  if (mounts.includes('/')) return;
   const coveredByMount = (p: string) => mounts.some((d) => d !== '/' && (p === d || p.startsWith(d + '/')));
   const isExecutableFile = (p: string): boolean => {
     try {

@@ -50,6 +50,12 @@ export interface RootfsInput {
   newMountNs: boolean;
   newCgroupNs: boolean;
   noPivot: boolean;
+  /**
+   * The container's cgroup directories (controller or "unified" -> host dir), bound on
+   * /sys/fs/cgroup when there is no cgroup namespace, so the container sees its own
+   * limits there (as runc). Without them, tsrt's own cgroups are bound.
+   */
+  cgroupPaths?: Record<string, string>;
 }
 
 interface Ctx extends RootfsInput {
@@ -142,6 +148,13 @@ function mountOne(c: Ctx, m: Mount, index: number): void {
     plan.add('mount', [plan.cstr(source), plan.cstr(TARGET_PATH), plan.cstr(type), opts.flags, data],
       `${what} (type ${type}${opts.flags ? ', ' + describeMountFlags(opts.flags) : ''}${opts.data ? ', ' + opts.data : ''})`);
     c.virtualDests.push(dest);
+    if (dest === '/') {
+      // A file system mounted on the rootfs itself (an image's overlay) covers the
+      // directory rootFd names, and lookups never cross a mount stacked on their start:
+      // re-open it so later mounts resolve inside the new one.
+      plan.add('close', [{ load: c.rootFd }], 'close the rootfs fd covered by the mount on /');
+      plan.add('openat', [AT_FDCWD, plan.cstr(c.rootfs), O.PATH | O.DIRECTORY | O.CLOEXEC, 0], `re-open the rootfs ${c.rootfs} after mounting on /`, { store: c.rootFd });
+    }
   }
   if (opts.propagation.length || opts.recAttrSet || opts.recAttrClear) openTarget(c, dest, 'mount');
   for (const p of opts.propagation) {
@@ -195,8 +208,7 @@ function mountCgroup(c: Ctx, m: Mount, dest: string, flags: number, field: strin
     if (c.newCgroupNs) {
       plan.add('mount', [plan.cstr('cgroup2'), plan.cstr(TARGET_PATH), plan.cstr('cgroup2'), flags, 0], `${field}: mount cgroup2 on ${dest}`);
     } else {
-      const own = ownCgroups().get('') ?? '/';
-      const src = posix.join('/sys/fs/cgroup', own);
+      const src = c.cgroupPaths?.unified ?? posix.join('/sys/fs/cgroup', ownCgroups().get('') ?? '/');
       plan.add('mount', [plan.cstr(src), plan.cstr(TARGET_PATH), 0, MS.BIND | MS.REC, 0], `${field}: bind ${src} on ${dest}`);
       if (flags & ~(MS.BIND | MS.REC)) {
         openTarget(c, dest, 'cgroup mount');
@@ -222,8 +234,8 @@ function mountCgroup(c: Ctx, m: Mount, dest: string, flags: number, field: strin
       plan.add('mount', [plan.cstr(fstype), plan.cstr(host), plan.cstr(fstype), flags, data ? plan.cstr(data) : 0], `${field}: mount ${fstype} ${data} on ${sub}`);
     } else {
       const key = h.fstype === 'cgroup2' ? '' : ctrls.join(',');
-      const ownPath = own.get(key) ?? '/';
-      const src = posix.join(h.mountpoint, ownPath);
+      const mine = h.fstype === 'cgroup2' ? c.cgroupPaths?.unified : ctrls.map((k) => c.cgroupPaths?.[k]).find(Boolean);
+      const src = mine ?? posix.join(h.mountpoint, own.get(key) ?? '/');
       plan.add('mount', [plan.cstr(src), plan.cstr(host), 0, MS.BIND | MS.REC, 0], `${field}: bind ${src} on ${sub}`);
       plan.add('mount', [0, plan.cstr(host), 0, MS.REMOUNT | MS.BIND | flags, 0], `${field}: remount ${sub} with ${describeMountFlags(flags)}`);
     }

@@ -178,6 +178,10 @@ export function compileSeccomp(sc: LinuxSeccomp): CompiledSeccomp {
     flags |= FILTER_FLAG.SECCOMP_FILTER_FLAG_NEW_LISTENER;
     // TSYNC and NEW_LISTENER are refused together unless TSYNC_ESRCH says how to fail.
     if (flags & FILTER_FLAG.SECCOMP_FILTER_FLAG_TSYNC) flags |= FILTER_FLAG.SECCOMP_FILTER_FLAG_TSYNC_ESRCH;
+  } else {
+    // WAIT_KILLABLE_RECV only concerns notifications; the kernel refuses it (EINVAL)
+    // without a listener, so a filter without SCMP_ACT_NOTIFY simply does not need it.
+    flags &= ~FILTER_FLAG.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
   }
 
   // Check every action and operator before touching libseccomp.
@@ -261,4 +265,49 @@ function exportProgram(l: Lib, ctx: unknown): Buffer {
   } finally {
     closeSync(fd);
   }
+}
+
+export interface SeccompSupport {
+  actions: string[];
+  operators: string[];
+  archs: string[];
+  knownFlags: string[];
+  /** the known flags this kernel takes (probed with a NULL program, nothing is loaded) */
+  supportedFlags: string[];
+  libseccompVersion: string;
+}
+
+/**
+ * For `tsrt features`: which of the spec's seccomp names (`candidates`) compileSeccomp
+ * accepts, the architectures this libseccomp resolves, and the flags the kernel takes.
+ * Undefined when libseccomp.so.2 cannot be loaded: no seccomp at all then.
+ */
+export function seccompSupport(candidates: { actions: string[]; operators: string[]; archs: string[] }): SeccompSupport | undefined {
+  let l: Lib;
+  try {
+    l = seccompLib();
+  } catch {
+    return undefined;
+  }
+  const accepts = (a: string) => {
+    try {
+      actionValue(a, undefined, 'features');
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return {
+    actions: candidates.actions.filter(accepts),
+    operators: candidates.operators.filter((o) => OPERATORS[o] !== undefined),
+    archs: candidates.archs.filter((a) => l.archResolve(archName(a)) !== 0),
+    knownFlags: [...CONFIG_FLAGS],
+    supportedFlags: CONFIG_FLAGS.filter((f) => {
+      // WAIT_KILLABLE_RECV is refused (EINVAL) without NEW_LISTENER, where it belongs.
+      const with_ = f === 'SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV' ? FILTER_FLAG.SECCOMP_FILTER_FLAG_NEW_LISTENER : 0;
+      const e = l.probeFlags(FILTER_FLAG[f] | with_);
+      return e === 0 || e === 14; // EFAULT: the flag is known, the NULL program refused
+    }),
+    libseccompVersion: l.version(),
+  };
 }
