@@ -20,14 +20,17 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import vm from 'node:vm';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 let outdir = join(root, 'dist');
 let cache = true;
+let minify = false;
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i];
   if (a === '--outdir') outdir = resolve(process.argv[++i] ?? '');
   else if (a === '--no-cache') cache = false;
+  else if (a === '--minify') minify = true;
   else { console.error(`build.mjs: unknown argument ${a}`); process.exit(2); }
 }
 
@@ -39,10 +42,6 @@ const bundleFile = join(outdir, 'tsrt.js');
 const cacheFile = `${bundleFile}.cache`;
 const yargsFile = join(outdir, 'tsrt-yargs.js');
 const launcherFile = join(outdir, 'tsrt');
-
-// The old cache goes first: a cache is only ever next to the bundle it was made from
-// (V8 checks the source length only, not its content).
-rmSync(cacheFile, { force: true });
 
 /**
  * require('koffi') runs koffi's loader: about 25 kB of JavaScript without a code cache, a
@@ -92,53 +91,47 @@ const yargsApart = {
 };
 
 const common = { bundle: true, platform: 'node', target: 'node20', format: 'cjs', legalComments: 'none', logLevel: 'warning' };
-await build({
-  ...common,
-  entryPoints: [join(root, 'src', 'cli', 'main.ts')],
-  outfile: bundleFile,
-  external: ['koffi'],
-  plugins: [yargsApart, koffiDirect()],
-});
-await build({
-  ...common,
-  stdin: { contents: "module.exports = require('yargs');", resolveDir: root, loader: 'js' },
-  outfile: yargsFile,
-});
-asciiOnly(bundleFile);
+/** Runs esbuild and replaces the output file atomically: tests may be running tsrt meanwhile. */
+async function emit(options, transform = (text) => text) {
+  const r = await build({ ...common, ...options, write: false });
+  const tmp = `${options.outfile}.${process.pid}.tmp`;
+  writeFileSync(tmp, transform(r.outputFiles[0].text, options.outfile));
+  renameSync(tmp, options.outfile);
+}
 
-// The launcher is dist/tsrt; written under another name and renamed, so that a running
-// tsrt never sees half a file.
-copyFileSync(join(root, 'scripts', 'launcher.cjs'), `${launcherFile}.tmp`);
-chmodSync(`${launcherFile}.tmp`, 0o755);
-renameSync(`${launcherFile}.tmp`, launcherFile);
+await emit({ entryPoints: [join(root, 'src', 'cli', 'main.ts')], outfile: bundleFile, external: ['koffi'], plugins: [yargsApart, koffiDirect()], minifyWhitespace: minify, minifySyntax: minify }, asciiOnly);
+await emit({ stdin: { contents: "module.exports = require('yargs');", resolveDir: root, loader: 'js' }, outfile: yargsFile });
 
+// The launcher is dist/tsrt, written last (it needs the files above), also by rename.
+copyFileSync(join(root, 'scripts', 'launcher.cjs'), `${launcherFile}.${process.pid}.tmp`);
+chmodSync(`${launcherFile}.${process.pid}.tmp`, 0o755);
+renameSync(`${launcherFile}.${process.pid}.tmp`, launcherFile);
+
+// A cache left from the previous build names the previous tsrt.js (the launcher ignores
+// it); training replaces it, a failed training removes it.
 if (cache) train();
+else rmSync(cacheFile, { force: true });
 
 // dist/lib.js: internal modules for the unit tests (node --test spec-tests/).
-await build({
-  ...common,
-  entryPoints: [join(root, 'src', 'lib.ts')],
-  outfile: join(outdir, 'lib.js'),
-  external: ['koffi'],
-});
+await emit({ entryPoints: [join(root, 'src', 'lib.ts')], outfile: join(outdir, 'lib.js'), external: ['koffi'] });
 
 /**
- * esbuild writes ASCII, except in a few places (regular expression literals): escape what
- * is left as \uXXXX (same meaning in strings, regexps, identifiers and comments), so that
- * node reads the bundle as a one-byte string, half the size of a two-byte one.
+ * esbuild writes ASCII (charset: 'ascii', its default) except inside regular expression
+ * literals. Escape what is left as \uXXXX (the same pattern there, also in a character
+ * class, with or without the u flag), so that node reads the bundle as a one-byte string:
+ * half the size of a two-byte one, and the decoder's fast path. The result must compile.
  */
-function asciiOnly(file) {
-  const src = readFileSync(file, 'utf8');
+function asciiOnly(src, file) {
   // eslint-disable-next-line no-control-regex
-  if (!/[^\x00-\x7f]/.test(src)) return;
-  // A template literal's raw text would change: refuse rather than guess.
+  if (!/[^\x00-\x7f]/.test(src)) return src;
   const out = src.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-  const lines = src.split('\n').filter((l) => /[^\x00-\x7f]/.test(l));
-  if (lines.some((l) => l.includes('`') || l.includes('String.raw'))) {
-    console.warn(`build: ${file} has non-ASCII characters near a template literal; left as they are (slower start-up):\n  ${lines.join('\n  ')}`);
-    return;
+  try {
+    new vm.Script(out, { filename: file });
+  } catch (e) {
+    console.warn(`build: ${file}: escaping its non-ASCII characters broke it (${e.message}); left as it is (slower start-up)`);
+    return src;
   }
-  writeFileSync(file, out);
+  return out;
 }
 
 /** Training runs in a child node with default flags and a clean environment (see the script). */

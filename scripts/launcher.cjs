@@ -54,6 +54,24 @@ function run(script) {
   script.runInThisContext()(m.exports, Module.createRequire(file), m, file, __dirname);
 }
 
+/** Whether the cache file on disk is one made for this key. */
+function cacheKeyIs(key) {
+  let fd;
+  try {
+    fd = fs.openSync(cacheFile, 'r');
+  } catch {
+    return false;
+  }
+  try {
+    const head = Buffer.alloc(key.length + 1);
+    return fs.readSync(fd, head, 0, head.length, 0) === head.length && head.latin1Slice() === `${key} `;
+  } catch {
+    return false;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** The cache file's bytes: the header, then V8's data (8-byte aligned, as V8 wants it). */
 function cacheBytes(key, data) {
   const head = Buffer.alloc(HEADER, ' ');
@@ -85,16 +103,56 @@ function maybeRewriteCache(script, key) {
   try {
     if (process.execArgv.length || process.env.NODE_OPTIONS) return;
     if (typeof process.geteuid !== 'function' || process.geteuid() !== fs.statSync(__dirname).uid) return;
-    const data = script.createCachedData();
     const st = fs.statSync(file);
     if (`tsrt-code-cache ${st.ino} ${st.size} ${st.mtimeMs} ${st.ctimeMs}` !== key) return;
-    writeCache(key, data);
+    if (cacheKeyIs(key)) return; // written meanwhile (by the build's training, or another tsrt)
+    writeCache(key, script.createCachedData());
   } catch {
     // read-only install, full disk, ...: run without a cache
   }
 }
 
+/** The command word of tsrt's argv (after the global flags), or undefined. */
+function commandOf(argv) {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--root' || a === '--log' || a === '--log-format' || a === '--rootless' || a === '-root' || a === '-log' || a === '-log-format' || a === '-rootless') i++;
+    else if (!a.startsWith('-')) return a;
+  }
+  return undefined;
+}
+
+/**
+ * Moving a process into a cgroup (a write to cgroup.procs) takes the kernel's
+ * cgroup_threadgroup_rwsem for writing, and the first writer after a quiet spell waits
+ * for an RCU grace period: 8 to 14 ms here, the longest single step of a `run` (runc
+ * pays it too). create, run and exec move their process much later; this starts that
+ * wait now, on a libuv thread, while node compiles and tsrt plans the container: the
+ * kernel stays in the fast mode for one more grace period after the last writer, so
+ * tsrt's own write then passes at once. What is written is a pid no process can have
+ * (pid_max is at most 2^22): the kernel takes the lock, finds no such process and fails
+ * with ESRCH, so nothing moves anywhere. Any failure (no cgroupfs, not root, read-only)
+ * only means no head start.
+ */
+function warmCgroupLock() {
+  for (const dir of ['/sys/fs/cgroup', '/sys/fs/cgroup/unified', '/sys/fs/cgroup/systemd', '/sys/fs/cgroup/pids']) {
+    let fd;
+    try {
+      // only a cgroup file system (v2, v1), never a file of another one; never O_CREAT
+      const { type } = fs.statfsSync(dir);
+      if (type !== 0x63677270 && type !== 0x27e0eb) continue;
+      fd = fs.openSync(`${dir}/cgroup.procs`, fs.constants.O_WRONLY);
+    } catch {
+      continue;
+    }
+    fs.write(fd, '2147483647', () => fs.close(fd, () => {}));
+    return;
+  }
+}
+
 if (require.main === module) {
+  const cmd = commandOf(process.argv.slice(2));
+  if (cmd === 'run' || cmd === 'create' || cmd === 'exec') warmCgroupLock();
   const { src, key } = readBundle();
   let cachedData;
   try {

@@ -88,6 +88,62 @@ test('cgroups: --systemd-cgroup maps slice:prefix:name to <slice>/<prefix>-<name
   assert.match(r2.stderr, /slice:prefix:name/);
 });
 
+test('cgroups: a cgroup another container uses is refused, and its limits stay', { skip: skipUnlessRoot }, (t) => {
+  const sb = new Sandbox(t);
+  const shared = `tsrt-test-shared-${randomBytes(4).toString('hex')}`;
+  const first = started(sb, ['sleep', '1000'], (c) => { c.linux.cgroupsPath = shared; c.linux.resources.pids = { limit: 77 }; });
+  const b = bundle(sb, ['true'], (c) => { c.linux.cgroupsPath = shared; c.linux.resources.pids = { limit: 5 }; });
+  const id = sb.id('second');
+  const r = sb.tsrt(['create', '--bundle', b.dir, id]);
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /linux\.cgroupsPath: the cgroup .* already has 1 process/, r.stderr);
+  assert.equal(readCg(first.paths.pids, 'pids.max'), '77');
+  assert.ok(fs.existsSync(first.paths.pids), 'the first container\'s cgroup is untouched');
+  assert.deepEqual(ps(sb, first.id), [first.pid]);
+});
+
+test('cgroups: the v1 files of memory, cpu, pids and blockIO get their values', { skip: skipUnlessRoot }, (t) => {
+  const sb = new Sandbox(t);
+  const mounted = new Set(V1().flatMap((m) => m.controllers));
+  for (const c of ['memory', 'cpu', 'cpuset', 'pids', 'blkio']) {
+    if (!mounted.has(c)) {
+      t.skip(`the ${c} controller is not a v1 hierarchy here`);
+      return;
+    }
+  }
+  // The device of the root file system, for the per-device block IO settings.
+  const dev = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === '/').split(' ')[2];
+  const [major, minor] = dev.split(':').map(Number);
+  const realDisk = fs.existsSync(`/sys/dev/block/${major}:${minor}`);
+  const { paths } = started(sb, ['sleep', '1000'], (c) => {
+    c.linux.resources.memory = { limit: 100 << 20, reservation: 50 << 20, swap: 200 << 20, swappiness: 10, disableOOMKiller: false, useHierarchy: true };
+    c.linux.resources.cpu = { shares: 256, quota: 50000, period: 100000, burst: 10000, idle: 0, realtimePeriod: 1000000, realtimeRuntime: 10000, cpus: '0', mems: '0' };
+    c.linux.resources.pids = { limit: 64 };
+    c.linux.resources.blockIO = { weight: 300 };
+    if (realDisk) Object.assign(c.linux.resources.blockIO, { throttleReadBpsDevice: [{ major, minor, rate: 1048576 }], throttleWriteIOPSDevice: [{ major, minor, rate: 100 }] });
+  });
+  const expect = {
+    memory: { 'memory.limit_in_bytes': String(100 << 20), 'memory.soft_limit_in_bytes': String(50 << 20), 'memory.swappiness': '10', 'memory.use_hierarchy': '1' },
+    cpu: { 'cpu.shares': '256', 'cpu.cfs_quota_us': '50000', 'cpu.cfs_period_us': '100000', 'cpu.cfs_burst_us': '10000', 'cpu.rt_period_us': '1000000', 'cpu.rt_runtime_us': '10000' },
+    cpuset: { 'cpuset.cpus': '0', 'cpuset.mems': '0' },
+    pids: { 'pids.max': '64' },
+  };
+  if (fs.existsSync(path.join(paths.memory, 'memory.memsw.limit_in_bytes'))) expect.memory['memory.memsw.limit_in_bytes'] = String(200 << 20);
+  for (const [ctrl, files] of Object.entries(expect)) {
+    for (const [f, v] of Object.entries(files)) {
+      if (!fs.existsSync(path.join(paths[ctrl], f))) continue; // e.g. no RT group scheduling in this kernel
+      assert.equal(readCg(paths[ctrl], f), v, f);
+    }
+  }
+  assert.match(readCg(paths.memory, 'memory.oom_control'), /^oom_kill_disable 0$/m);
+  const weight = ['blkio.weight', 'blkio.bfq.weight'].find((f) => fs.existsSync(path.join(paths.blkio, f)));
+  assert.match(readCg(paths.blkio, weight), /\b300\b/);
+  if (realDisk) {
+    assert.equal(readCg(paths.blkio, 'blkio.throttle.read_bps_device'), `${major}:${minor} 1048576`);
+    assert.equal(readCg(paths.blkio, 'blkio.throttle.write_iops_device'), `${major}:${minor} 100`);
+  }
+});
+
 test('cgroups: memory.limit 32M OOM-kills a 64M allocation and events reports the OOM', { skip: skipUnlessRoot }, async (t) => {
   const sb = new Sandbox(t);
   const limit = 32 * 1024 * 1024;

@@ -50,9 +50,9 @@ test('lifecycle: create, state, start, kill, delete', async (t) => {
   assert.equal(st.id, id);
   assert.equal(st.bundle, b.dir);
   assert.equal(st.rootfs, b.rootfs);
-  assert.equal(st.ociVersion, b.config.ociVersion);
+  assert.match(st.ociVersion, /^1\.\d+\.\d+/, 'the runtime-spec version the state follows');
   assert.match(st.created, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/, 'created is RFC 3339');
-  assert.ok('owner' in st && 'annotations' in st, JSON.stringify(st));
+  assert.equal(st.owner, '', JSON.stringify(st));
   assert.equal(fs.readFileSync(create.out, 'utf8'), '', 'nothing ran before start');
   assert.notEqual(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'), 'sleep\x001000\x00');
 

@@ -44,8 +44,11 @@ test('userns: a file created on a bind mount is owned by host uid 100000', (t) =
   // the bind source, and write permission in it.
   fs.chmodSync(sb.dir, 0o755);
   const shared = sb.mkdir('shared', 0o777);
-  const b = sb.bundle({ copyRootfs: true, patch: (c) => {
+  const b = sb.bundle({ copyRootfs: true, patch: (c, { rootfs }) => {
     withUserNs(c);
+    // runc makes missing mount points as the container's root, which may not write in
+    // a rootfs owned by the host's root: give it one.
+    fs.mkdirSync(path.join(rootfs, 'shared'));
     c.mounts.push({ destination: '/shared', type: 'bind', source: shared, options: ['rbind', 'rw'] });
     c.process.args = ['sh', '-c', 'echo hi > /shared/made-inside && mkdir /shared/dir-inside && ls -ln /shared'];
   } });

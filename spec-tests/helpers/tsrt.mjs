@@ -14,7 +14,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const TSRT = path.join(REPO, 'dist', 'tsrt');
+// TSRT_TEST_RUNTIME=/usr/sbin/runc runs the same tests against another runtime (to check
+// a test, not tsrt: where runc behaves differently the test says so).
+export const TSRT = process.env.TSRT_TEST_RUNTIME || path.join(REPO, 'dist', 'tsrt');
+export const OTHER_RUNTIME = !!process.env.TSRT_TEST_RUNTIME;
 export const ROOTFS = path.join(REPO, 'bundle', 'rootfs');
 export const DEMO_CONFIG = path.join(REPO, 'bundle', 'config.json');
 export const TMP_PREFIX = path.join(os.tmpdir(), 'tsrt-test-');

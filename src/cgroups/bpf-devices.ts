@@ -199,7 +199,7 @@ export function attachDeviceFilter(dir: string, st: DeviceState): void {
     }
   } catch (e) {
     if (e instanceof CgroupError) throw e;
-    throw new CgroupError(`linux.resources.devices: opening ${dir}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+    throw new CgroupError(`linux.resources.devices: device filter for ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message ?? e}`);
   } finally {
     if (progFd >= 0) closeSync(progFd);
     if (cgFd >= 0) closeSync(cgFd);

@@ -88,6 +88,18 @@ function removeDirs(created: string[]): void {
   }
 }
 
+/** Moves pid into tsrt's own cgroup of every hierarchy (best effort). */
+function returnToOwnCgroups(layout: ReturnType<typeof detectLayout>, pid: number): void {
+  const self = procCgroups('self');
+  for (const h of [...layout.v1, ...(layout.v2 ? [layout.v2] : [])]) {
+    try {
+      writeCg(dirIn(h, cgroupOf(h, self)), 'cgroup.procs', pid, 'rollback');
+    } catch {
+      // gone, or not movable: rmdir reports what is left
+    }
+  }
+}
+
 /** Where the container's cgroup goes in each hierarchy: {root it is made under, its dir}. */
 function placer(spec: Spec, id: string, systemdCgroup: boolean): (h: Hierarchy) => { root: string; dir: string } {
   const target = resolveCgroupsPath(spec.linux?.cgroupsPath, id, systemdCgroup);
@@ -123,6 +135,7 @@ export function setupCgroups(spec: Spec, id: string, pid: number, opts: { system
   const existing: string[] = [];
   const place = placer(spec, id, opts.systemdCgroup);
   const rollback = () => removeDirs(created);
+  let joining = false;
   try {
     for (const h of layout.v1) {
       const { root, dir } = place(h);
@@ -141,12 +154,21 @@ export function setupCgroups(spec: Spec, id: string, pid: number, opts: { system
       paths.unified = dir;
     }
     const m = new CgroupManager(paths);
-    // Joining a cgroup that is already in use: allowed (pods share parents, runc allows
-    // it), but a frozen one would freeze the new container at birth.
+    // An existing cgroup is refused when processes use it (another container: its limits
+    // would be overwritten and its delete would find ours; runc 1.2 refuses it too) or
+    // when it is frozen (the container would be frozen at birth). Parents are shared freely.
+    for (const dir of existing) {
+      const n = (readCg(dir, 'cgroup.procs') ?? '').split('\n').filter(Boolean).length;
+      if (n) throw new CgroupError(`linux.cgroupsPath: the cgroup ${dir} already has ${n} process${n > 1 ? 'es' : ''} (another container's?): a container needs a cgroup of its own`);
+    }
     if (existing.length && m.isFrozen()) throw new CgroupError(`linux.cgroupsPath: the cgroup ${existing[0]} is frozen`);
     m.apply(spec.linux?.resources ?? {}, { warn, devices: spec.linux?.devices });
+    joining = true;
     m.join(pid);
   } catch (e) {
+    // A join that failed half-way: the init goes back where it came from (tsrt's own
+    // cgroups) so that the directories made for it can be removed.
+    if (joining) returnToOwnCgroups(layout, pid);
     rollback();
     throw e;
   }

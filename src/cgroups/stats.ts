@@ -68,8 +68,14 @@ function cpuStats(m: CgroupManager): Obj {
 
 function cpusetStats(m: CgroupManager): Obj {
   const p = m.locate('cpuset');
-  if (!p || p.version !== 1) return {};
-  const n = (f: string) => readBig(p.dir, `cpuset.${f}`) ?? 0n;
+  // runc prints the zero values when it has no cpuset statistics (cgroup v2).
+  const n = (f: string) => (p?.version === 1 ? readBig(p.dir, `cpuset.${f}`) ?? 0n : 0n);
+  if (!p || p.version !== 1) {
+    return {
+      cpu_exclusive: 0n, mem_hardwall: 0n, mem_exclusive: 0n, memory_migrate: 0n, memory_spread_page: 0n,
+      memory_spread_slab: 0n, memory_pressure: 0n, sched_load_balance: 0n, sched_relax_domain_level: 0n,
+    };
+  }
   const o: Obj = {
     cpus: cpuList(readCg(p.dir, 'cpuset.cpus')),
     cpu_exclusive: n('cpu_exclusive'),
@@ -92,7 +98,10 @@ function memEntry(limit: bigint | undefined, usage: bigint | undefined, max: big
 
 function memoryStats(m: CgroupManager): Obj {
   const p = m.locate('memory');
-  if (!p) return {};
+  if (!p) {
+    const zero = () => ({ limit: 0n, failcnt: 0n });
+    return { usage: zero(), swap: zero(), kernel: zero(), kernelTCP: zero() };
+  }
   // Sorted, as Go prints a map.
   const raw = Object.fromEntries([...readKeyValues(p.dir, 'memory.stat')].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   const d = p.dir;

@@ -4,7 +4,7 @@
 import type { StateStore } from '../container/state-store';
 import { DEFAULT_ROOT } from '../container/state-store';
 import { UsageError } from '../util/errors';
-import { logWarn } from './log';
+import { logWarn, writeStdout } from './log';
 
 export type FlagType = 'string' | 'boolean' | 'number' | 'array';
 
@@ -142,7 +142,7 @@ export const COMMANDS: CommandSpec[] = [
     run(a) {
       const { ociState } = require('../container/status') as typeof import('../container/status');
       const s = store(a);
-      process.stdout.write(JSON.stringify(ociState(s, s.load(String(a.id))), null, 2) + '\n');
+      writeStdout(JSON.stringify(ociState(s, s.load(String(a.id))), null, 2) + '\n');
     },
   },
   {
@@ -186,6 +186,7 @@ export const COMMANDS: CommandSpec[] = [
     async run(a) {
       const { execInContainer } = await import('../container/exec');
       const list = (v: unknown) => (Array.isArray(v) ? v.map(String) : v === undefined ? [] : [String(v)]);
+      // A failure of exec itself exits 255, as runc's does: apart from the process's own codes.
       return execInContainer(store(a), String(a.id), {
         processFile: a.process as string | undefined, args: a._rest ?? [], env: list(a.env),
         cwd: a.cwd as string | undefined, user: a.user as string | undefined,
@@ -195,7 +196,7 @@ export const COMMANDS: CommandSpec[] = [
         pidFile: a['pid-file'] as string | undefined, consoleSocket: a['console-socket'] as string | undefined,
         preserveFds: Number(a['preserve-fds'] ?? 0), cgroup: a.cgroup as string | undefined,
         ignorePaused: a['ignore-paused'] === true,
-      });
+      }).catch((e: unknown) => { throw Object.assign(e instanceof Error ? e : new Error(String(e)), { exitCode: 255 }); });
     },
   },
   {
@@ -205,7 +206,7 @@ export const COMMANDS: CommandSpec[] = [
       { name: 'quiet', alias: 'q', type: 'boolean', default: false, describe: 'print only ids' }],
     run(a) {
       const { listContainers } = require('../container/list') as typeof import('../container/list');
-      process.stdout.write(listContainers(store(a), String(a.format), a.quiet === true));
+      writeStdout(listContainers(store(a), String(a.format), a.quiet === true));
     },
   },
   {
@@ -222,7 +223,7 @@ export const COMMANDS: CommandSpec[] = [
     name: 'features', describe: 'print what this runtime supports, as JSON (the OCI Features structure)', positionals: [], flags: [],
     run() {
       const { runtimeFeatures } = require('../oci/features') as typeof import('../oci/features');
-      process.stdout.write(JSON.stringify(runtimeFeatures(), null, 4) + '\n');
+      writeStdout(JSON.stringify(runtimeFeatures(), null, 4) + '\n');
     },
   },
   {
@@ -272,7 +273,7 @@ export const COMMANDS: CommandSpec[] = [
     flags: [{ name: 'format', alias: 'f', type: 'string', default: 'table', choices: ['table', 'json'], describe: 'output format' }],
     run(a) {
       const { psContainer } = require('../container/ps') as typeof import('../container/ps');
-      process.stdout.write(psContainer(store(a), String(a.id), String(a.format), a._rest ?? []));
+      writeStdout(psContainer(store(a), String(a.id), String(a.format), a._rest ?? []));
     },
   },
   {

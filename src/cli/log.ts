@@ -1,7 +1,32 @@
 // Error and warning output, shaped like runc's: logrus text lines on stderr, or with
 // --log FILE --log-format json one JSON object per line (podman reads a failing
 // command's file as ONE object, so the fatal error is the only line written then).
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, writeSync } from 'node:fs';
+
+let sleeper: Int32Array | undefined;
+
+/**
+ * Writes all of text to fd 1 or 2 synchronously. process.stdout / process.stderr would
+ * load node's stream modules first (about 3 ms of start-up, docs/performance.md); a
+ * non-blocking pipe (EAGAIN) is waited for.
+ */
+export function writeAll(fd: number, text: string): void {
+  const buf = Buffer.from(text);
+  let off = 0;
+  while (off < buf.length) {
+    try {
+      off += writeSync(fd, buf, off, buf.length - off);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+      Atomics.wait((sleeper ??= new Int32Array(new SharedArrayBuffer(4))), 0, 0, 1);
+    }
+  }
+}
+
+/** What a command prints on stdout. */
+export function writeStdout(text: string): void {
+  writeAll(1, text);
+}
 
 export interface LogOptions {
   log?: string;
@@ -21,16 +46,24 @@ function line(level: string, msg: string): string {
   return `time=${JSON.stringify(time)} level=${level} msg=${JSON.stringify(msg)}\n`;
 }
 
+function writeStderr(text: string): void {
+  try {
+    writeAll(2, text);
+  } catch {
+    // stderr closed: nowhere left to report to
+  }
+}
+
 function emit(level: string, msg: string): void {
   if (opts.log) {
     try {
       appendFileSync(opts.log, line(level, msg));
     } catch {
-      process.stderr.write(line(level, msg));
+      writeStderr(line(level, msg));
     }
-    if (level === 'error') process.stderr.write(`${msg}\n`);
+    if (level === 'error') writeStderr(`${msg}\n`);
   } else {
-    process.stderr.write(line(level, msg));
+    writeStderr(line(level, msg));
   }
 }
 

@@ -26,6 +26,7 @@ main(process.argv.slice(2)).then(
   (e: unknown) => {
     logError(e instanceof Error ? e.message : String(e));
     if (process.env.TSRT_TRACE && e instanceof Error) process.stderr.write(`${e.stack}\n`);
-    process.exit(1);
+    const code = (e as { exitCode?: unknown } | undefined)?.exitCode;
+    process.exit(typeof code === 'number' ? code : 1);
   },
 );

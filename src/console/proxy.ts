@@ -10,14 +10,27 @@ export interface TerminalProxy {
   restore(): void;
 }
 
+/**
+ * The caller's window size: from stdin's terminal, as runc takes it (stdout may be
+ * redirected: `tsrt exec -t ID cmd > file`), else from stdout's.
+ */
+export function callerWindowSize(): { rows: number; cols: number } | undefined {
+  for (const fd of [0, 1]) {
+    const ws = libc.getWinsize(fd);
+    if (ws && ws.rows > 0 && ws.cols > 0) return ws;
+  }
+  return undefined;
+}
+
 export function proxyTerminal(master: number): TerminalProxy {
   const tty = require('node:tty') as typeof import('node:tty');
   const stdin = process.stdin;
   const raw = stdin.isTTY === true;
   if (raw) stdin.setRawMode(true);
   const resize = () => {
-    if (process.stdout.isTTY) {
-      try { libc.setWinsize(master, process.stdout.rows, process.stdout.columns); } catch { /* closed */ }
+    const ws = callerWindowSize();
+    if (ws) {
+      try { libc.setWinsize(master, ws.rows, ws.cols); } catch { /* closed */ }
     }
   };
   resize();

@@ -13,7 +13,7 @@ import { buildExecProcess, type ExecFlags } from '../oci/exec-process';
 import { joinCgroups } from '../cgroups/join';
 import { ContainerError, TsrtError } from '../util/errors';
 import { writePidFile, type StateStore } from './state-store';
-import { proxyTerminal, type TerminalProxy } from '../console/proxy';
+import { callerWindowSize, proxyTerminal, type TerminalProxy } from '../console/proxy';
 import { statusOf } from './status';
 
 export interface ExecOptions extends ExecFlags {
@@ -55,6 +55,10 @@ export async function execInContainer(store: StateStore, id: string, o: ExecOpti
         consoleFd = libc.unixConnect(o.consoleSocket);
       } else {
         if (o.detach) throw new TsrtError('EUSAGE', 'exec --tty --detach needs --console-socket');
+        // The size of the caller's window from the start: the process may ask for it
+        // before tsrt holds the master (the master arrives after the cgroup join).
+        const ws = proc.consoleSize ? undefined : callerWindowSize();
+        if (ws) proc.consoleSize = { height: ws.rows, width: ws.cols };
         [hostEnd, consoleFd] = libc.socketpair();
         fds.add(hostEnd);
       }

@@ -156,6 +156,12 @@ export const libc = {
       libc.munmap(page, 4096);
     }
   },
+  /** The window size of the terminal on fd (TIOCGWINSZ); undefined when fd is no terminal. */
+  getWinsize(fd: number): { rows: number; cols: number } | undefined {
+    const ws = Buffer.alloc(8);
+    if ((fn('ioctlPtr')(fd, 0x5413 /* TIOCGWINSZ */, ws) as number) < 0) return undefined;
+    return { rows: ws.readUInt16LE(0), cols: ws.readUInt16LE(2) };
+  },
   setWinsize(fd: number, rows: number, cols: number): void {
     const ws = Buffer.alloc(8);
     ws.writeUInt16LE(rows, 0);

@@ -62,6 +62,8 @@ interface Ctx extends RootfsInput {
   plan: Plan;
   rootFd: Blob;
   how: Blob;
+  /** open_how creating a regular file (O_CREAT), resolved inside the rootfs */
+  howCreate: Blob;
   /** destinations mounted so far that are not bind mounts: paths under them are made in-plan */
   virtualDests: string[];
 }
@@ -80,19 +82,35 @@ function openTarget(c: Ctx, dest: string, what: string): void {
   plan.add('close', [{ load: fd }], `close fd of ${dest}`);
 }
 
+/**
+ * An O_PATH fd (in a slot) of `path` (a container path) resolved inside the rootfs, for
+ * the *at() steps that work in it: a path under a mount made by the plan can only be
+ * looked at from inside, and a symlink there (brought by a bind mount, say) must not
+ * lead out of the rootfs as the host path would (CVE-2021-30465 class).
+ */
+function openInRoot(c: Ctx, path: string, what: string): Blob {
+  const fd = c.plan.slot(`fd of ${path}`);
+  const rel = path.replace(/^\/+/, '') || '.';
+  c.plan.add('openat2', [{ load: c.rootFd }, c.plan.cstr(rel), c.how, 24], `open ${what} ${path} inside the rootfs`, { store: fd });
+  return fd;
+}
+
 /** Makes the directories of `dest` that the parent could not (under earlier mounts). */
 function makeInPlan(c: Ctx, dest: string, asFile: boolean): void {
   const parts = dest.split('/').filter(Boolean);
-  let path = c.rootfs;
   parts.forEach((p, i) => {
-    path = posix.join(path, p);
+    const path = '/' + parts.slice(0, i + 1).join('/');
     const last = i === parts.length - 1;
     if (last && asFile) {
       const fd = c.plan.slot(`fd of ${path}`);
-      c.plan.add('openat', [AT_FDCWD, c.plan.cstr(path), O.CREAT | O.WRONLY | O.CLOEXEC, 0o644], `create mount point ${dest}`, { store: fd });
+      c.plan.add('openat2', [{ load: c.rootFd }, c.plan.cstr(path.slice(1)), c.howCreate, 24], `create mount point ${dest} inside the rootfs`, { store: fd });
       c.plan.add('close', [{ load: fd }], `close ${dest}`);
     } else {
-      c.plan.add('mkdirat', [AT_FDCWD, c.plan.cstr(path), 0o755], `create directory ${posix.join('/', ...parts.slice(0, i + 1))} for ${dest}`, { okErrno: 17 });
+      // mkdirat in the parent resolved inside the rootfs: an existing symlink (EEXIST) is
+      // then followed inside the rootfs by the next open, never on the host.
+      const parent = openInRoot(c, '/' + parts.slice(0, i).join('/'), 'parent directory');
+      c.plan.add('mkdirat', [{ load: parent }, c.plan.cstr(p), 0o755], `create directory ${path} for ${dest}`, { okErrno: 17 });
+      c.plan.add('close', [{ load: parent }], `close the parent of ${path}`);
     }
   });
 }
@@ -220,13 +238,23 @@ function mountCgroup(c: Ctx, m: Mount, dest: string, flags: number, field: strin
   // v1 / hybrid: a tmpfs holding one mount per hierarchy, like the host's layout.
   openTarget(c, dest, 'cgroup mount');
   plan.add('mount', [plan.cstr('tmpfs'), plan.cstr(TARGET_PATH), plan.cstr('tmpfs'), mountFlags, plan.cstr('mode=755')], `${field}: mount tmpfs for cgroup hierarchies on ${dest}`);
+  // Everything below is made relative to the new tmpfs, opened inside the rootfs.
+  const tmpfs = openInRoot(c, dest, 'the cgroup tmpfs');
   const own = ownCgroups();
   for (const h of hier) {
     const name = posix.basename(h.mountpoint);
     if (h.mountpoint === '/sys/fs/cgroup') continue;
     const sub = posix.join(dest, name);
-    const host = posix.join(c.rootfs, sub);
-    plan.add('mkdirat', [AT_FDCWD, plan.cstr(host), 0o755], `create ${sub}`, { okErrno: 17 });
+    const subFd = plan.slot(`fd of ${sub}`);
+    // Opened again after each mount so the remount sees the new mount, not the dir.
+    const openSub = () => {
+      plan.add('openat', [{ load: tmpfs }, plan.cstr(name), O.PATH | O.DIRECTORY | O.NOFOLLOW | O.CLOEXEC, 0], `open ${sub}`, { store: subFd });
+      plan.add('dup3', [{ load: subFd }, TARGET_FD, O.CLOEXEC], `dup fd of ${sub}`);
+      plan.add('close', [{ load: subFd }], `close fd of ${sub}`);
+    };
+    const host = TARGET_PATH;
+    plan.add('mkdirat', [{ load: tmpfs }, plan.cstr(name), 0o755], `create ${sub}`, { okErrno: 17 });
+    openSub();
     const ctrls = h.superOptions.split(',').filter((o) => o !== 'rw' && o !== 'ro' && !o.startsWith('release_agent') && o !== 'clone_children' && o !== 'nsdelegate' && o !== 'memory_recursiveprot');
     if (c.newCgroupNs) {
       const fstype = h.fstype;
@@ -237,17 +265,20 @@ function mountCgroup(c: Ctx, m: Mount, dest: string, flags: number, field: strin
       const mine = h.fstype === 'cgroup2' ? c.cgroupPaths?.unified : ctrls.map((k) => c.cgroupPaths?.[k]).find(Boolean);
       const src = mine ?? posix.join(h.mountpoint, own.get(key) ?? '/');
       plan.add('mount', [plan.cstr(src), plan.cstr(host), 0, MS.BIND | MS.REC, 0], `${field}: bind ${src} on ${sub}`);
+      openSub();
       plan.add('mount', [0, plan.cstr(host), 0, MS.REMOUNT | MS.BIND | flags, 0], `${field}: remount ${sub} with ${describeMountFlags(flags)}`);
     }
     if (name.includes(',')) {
       for (const alias of name.split(',')) {
-        plan.add('symlinkat', [plan.cstr(name), AT_FDCWD, plan.cstr(posix.join(c.rootfs, dest, alias))], `link ${posix.join(dest, alias)} to ${name}`, { okErrno: 17 });
+        plan.add('symlinkat', [plan.cstr(name), { load: tmpfs }, plan.cstr(alias)], `link ${posix.join(dest, alias)} to ${name}`, { okErrno: 17 });
       }
     }
   }
   if (flags & MS.RDONLY) {
-    plan.add('mount', [0, plan.cstr(posix.join(c.rootfs, dest)), 0, MS.REMOUNT | flags, plan.cstr('mode=755')], `${field}: remount the cgroup tmpfs on ${dest} read-only`);
+    plan.add('dup3', [{ load: tmpfs }, TARGET_FD, O.CLOEXEC], `dup fd of the cgroup tmpfs on ${dest}`);
+    plan.add('mount', [0, plan.cstr(TARGET_PATH), 0, MS.REMOUNT | flags, plan.cstr('mode=755')], `${field}: remount the cgroup tmpfs on ${dest} read-only`);
   }
+  plan.add('close', [{ load: tmpfs }], `close the fd of the cgroup tmpfs on ${dest}`);
 }
 
 function deviceSteps(c: Ctx): void {
@@ -261,9 +292,19 @@ function deviceSteps(c: Ctx): void {
   for (const d of DEFAULT_DEVICES) {
     if (!seen.has(d.path)) devs.push({ ...d, type: 'c', mode: 0o666, uid: 0, gid: 0, field: 'default device' });
   }
+  // Nodes and links are made relative to their directory opened inside the rootfs: with
+  // host paths, a rootfs whose /dev is a symlink would get them made on the host.
+  const dirFds = new Map<string, Blob>();
+  const dirFd = (dir: string): Blob => {
+    let fd = dirFds.get(dir);
+    if (!fd) {
+      fd = openInRoot(c, dir, 'device directory');
+      dirFds.set(dir, fd);
+    }
+    return fd;
+  };
   for (const d of devs) {
     prepareMountPoint(c, posix.dirname(d.path), false, d.field);
-    const host = posix.join(c.rootfs, d.path);
     if (c.newUserNs) {
       // mknod is not allowed in a user namespace: bind the host's device instead.
       makeInPlan(c, d.path, true);
@@ -273,23 +314,27 @@ function deviceSteps(c: Ctx): void {
     }
     const fmt = d.type === 'b' ? S_IFBLK : d.type === 'p' ? S_IFIFO : S_IFCHR;
     const dev = ((d.major & 0xfff) << 8) | (d.minor & 0xff) | ((d.minor & ~0xff) << 12);
-    plan.add('unlinkat', [AT_FDCWD, plan.cstr(host), 0], `remove existing ${d.path}`, { ignoreError: true });
-    plan.add('mknodat', [AT_FDCWD, plan.cstr(host), fmt | (d.mode & 0o7777), dev], `${d.field}: create device ${d.path} (${d.type} ${d.major}:${d.minor})`);
-    plan.add('fchmodat', [AT_FDCWD, plan.cstr(host), d.mode & 0o7777], `${d.field}: chmod ${d.path}`);
-    if (d.uid || d.gid) plan.add('fchownat', [AT_FDCWD, plan.cstr(host), d.uid, d.gid, 0x100], `${d.field}: chown ${d.path}`);
+    const dir = { load: dirFd(posix.dirname(d.path)) };
+    const name = plan.cstr(posix.basename(d.path));
+    plan.add('unlinkat', [dir, name, 0], `remove existing ${d.path}`, { ignoreError: true });
+    plan.add('mknodat', [dir, name, fmt | (d.mode & 0o7777), dev], `${d.field}: create device ${d.path} (${d.type} ${d.major}:${d.minor})`);
+    plan.add('fchmodat', [dir, name, d.mode & 0o7777], `${d.field}: chmod ${d.path}`);
+    if (d.uid || d.gid) plan.add('fchownat', [dir, name, d.uid, d.gid, 0x100], `${d.field}: chown ${d.path}`);
   }
+  prepareMountPoint(c, '/dev', false, 'default device links');
+  const dev = { load: dirFd('/dev') };
   for (const [target, link] of DEV_LINKS) {
-    plan.add('symlinkat', [plan.cstr(target), AT_FDCWD, plan.cstr(posix.join(c.rootfs, link))], `link ${link} to ${target}`, { okErrno: 17 });
+    plan.add('symlinkat', [plan.cstr(target), dev, plan.cstr(posix.basename(link))], `link ${link} to ${target}`, { okErrno: 17 });
   }
   const hasPts = (spec.mounts ?? []).some((m) => posix.normalize(m.destination) === '/dev/pts');
   if (hasPts) {
-    const ptmx = posix.join(c.rootfs, '/dev/ptmx');
-    plan.add('unlinkat', [AT_FDCWD, plan.cstr(ptmx), 0], 'remove existing /dev/ptmx', { ignoreError: true });
-    plan.add('symlinkat', [plan.cstr('pts/ptmx'), AT_FDCWD, plan.cstr(ptmx)], 'link /dev/ptmx to pts/ptmx');
+    plan.add('unlinkat', [dev, plan.cstr('ptmx'), 0], 'remove existing /dev/ptmx', { ignoreError: true });
+    plan.add('symlinkat', [plan.cstr('pts/ptmx'), dev, plan.cstr('ptmx')], 'link /dev/ptmx to pts/ptmx');
   }
   if (existsSync('/proc/kcore')) {
-    plan.add('symlinkat', [plan.cstr('/proc/kcore'), AT_FDCWD, plan.cstr(posix.join(c.rootfs, '/dev/core'))], 'link /dev/core to /proc/kcore', { okErrno: 17 });
+    plan.add('symlinkat', [plan.cstr('/proc/kcore'), dev, plan.cstr('core')], 'link /dev/core to /proc/kcore', { okErrno: 17 });
   }
+  for (const [dir, fd] of dirFds) plan.add('close', [{ load: fd }], `close the fd of ${dir}`);
 }
 
 /** Steps up to (and including) the mounts and devices, before hooks and pivot_root. */
@@ -308,7 +353,11 @@ export function buildMountSteps(plan: Plan, input: RootfsInput): void {
   const how = Buffer.alloc(24);
   how.writeBigUInt64LE(BigInt(O.PATH | O.CLOEXEC), 0);
   how.writeBigUInt64LE(BigInt(RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS), 16);
-  const c: Ctx = { ...input, plan, rootFd, how: plan.blob(how, 'open_how'), virtualDests: [] };
+  const howCreate = Buffer.alloc(24);
+  howCreate.writeBigUInt64LE(BigInt(O.CREAT | O.WRONLY | O.CLOEXEC), 0);
+  howCreate.writeBigUInt64LE(0o644n, 8);
+  howCreate.writeBigUInt64LE(BigInt(RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS), 16);
+  const c: Ctx = { ...input, plan, rootFd, how: plan.blob(how, 'open_how'), howCreate: plan.blob(howCreate, 'open_how (create)'), virtualDests: [] };
   (spec.mounts ?? []).forEach((m, i) => mountOne(c, m, i));
   deviceSteps(c);
 }

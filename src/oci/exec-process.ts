@@ -51,6 +51,7 @@ export function buildExecProcess(spec: Spec, f: ExecFlags): Process {
   }
   if (f.tty) p.terminal = true;
   for (const kv of f.env) {
+    if (!/^[^=]+=/.test(kv)) throw new UsageError(`--env ${JSON.stringify(kv)}: expected KEY=VALUE`);
     const name = kv.split('=')[0];
     p.env = [...(p.env ?? []).filter((e) => e.split('=')[0] !== name), kv];
   }
@@ -60,11 +61,20 @@ export function buildExecProcess(spec: Spec, f: ExecFlags): Process {
     if (!m) throw new UsageError(`--user ${JSON.stringify(f.user)}: expected UID or UID:GID (numbers)`);
     p.user = { ...p.user, uid: Number(m[1]), gid: m[2] !== undefined ? Number(m[2]) : p.user?.gid ?? 0 };
   }
+  if (f.additionalGids.some((g) => !Number.isInteger(g) || g < 0 || g > 0xffffffff)) {
+    throw new UsageError('--additional-gids: expected a numeric gid');
+  }
   if (f.additionalGids.length) p.user = { ...p.user, additionalGids: f.additionalGids };
   if (f.caps.length) {
     const c = p.capabilities ?? {};
     const add = (list: string[] | undefined) => [...new Set([...(list ?? []), ...f.caps])];
-    p.capabilities = { bounding: add(c.bounding), effective: add(c.effective), permitted: add(c.permitted), inheritable: add(c.inheritable), ambient: add(c.ambient) };
+    // Never into the inheritable set (CVE-2022-29162): an inheritable cap would survive
+    // the execve of a program with file capabilities. Ambient needs it inheritable, so
+    // it is added only where the process already has inheritable caps, as runc does.
+    p.capabilities = {
+      ...c, bounding: add(c.bounding), effective: add(c.effective), permitted: add(c.permitted),
+      ...(c.inheritable?.length ? { ambient: add(c.ambient) } : {}),
+    };
   }
   if (f.noNewPrivs) p.noNewPrivileges = true;
   if (f.apparmor) p.apparmorProfile = f.apparmor;

@@ -1,0 +1,284 @@
+// containerd runs its containers on tsrt, end to end: ctr -> containerd ->
+// containerd-shim-runc-v2 -> tsrt (`ctr run --runc-binary <dist/tsrt>`). Every scenario
+// looks at the result inside the container (its output, its /proc, its files through
+// /proc/PID/root, the cgroup it says it is in), not only at ctr's exit code.
+//
+// The test starts its own containerd: root, state, sockets, the opt plugin's dir and the
+// shim's runc root (--runc-root) all live in this file's temp dir, and the CRI plugin is
+// off. containerd 1.6 puts its shims' sockets in /run/containerd/s whatever the config
+// says, so it runs in a private mount namespace with a tmpfs of its own on /run: nothing
+// appears in the host's /run/containerd, and every mount containerd makes (the
+// containers' overlay rootfs) stays in that namespace. It is stopped by its pid. The image
+// is `podman import` of bundle/rootfs saved with `podman save --format oci-archive`, then
+// `ctr images import`: nothing is pulled. No container gets a network (no CNI).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { TSRT, isAlive, sleep } from './helpers/tsrt.mjs';
+import {
+  Tmux, describe, hostCgroupFile, makeTempDir, missing, mountsUnder, pidsMentioning, removeTempDir, rootfsTar, run, startDaemon,
+  stopDaemon, tsrtCreateError, waitFor, which,
+} from './helpers/clients.mjs';
+
+const skip = missing(['containerd', 'ctr', 'containerd-shim-runc-v2', 'podman', 'unshare', 'tmux']);
+const IMAGE = 'localhost/tsrt-clients-busybox:latest';
+const NS = 'tsrt-test';
+const tag = `tsrt-${process.pid}`;
+const hadRunContainerd = fs.existsSync('/run/containerd');
+
+let D; // the temp dir
+let C; // containerd's files
+let daemon;
+const ids = new Set();
+
+const q = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
+
+function ctrArgs(args) {
+  return ['--address', path.join(C, 'containerd.sock'), '--namespace', NS, ...args];
+}
+
+function ctr(args, opts) {
+  return run(D, which('ctr'), ctrArgs(args), opts);
+}
+
+function ok(args, opts) {
+  const r = ctr(args, opts);
+  assert.equal(r.status, 0, describe(r));
+  return r;
+}
+
+/** What `ctr run` needs to use tsrt, with FIFOs in our dir. */
+function runtimeFlags() {
+  return ['--runc-binary', TSRT, '--runc-root', path.join(C, 'runc-root'), '--fifo-dir', path.join(C, 'fifo')];
+}
+
+/** tsrt's state dir for our namespace (the shim adds the namespace to --runc-root). */
+const tsrtRoot = () => path.join(C, 'runc-root', NS);
+
+function tsrtState(id) {
+  return run(D, TSRT, ['--root', tsrtRoot(), 'state', id]);
+}
+
+/** A container id of this run; its task and container are removed by the test's cleanup. */
+function id(t, what) {
+  const i = `${tag}-${what}`;
+  ids.add(i);
+  t.after(() => removeContainer(i));
+  return i;
+}
+
+function removeContainer(i) {
+  ctr(['task', 'kill', '--signal', 'SIGKILL', i]);
+  for (let n = 0; n < 50; n++) {
+    const r = ctr(['task', 'delete', '--force', i]);
+    if (r.status === 0 || /not found/.test(r.stderr)) break;
+  }
+  ctr(['container', 'rm', i]);
+}
+
+/** The task's status and pid from `ctr task ls`. */
+function task(i) {
+  const line = ok(['task', 'ls']).stdout.split('\n').find((l) => l.split(/\s+/)[0] === i);
+  if (!line) return undefined;
+  const [, pid, status] = line.trim().split(/\s+/);
+  return { pid: Number(pid), status };
+}
+
+before(async () => {
+  if (skip) return;
+  D = makeTempDir('containerd');
+  C = path.join(D, 'ctd');
+  for (const d of ['ctd/fifo', 'ctd/runc-root', 'ctd/opt', 'ctd/logs', 'p/tmp']) fs.mkdirSync(path.join(D, d), { recursive: true });
+
+  // The image, offline: podman with storage of its own, removed right after (podman
+  // refuses a runroot path longer than 50 characters: short names).
+  const P = path.join(D, 'p');
+  const podmanBase = ['--root', path.join(P, 'root'), '--runroot', path.join(P, 'run'), '--tmpdir', path.join(P, 'tmp'),
+    '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none'];
+  const penv = { ...process.env, TMPDIR: path.join(P, 'tmp') };
+  const podman = (args) => {
+    const r = run(D, which('podman'), [...podmanBase, ...args], { env: penv });
+    assert.equal(r.status, 0, describe(r));
+  };
+  const archive = path.join(D, 'busybox-oci.tar');
+  try {
+    podman(['import', '--change', 'CMD ["/bin/sh"]', rootfsTar(path.join(D, 'rootfs.tar')), IMAGE]);
+    podman(['save', '--format', 'oci-archive', '-o', archive, IMAGE]);
+  } finally {
+    run(D, which('podman'), [...podmanBase, 'system', 'reset', '--force'], { env: penv });
+  }
+
+  const config = path.join(C, 'config.toml');
+  fs.writeFileSync(config, `# written by spec-tests/clients-containerd.test.mjs
+version = 2
+root = "${C}/root"
+state = "${C}/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+
+[grpc]
+  address = "${C}/containerd.sock"
+
+[ttrpc]
+  address = "${C}/containerd.sock.ttrpc"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "${C}/opt"
+`);
+  // unshare execs sh, which mounts the private /run and execs containerd: one pid throughout.
+  daemon = startDaemon(which('unshare'), ['--mount', '--propagation', 'private', '--', '/bin/sh', '-c',
+    'mount -t tmpfs -o mode=0755,size=16m tsrt-test-run /run && exec "$0" --config "$1"', which('containerd'), config],
+  path.join(C, 'containerd.log'));
+  await waitFor('containerd to answer', () => {
+    if (daemon.child.exitCode !== null) throw new Error(`containerd exited: ${fs.readFileSync(path.join(C, 'containerd.log'), 'utf8')}`);
+    return ctr(['version']).status === 0;
+  }, 30_000);
+  ok(['images', 'import', '--base-name', IMAGE.split(':')[0], archive]);
+});
+
+after(async () => {
+  if (!D) return;
+  if (daemon) {
+    for (const i of ids) removeContainer(i);
+    await stopDaemon(daemon);
+    // Shims outlive containerd; ours name our socket in their arguments.
+    for (const pid of pidsMentioning(C)) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+  }
+  removeTempDir(D);
+});
+
+test('ctr run in the foreground: output, pid 1, the exit code, and nothing left in tsrt\'s root', { skip }, (t) => {
+  const i = id(t, 'fg');
+  const r = ctr(['run', '--rm', ...runtimeFlags(), IMAGE, i, 'sh', '-c',
+    'echo hello; echo "pid=$$"; cat /proc/1/cmdline | tr "\\0" " "; echo; hostname; exit 5']);
+  assert.equal(r.status, 5, describe(r));
+  const [hello, pid, init, host] = r.stdout.split('\n');
+  assert.equal(hello, 'hello');
+  assert.equal(pid, 'pid=1');
+  assert.match(init, /^sh -c echo hello/);
+  assert.equal(host, i, 'ctr names the host after the container');
+  assert.deepEqual(fs.readdirSync(tsrtRoot()).filter((n) => n.startsWith(tag)), [], 'tsrt deleted its state');
+});
+
+test('ctr run -d, task exec, ps, pause, resume, kill and delete', { skip }, async (t) => {
+  const i = id(t, 'detached');
+  const log = path.join(C, 'logs', `${i}.log`);
+  ok(['run', '-d', '--log-uri', `file://${log}`, ...runtimeFlags(), IMAGE, i, 'sh', '-c',
+    'trap "echo got-term; exit 42" TERM; n=0; while :; do n=$((n+1)); echo $n > /tmp/count; sleep 0.05; done']);
+  const { pid, status } = task(i);
+  assert.equal(status, 'RUNNING');
+  const st = tsrtState(i);
+  assert.equal(st.status, 0, describe(st));
+  assert.deepEqual([JSON.parse(st.stdout).status, JSON.parse(st.stdout).pid], ['running', pid], 'tsrt holds the container');
+
+  // exec: a process in the container's namespaces; its exit code comes back through ctr.
+  const ex = ok(['task', 'exec', '--fifo-dir', path.join(C, 'fifo'), '--exec-id', 'e1', i, 'sh', '-c', 'echo "me=$$"; cat /proc/1/cmdline | tr "\\0" " "']);
+  assert.notEqual(ex.stdout.split('\n')[0], 'me=1');
+  assert.match(ex.stdout.split('\n')[1], /^sh -c trap/, 'the exec\'d process sees the container\'s pid 1');
+  const code = ctr(['task', 'exec', '--fifo-dir', path.join(C, 'fifo'), '--exec-id', 'e2', i, 'sh', '-c', 'exit 3']);
+  assert.equal(code.status, 3, describe(code));
+
+  // ps: the host pids of the container's processes (tsrt ps --format json).
+  const ps = ok(['task', 'ps', i]).stdout.split('\n').slice(1).map((l) => Number(l.trim().split(/\s+/)[0])).filter(Boolean);
+  assert.ok(ps.includes(pid), `ctr task ps lists the init ${pid}: ${ps}`);
+  const pidNs = (x) => fs.readlinkSync(`/proc/${x}/ns/pid`);
+  for (const p of ps.filter((x) => isAlive(x))) assert.equal(pidNs(p), pidNs(pid), `pid ${p} is in the container's PID namespace`);
+
+  const counter = `/proc/${pid}/root/tmp/count`;
+  const read = () => Number(fs.readFileSync(counter, 'utf8').trim() || 0);
+  await waitFor('the counter', () => fs.existsSync(counter) && read() > 2);
+  ok(['task', 'pause', i]);
+  assert.equal(task(i).status, 'PAUSED');
+  assert.equal(JSON.parse(tsrtState(i).stdout).status, 'paused');
+  const frozen = read();
+  await sleep(400);
+  assert.equal(read(), frozen, 'nothing runs while paused');
+  ok(['task', 'resume', i]);
+  assert.equal(task(i).status, 'RUNNING');
+  await waitFor('the counter to move again', () => read() > frozen + 2);
+
+  // kill: SIGTERM (the default) reaches the trap; the exit code is the trap's.
+  ok(['task', 'kill', i]);
+  await waitFor('the task to stop', () => task(i)?.status === 'STOPPED');
+  assert.match(fs.readFileSync(log, 'utf8'), /got-term/);
+  assert.ok(!isAlive(pid));
+  const del = ok(['task', 'delete', i]);
+  assert.match(del.stderr, /exit code 42/, 'ctr reports the trap\'s exit code');
+  const gone = tsrtState(i);
+  assert.match(gone.stderr, /does not exist/, 'delete removed tsrt\'s state');
+  ok(['container', 'rm', i]);
+});
+
+test('ctr run --memory-limit: the container\'s cgroup has the limit', { skip }, (t) => {
+  const i = id(t, 'memory');
+  ok(['run', '-d', '--memory-limit', String(64 * 1024 * 1024), ...runtimeFlags(), IMAGE, i, 'sleep', '1000']);
+  // The container names its cgroup; the host's file of that cgroup holds the limit.
+  const own = ok(['task', 'exec', '--fifo-dir', path.join(C, 'fifo'), '--exec-id', 'cg', i, 'cat', '/proc/self/cgroup']).stdout;
+  const file = hostCgroupFile(own, 'memory', 'memory.limit_in_bytes', 'memory.max');
+  assert.equal(fs.readFileSync(file, 'utf8').trim(), String(64 * 1024 * 1024), file);
+  assert.ok(fs.readFileSync(path.join(path.dirname(file), 'cgroup.procs'), 'utf8').split('\n').includes(String(task(i).pid)), 'the init is in it');
+});
+
+test('ctr run -t and task exec -t under tmux: terminals with the window size', { skip }, async (t) => {
+  const i = id(t, 'tty');
+  const tmux = new Tmux(D, 'run');
+  t.after(() => tmux.kill());
+  const ctrLine = (args) => [which('ctr'), ...ctrArgs(args)].map(q).join(' ');
+  tmux.start(`${ctrLine(['run', '--rm', '-t', ...runtimeFlags(), IMAGE, i, 'sh'])}; echo "ctr-exit=$?"`, { width: 110, height: 35 });
+  await tmux.waitFor(/^\/ # ?$/m);
+  tmux.type('tty; stty size; echo "mark-$((6*7))"');
+  const screen = (await tmux.waitFor(/^mark-42$/m)).input;
+  assert.match(screen, /^\/dev\/pts\/0$/m);
+  assert.match(screen, /^35 110$/m);
+
+  // exec -t into the same container, in a second window.
+  tmux.tmux(['new-window', '-t', 'main', `${ctrLine(['task', 'exec', '-t', '--fifo-dir', path.join(C, 'fifo'), '--exec-id', 'x1', i, 'sh'])}; echo "exec-exit=$?"; sleep 60`]);
+  await tmux.waitFor(/^\/ # ?$/m);
+  tmux.type('tty; cat /proc/1/cmdline; echo; echo "exec-$((6*7))"');
+  const exec = (await tmux.waitFor(/^exec-42$/m)).input;
+  assert.match(exec, /^\/dev\/pts\/\d+$/m);
+  assert.match(exec, /^sh$/m, 'pid 1 is the container\'s sh');
+  tmux.type('exit 4');
+  await tmux.waitFor(/^exec-exit=4$/m);
+  tmux.tmux(['kill-window', '-t', 'main:1']);
+  tmux.type('exit 6');
+  await tmux.waitFor(/^ctr-exit=6$/m);
+});
+
+test('a tsrt error surfaces in ctr\'s message: create of a missing command, exec of one', { skip }, (t) => {
+  const i = id(t, 'fail');
+  const expected = tsrtCreateError(D, '/nonexistent');
+  const r = ctr(['run', '--rm', ...runtimeFlags(), IMAGE, i, '/nonexistent']);
+  assert.notEqual(r.status, 0, describe(r));
+  assert.match(r.stderr, /OCI runtime create failed/);
+  assert.ok(r.stderr.includes(expected), `ctr shows tsrt's message ${JSON.stringify(expected)}\n${describe(r)}`);
+  assert.equal(ok(['container', 'ls', '--quiet']).stdout.split('\n').includes(i), false, 'no container left');
+  assert.ok(!fs.existsSync(path.join(tsrtRoot(), i)), 'no tsrt state left');
+
+  const j = id(t, 'execfail');
+  ok(['run', '-d', ...runtimeFlags(), IMAGE, j, 'sleep', '1000']);
+  const direct = run(D, TSRT, ['--root', tsrtRoot(), 'exec', j, '/nonexistent']);
+  const msg = direct.stderr.match(/msg="((?:[^"\\]|\\.)*)"/)?.[1].replace(/\\"/g, '"');
+  assert.ok(msg, describe(direct));
+  const e = ctr(['task', 'exec', '--fifo-dir', path.join(C, 'fifo'), '--exec-id', 'bad', j, '/nonexistent']);
+  assert.notEqual(e.status, 0, describe(e));
+  assert.ok(e.stderr.includes(msg), `ctr shows tsrt's message ${JSON.stringify(msg)}\n${describe(e)}`);
+  assert.equal(task(j).status, 'RUNNING', 'the container is unharmed');
+});
+
+test('containerd: nothing of the tests is left (tasks, containers, tsrt state, mounts, processes)', { skip }, async () => {
+  for (const i of ids) removeContainer(i);
+  assert.equal(ok(['task', 'ls', '--quiet']).stdout, '');
+  assert.equal(ok(['container', 'ls', '--quiet']).stdout, '');
+  assert.deepEqual(fs.readdirSync(tsrtRoot()), [], 'no tsrt state');
+  // containerd's own namespace: no container rootfs is still mounted.
+  const inside = fs.readFileSync(`/proc/${daemon.child.pid}/mountinfo`, 'utf8').split('\n').filter((l) => l.includes(path.join(C, 'state')));
+  assert.deepEqual(inside, [], 'no rootfs mount left in containerd\'s mount namespace');
+  const { code, signal } = await stopDaemon(daemon);
+  assert.ok(code === 0 || signal === 'SIGTERM', `containerd stopped: ${code} ${signal}`);
+  await waitFor('the shims to exit', () => pidsMentioning(C).length === 0, 10_000);
+  assert.deepEqual(mountsUnder(D), [], 'nothing mounted under the temp dir on the host');
+  if (!hadRunContainerd) assert.ok(!fs.existsSync('/run/containerd'), 'the host has no /run/containerd');
+});

@@ -1,0 +1,317 @@
+// podman runs its containers on tsrt (`--runtime <dist/tsrt>`, cgroupfs), end to end:
+// podman -> conmon -> tsrt create/start/exec/kill/pause/resume/delete. Every scenario
+// looks at the result inside the container (its output, its /proc, its cgroup files, its
+// files through /proc/PID/root), not only at podman's exit code.
+//
+// Everything podman keeps lives in this file's temp dir: --root, --runroot, --tmpdir, the
+// containers.conf given by CONTAINERS_CONF (the tsrt runtime, runtime_supports_json so
+// podman passes --log-format=json and reads tsrt's errors as JSON, default_ulimits below
+// this machine's hard limits, the file events logger). No image is pulled: the busybox
+// image is `podman import` of bundle/rootfs, and every run has --pull never and
+// --network none (no traffic to any bridge).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { TSRT, isAlive, sleep } from './helpers/tsrt.mjs';
+import {
+  Tmux, describe, hostCgroupFile, makeTempDir, missing, mountsUnder, removeTempDir, rootfsTar, run, tsrtCreateError, waitFor, which,
+} from './helpers/clients.mjs';
+
+const skip = missing(['podman', 'conmon', 'tmux']);
+const IMAGE = 'localhost/tsrt-clients-busybox:latest';
+const RUN = ['--network', 'none', '--pull', 'never'];
+const tag = `tsrt-${process.pid}`;
+
+let D; // the temp dir
+let BASE; // podman's global flags
+let ENV;
+const names = new Set();
+
+function podman(args, opts = {}) {
+  return run(D, which('podman'), [...(opts.base ?? BASE), ...args], { env: ENV, ...opts });
+}
+
+function ok(args, opts) {
+  const r = podman(args, opts);
+  assert.equal(r.status, 0, describe(r));
+  return r;
+}
+
+/** A container name of this run, removed (with its container) by the test's cleanup. */
+function name(t, what) {
+  const n = `${tag}-${what}`;
+  names.add(n);
+  t.after(() => podman(['rm', '--force', '--time', '0', n]));
+  return n;
+}
+
+function inspect(n) {
+  return JSON.parse(ok(['inspect', n]).stdout)[0];
+}
+
+/** `tsrt state` as podman's tsrt sees it (podman gives no --root: tsrt's default). */
+function tsrtState(id) {
+  return run(D, TSRT, ['state', id]);
+}
+
+const q = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
+
+before(() => {
+  if (skip) return;
+  D = makeTempDir('podman');
+  for (const d of ['tmp', 'networks', 'volumes']) fs.mkdirSync(path.join(D, d));
+  const conf = path.join(D, 'containers.conf');
+  fs.writeFileSync(conf, `# written by spec-tests/clients-podman.test.mjs
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+log_driver = "k8s-file"
+
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "${D}/events.log"
+image_copy_tmp_dir = "${D}/tmp"
+tmp_dir = "${D}/tmp"
+volume_path = "${D}/volumes"
+runtime = "tsrt"
+runtime_supports_json = ["tsrt"]
+
+[engine.runtimes]
+tsrt = ["${TSRT}"]
+
+[network]
+network_config_dir = "${D}/networks"
+`);
+  ENV = { ...process.env, CONTAINERS_CONF: conf, TMPDIR: path.join(D, 'tmp') };
+  BASE = ['--root', path.join(D, 'root'), '--runroot', path.join(D, 'runroot'), '--tmpdir', path.join(D, 'tmp'),
+    '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--runtime', TSRT];
+  ok(['import', '--change', 'CMD ["/bin/sh"]', rootfsTar(path.join(D, 'rootfs.tar')), IMAGE]);
+});
+
+after(() => {
+  if (!D) return;
+  for (const n of names) podman(['rm', '--force', '--time', '0', n]);
+  podman(['system', 'reset', '--force']);
+  removeTempDir(D);
+});
+
+test('podman run: a foreground container prints, sees itself as pid 1 with the configured ulimits, and gives its exit code', { skip }, () => {
+  const r = podman(['run', '--rm', ...RUN, IMAGE, 'sh', '-c',
+    'echo hello; echo "pid=$$"; cat /proc/1/cmdline | tr "\\0" " "; echo; echo "nofile=$(ulimit -n)"; test -f /run/.containerenv && echo containerenv; exit 7']);
+  assert.equal(r.status, 7, describe(r));
+  const lines = r.stdout.split('\n');
+  assert.equal(lines[0], 'hello');
+  assert.equal(lines[1], 'pid=1', 'the command is pid 1 of its own PID namespace');
+  assert.match(lines[2], /^sh -c echo hello/);
+  assert.equal(lines[3], 'nofile=1024', 'default_ulimits of containers.conf reach the process (rlimits)');
+  assert.equal(lines[4], 'containerenv', 'podman\'s bundle was used (its /run/.containerenv mount)');
+
+  const t = podman(['run', '--rm', ...RUN, IMAGE, 'true']);
+  assert.equal(t.status, 0, describe(t));
+  // (A container killed by a signal: the stop and kill test, 137 for SIGKILL.)
+});
+
+test('podman run -d, exec, ps, top, logs and inspect', { skip }, (t) => {
+  const n = name(t, 'detached');
+  const id = ok(['run', '-d', '--name', n, ...RUN, IMAGE, 'sh', '-c', 'echo started; echo on-stderr >&2; while :; do sleep 0.1; done']).stdout.trim();
+  assert.match(id, /^[0-9a-f]{64}$/);
+  const info = inspect(n);
+  assert.equal(info.State.Status, 'running');
+  assert.equal(info.OCIRuntime, TSRT, 'inspect names tsrt as the runtime');
+  // tsrt holds the container: its state agrees with podman.
+  const st = tsrtState(id);
+  assert.equal(st.status, 0, describe(st));
+  const state = JSON.parse(st.stdout);
+  assert.equal(state.status, 'running');
+  assert.equal(state.pid, info.State.Pid);
+  assert.ok(isAlive(info.State.Pid));
+
+  const ex = ok(['exec', n, 'sh', '-c', 'echo "me=$$"; cat /proc/1/cmdline | tr "\\0" " "; echo; hostname']);
+  const [me, init, host] = ex.stdout.split('\n');
+  assert.notEqual(me, 'me=1', 'the exec\'d process is not the init');
+  assert.match(init, /^sh -c echo started/, 'it is in the container\'s PID namespace');
+  assert.equal(host, id.slice(0, 12), 'and its UTS namespace (podman\'s hostname)');
+  const opts = ok(['exec', '--user', '1000', '--workdir', '/tmp', '--env', 'FOO=bar', n, 'sh', '-c', 'id -u; pwd; echo "$FOO"']);
+  assert.equal(opts.stdout, '1000\n/tmp\nbar\n', 'exec --user, --workdir and --env');
+  const code = podman(['exec', n, 'sh', '-c', 'exit 3']);
+  assert.equal(code.status, 3, describe(code));
+
+  const ps = ok(['ps', '--filter', `name=^${n}$`, '--format', '{{.ID}} {{.Status}}']);
+  assert.match(ps.stdout, new RegExp(`^${id.slice(0, 12)} Up`));
+  // top lists the container's processes as its PID namespace numbers them.
+  const top = ok(['top', n, 'pid', 'args']);
+  assert.match(top.stdout, /^\s*1\s+sh -c echo started/m, top.stdout);
+
+  const logs = ok(['logs', n]);
+  assert.match(logs.stdout, /started/);
+  assert.match(logs.stdout + logs.stderr, /on-stderr/);
+  ok(['rm', '--force', '--time', '0', n]);
+  assert.ok(!isAlive(info.State.Pid), 'the init is gone');
+});
+
+test('podman pause and unpause freeze and thaw the container\'s processes', { skip }, async (t) => {
+  const n = name(t, 'pause');
+  ok(['run', '-d', '--name', n, ...RUN, IMAGE, 'sh', '-c', 'i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.05; done']);
+  const { Pid: pid } = inspect(n).State;
+  const counter = `/proc/${pid}/root/tmp/count`;
+  const read = () => Number(fs.readFileSync(counter, 'utf8').trim() || 0);
+  await waitFor('the counter', () => fs.existsSync(counter) && read() > 2);
+
+  ok(['pause', n]);
+  assert.equal(inspect(n).State.Status, 'paused');
+  assert.equal(JSON.parse(ok(['inspect', '--format', '{{json .State.Paused}}', n]).stdout), true);
+  assert.equal(JSON.parse(tsrtState(inspect(n).Id).stdout).status, 'paused', 'tsrt state says paused');
+  const frozen = read();
+  await sleep(400);
+  assert.equal(read(), frozen, 'the loop does not move while paused');
+
+  ok(['unpause', n]);
+  assert.equal(inspect(n).State.Status, 'running');
+  await waitFor('the counter to move again', () => read() > frozen + 2);
+});
+
+test('podman stop sends SIGTERM to the container, kill sends the signal given', { skip }, async (t) => {
+  const n = name(t, 'stop');
+  ok(['run', '-d', '--name', n, ...RUN, IMAGE, 'sh', '-c', 'trap "echo got-term; exit 42" TERM; echo ready; while :; do sleep 0.1; done']);
+  await waitFor('ready', () => /ready/.test(podman(['logs', n]).stdout));
+  ok(['stop', '--time', '10', n]);
+  const stopped = inspect(n).State;
+  assert.equal(stopped.Status, 'exited');
+  assert.equal(stopped.ExitCode, 42, 'the trap ran: TERM reached the container\'s pid 1');
+  assert.match(ok(['logs', n]).stdout, /got-term/);
+
+  const k = name(t, 'kill');
+  ok(['run', '-d', '--name', k, ...RUN, IMAGE, 'sh', '-c', 'trap "echo got-usr1" USR1; echo ready; while :; do sleep 0.1; done']);
+  await waitFor('ready', () => /ready/.test(podman(['logs', k]).stdout));
+  ok(['kill', '--signal', 'USR1', k]);
+  await waitFor('the USR1 trap', () => /got-usr1/.test(podman(['logs', k]).stdout));
+  assert.equal(inspect(k).State.Status, 'running', 'USR1 did not stop it');
+  const pid = inspect(k).State.Pid;
+  ok(['kill', k]);
+  ok(['wait', k]);
+  const killed = inspect(k).State;
+  assert.equal(killed.Status, 'exited');
+  assert.equal(killed.ExitCode, 137, 'SIGKILL: 128+9');
+  assert.ok(!isAlive(pid));
+});
+
+test('podman rm -f removes a running container: its process, tsrt state and cgroup', { skip }, (t) => {
+  const n = name(t, 'rmf');
+  const id = ok(['run', '-d', '--name', n, ...RUN, IMAGE, 'sleep', '1000']).stdout.trim();
+  const pid = inspect(n).State.Pid;
+  const pidsDir = path.dirname(hostCgroupFile(fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8'), 'pids', 'pids.max', 'pids.max'));
+  assert.ok(fs.existsSync(pidsDir), pidsDir);
+  assert.equal(tsrtState(id).status, 0);
+  ok(['rm', '--force', '--time', '0', n]);
+  assert.ok(!isAlive(pid), 'the process is gone');
+  const st = tsrtState(id);
+  assert.notEqual(st.status, 0);
+  assert.match(st.stderr, /does not exist/, 'tsrt deleted its state');
+  assert.ok(!fs.existsSync(pidsDir), `the container's cgroup ${pidsDir} is removed`);
+  assert.equal(ok(['ps', '--all', '--filter', `name=^${n}$`, '--quiet']).stdout, '');
+});
+
+test('podman --memory, --pids-limit and --cpus: the limits are what the container sees and what the kernel enforces', { skip }, (t) => {
+  const n = name(t, 'limits');
+  ok(['run', '-d', '--name', n, ...RUN, '--memory', '64m', '--pids-limit', '50', '--cpus', '0.5', IMAGE, 'sleep', '1000']);
+  const inside = ok(['exec', n, 'sh', '-c', [
+    'if [ -f /sys/fs/cgroup/memory/memory.limit_in_bytes ]; then',
+    '  echo "mem=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes)"; echo "pids=$(cat /sys/fs/cgroup/pids/pids.max)"',
+    '  echo "cpu=$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us) $(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us)"',
+    'else',
+    '  echo "mem=$(cat /sys/fs/cgroup/memory.max)"; echo "pids=$(cat /sys/fs/cgroup/pids.max)"; echo "cpu=$(cat /sys/fs/cgroup/cpu.max)"',
+    'fi',
+    'cat /proc/self/cgroup'].join('\n')]).stdout;
+  // /sys/fs/cgroup inside is the container's own cgroup (runc binds the same directories).
+  assert.match(inside, /^mem=67108864$/m, inside);
+  assert.match(inside, /^pids=50$/m, inside);
+  assert.match(inside, /^cpu=50000 100000$/m, inside);
+  // The same limits in the host's files of the cgroup the container says it is in.
+  const own = inside.slice(inside.indexOf('\n', inside.indexOf('cpu=')) + 1);
+  assert.equal(fs.readFileSync(hostCgroupFile(own, 'memory', 'memory.limit_in_bytes', 'memory.max'), 'utf8').trim(), '67108864');
+  assert.equal(fs.readFileSync(hostCgroupFile(own, 'pids', 'pids.max', 'pids.max'), 'utf8').trim(), '50');
+  // And the kernel enforces the pids limit: of 80 background sleeps, the forks past 50
+  // tasks fail (ash gives up at the first failure).
+  const fork = podman(['exec', n, 'sh', '-c', 'i=0; while [ $i -lt 80 ]; do i=$((i+1)); sleep 30 </dev/null >/dev/null 2>&1 & done']);
+  assert.match(fork.stderr, /can't fork|Resource temporarily unavailable/i, describe(fork));
+  const current = Number(fs.readFileSync(hostCgroupFile(own, 'pids', 'pids.current', 'pids.current'), 'utf8').trim());
+  // 50 when the fork failed; the exec'd sh has exited since.
+  assert.ok(current >= 45 && current <= 50, `tasks in the container's pids cgroup: ${current}`);
+  assert.equal(inspect(n).HostConfig.Memory, 64 * 1024 * 1024);
+});
+
+test('podman run -it under tmux: a terminal with the window size, and the exit code', { skip }, async (t) => {
+  const n = name(t, 'tty');
+  const tmux = new Tmux(D, 'run');
+  t.after(() => tmux.kill());
+  const env = `CONTAINERS_CONF=${q(ENV.CONTAINERS_CONF)} TMPDIR=${q(ENV.TMPDIR)}`;
+  tmux.start(`env ${env} ${which('podman')} ${BASE.map(q).join(' ')} run -it --rm --name ${n} ${RUN.join(' ')} ${IMAGE} sh; echo "podman-exit=$?"`, { width: 100, height: 30 });
+  await tmux.waitFor(/^\/ # ?$/m);
+  tmux.type('tty; stty size; echo "mark-$((6*7))"');
+  const screen = (await tmux.waitFor(/^mark-42$/m)).input;
+  assert.match(screen, /^\/dev\/pts\/0$/m, 'stdin is the pty podman asked for');
+  assert.match(screen, /^30 100$/m, 'the window size of the tmux terminal');
+  tmux.type('exit 3');
+  await tmux.waitFor(/^podman-exit=3$/m);
+});
+
+test('podman exec -it under tmux: a terminal in a running container', { skip }, async (t) => {
+  const n = name(t, 'exectty');
+  ok(['run', '-d', '--name', n, ...RUN, IMAGE, 'sleep', '1000']);
+  const tmux = new Tmux(D, 'exec');
+  t.after(() => tmux.kill());
+  const env = `CONTAINERS_CONF=${q(ENV.CONTAINERS_CONF)} TMPDIR=${q(ENV.TMPDIR)}`;
+  tmux.start(`env ${env} ${which('podman')} ${BASE.map(q).join(' ')} exec -it ${n} sh; echo "exec-exit=$?"`, { width: 90, height: 25 });
+  await tmux.waitFor(/^\/ # ?$/m);
+  tmux.type('tty; stty size; cat /proc/1/cmdline; echo; echo "mark-$((6*7))"');
+  const screen = (await tmux.waitFor(/^mark-42$/m)).input;
+  assert.match(screen, /^\/dev\/pts\/\d+$/m);
+  assert.match(screen, /^25 90$/m);
+  assert.match(screen, /^sleep1000$/m, 'pid 1 is the container\'s sleep');
+  tmux.type('exit 4');
+  await tmux.waitFor(/^exec-exit=4$/m);
+  assert.equal(inspect(n).State.Status, 'running', 'the container outlives the exec');
+});
+
+test('podman shows tsrt\'s own error for a command that cannot run, read from tsrt\'s JSON log', { skip }, (t) => {
+  // A wrapper named tsrt (podman matches runtime_supports_json on the name) records the
+  // arguments podman passes, then execs dist/tsrt.
+  const argvLog = path.join(D, 'argv.log');
+  const wrapper = path.join(D, 'argv', 'tsrt');
+  fs.mkdirSync(path.dirname(wrapper), { recursive: true });
+  fs.writeFileSync(wrapper, `#!/bin/sh\nprintf '%s\\n' "$*" >> ${q(argvLog)}\nexec ${q(TSRT)} "$@"\n`, { mode: 0o755 });
+  const base = [...BASE.slice(0, -2), '--runtime', wrapper];
+
+  const expected = tsrtCreateError(D, '/nonexistent');
+  const r = podman(['run', '--rm', ...RUN, IMAGE, '/nonexistent'], { base });
+  assert.equal(r.status, 127, `podman maps "no such file or directory" to 127, as with runc\n${describe(r)}`);
+  assert.ok(r.stderr.includes(expected), `podman shows tsrt's message ${JSON.stringify(expected)}\n${describe(r)}`);
+  assert.doesNotMatch(r.stderr, /level=error/, 'the message came from the JSON log, not logrus text on stderr');
+  const create = fs.readFileSync(argvLog, 'utf8').split('\n').find((l) => / create /.test(l));
+  assert.ok(create, fs.readFileSync(argvLog, 'utf8'));
+  assert.match(create, /--log-format=json/, 'podman passed --log-format=json');
+  assert.match(create, /--log \S+/);
+
+  // exec: tsrt's message for the same container, run directly, is what podman shows.
+  const n = name(t, 'execfail');
+  const id = ok(['run', '-d', '--name', n, ...RUN, IMAGE, 'sleep', '1000'], { base }).stdout.trim();
+  const direct = run(D, TSRT, ['exec', id, '/nonexistent']);
+  assert.notEqual(direct.status, 0);
+  const msg = direct.stderr.match(/msg="((?:[^"\\]|\\.)*)"/)?.[1].replace(/\\"/g, '"');
+  assert.ok(msg, describe(direct));
+  const e = podman(['exec', n, '/nonexistent'], { base });
+  assert.equal(e.status, 127, describe(e));
+  assert.ok(e.stderr.includes(msg), `podman exec shows ${JSON.stringify(msg)}\n${describe(e)}`);
+  assert.equal(inspect(n).State.Status, 'running');
+});
+
+test('podman: nothing of the tests is left (containers, tsrt state, processes, mounts)', { skip }, () => {
+  for (const n of names) podman(['rm', '--force', '--time', '0', n]);
+  assert.equal(ok(['ps', '--all', '--quiet']).stdout, '', 'no container left in our storage');
+  const ids = run(D, TSRT, ['list', '--format', 'json']);
+  const left = (JSON.parse(ids.stdout || '[]') ?? []).filter((c) => c.bundle?.startsWith(D));
+  assert.deepEqual(left, [], 'no tsrt state of our containers');
+  ok(['system', 'reset', '--force']);
+  assert.deepEqual(mountsUnder(D), [], 'nothing mounted under the temp dir');
+});

@@ -1,0 +1,250 @@
+// Helpers for the end-to-end tests that drive tsrt from real clients (clients-*.test.mjs):
+// finding the clients' binaries, running commands with a time limit, the busybox image
+// made offline from bundle/rootfs, a tmux terminal, the host cgroup file behind a
+// container's /proc/self/cgroup, and clean-up of a temp dir. Not a test file.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { DEMO_CONFIG, ROOTFS, TMP_PREFIX, TSRT, hostMounts, mountPoint, processesUsing, sleep } from './tsrt.mjs';
+
+/** Absolute path of an executable found in PATH (plus the sbin dirs), or undefined. */
+export function which(name) {
+  const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/local/sbin', '/usr/sbin', '/sbin'];
+  for (const d of dirs.filter(Boolean)) {
+    const p = path.join(d, name);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      if (fs.statSync(p).isFile()) return p;
+    } catch {
+      // next
+    }
+  }
+  return undefined;
+}
+
+/** Why a test file cannot run here (a reason for `skip`), or false. */
+export function missing(names) {
+  if (process.getuid?.() !== 0) return 'needs root';
+  const absent = names.filter((n) => !which(n));
+  return absent.length ? `${absent.join(', ')} not installed (.ci/run installs podman and containerd)` : false;
+}
+
+/** A fresh temp dir under the prefix the other tests use (mountChanges ignores foreign ones). */
+export function makeTempDir(tag) {
+  return fs.mkdtempSync(`${TMP_PREFIX}${tag}-`);
+}
+
+const LIMIT_MS = 120_000;
+let seq = 0;
+
+/**
+ * Runs a command and waits for it; stdout and stderr go to files in `dir` (a daemon the
+ * command starts may keep pipes open). Returns {status, signal, stdout, stderr, cmd}.
+ */
+export function run(dir, cmd, args, opts = {}) {
+  const base = path.join(dir, 'io', `${++seq}`);
+  fs.mkdirSync(path.dirname(base), { recursive: true });
+  const outFd = fs.openSync(`${base}.out`, 'w');
+  const errFd = fs.openSync(`${base}.err`, 'w');
+  let r;
+  try {
+    r = spawnSync(cmd, args, {
+      stdio: [opts.input !== undefined ? 'pipe' : 'ignore', outFd, errFd],
+      input: opts.input,
+      env: opts.env ?? process.env,
+      timeout: opts.timeout ?? LIMIT_MS,
+      killSignal: 'SIGKILL',
+    });
+  } finally {
+    fs.closeSync(outFd);
+    fs.closeSync(errFd);
+  }
+  if (r.error && r.error.code !== 'ETIMEDOUT') throw r.error;
+  return {
+    cmd: `${cmd} ${args.join(' ')}`,
+    status: r.status,
+    signal: r.signal,
+    timedOut: r.error?.code === 'ETIMEDOUT',
+    stdout: fs.readFileSync(`${base}.out`, 'utf8'),
+    stderr: fs.readFileSync(`${base}.err`, 'utf8'),
+  };
+}
+
+/** A result for assertion messages. */
+export function describe(r) {
+  return `${r.cmd}\nstatus ${r.status} signal ${r.signal}${r.timedOut ? ' (timed out)' : ''}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+}
+
+/** Polls fn() (a value or a promise) until it returns a truthy value; throws after limitMs. */
+export async function waitFor(what, fn, limitMs = 20_000) {
+  const end = Date.now() + limitMs;
+  let last;
+  for (;;) {
+    last = await fn();
+    if (last) return last;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+// --- the image ---------------------------------------------------------------------------
+
+/** bundle/rootfs as a tar (numeric owners), for `podman import`. */
+export function rootfsTar(file) {
+  const r = spawnSync('tar', ['--numeric-owner', '-C', ROOTFS, '-cf', file, '.']);
+  if (r.status !== 0) throw new Error(`tar of ${ROOTFS}: ${r.stderr}`);
+  return file;
+}
+
+// --- what tsrt itself says ----------------------------------------------------------------
+
+/**
+ * The message tsrt gives for `create` of a bundle whose process.args[0] is `exe`, with
+ * tsrt run directly (nothing of a client involved): the reference for the text the
+ * clients must show. The bundle and state dir live under dir/ref.
+ */
+export function tsrtCreateError(dir, exe) {
+  const ref = path.join(dir, 'ref');
+  fs.mkdirSync(ref, { recursive: true });
+  const config = JSON.parse(fs.readFileSync(DEMO_CONFIG, 'utf8'));
+  config.root = { path: ROOTFS, readonly: true };
+  config.process.args = [exe];
+  fs.writeFileSync(path.join(ref, 'config.json'), JSON.stringify(config));
+  const log = path.join(ref, 'log.json');
+  const r = run(dir, TSRT, ['--root', path.join(ref, 'state'), '--log', log, '--log-format', 'json', 'create', '--bundle', ref, `ref-${process.pid}`]);
+  if (r.status === 0) throw new Error(`tsrt create of ${exe} succeeded: ${describe(r)}`);
+  return JSON.parse(fs.readFileSync(log, 'utf8').trim()).msg;
+}
+
+// --- tmux -------------------------------------------------------------------------------
+
+/** A tmux server of our own (socket in our temp dir) with one window running `command`. */
+export class Tmux {
+  constructor(dir, name) {
+    this.socket = path.join(dir, `tmux-${name}.sock`);
+  }
+
+  tmux(args) {
+    return spawnSync('tmux', ['-S', this.socket, ...args], { encoding: 'utf8', timeout: 20_000 });
+  }
+
+  /** command: a shell command line (tmux runs it with sh -c). */
+  start(command, { width = 100, height = 30 } = {}) {
+    const r = this.tmux(['new-session', '-d', '-x', String(width), '-y', String(height), '-s', 'main', command]);
+    if (r.status !== 0) throw new Error(`tmux new-session: ${r.stderr}`);
+    // Keep the pane after the command exits, so its last lines can still be read.
+    this.tmux(['set-option', '-t', 'main', 'remain-on-exit', 'on']);
+  }
+
+  screen() {
+    return this.tmux(['capture-pane', '-p', '-t', 'main', '-S', '-200']).stdout ?? '';
+  }
+
+  async waitFor(re, limitMs = 20_000) {
+    try {
+      return await waitFor(`${re} on the terminal`, () => re.exec(this.screen()), limitMs);
+    } catch (e) {
+      throw new Error(`${e.message}; the screen:\n${this.screen()}`);
+    }
+  }
+
+  type(line) {
+    this.tmux(['send-keys', '-t', 'main', '-l', line]);
+    this.tmux(['send-keys', '-t', 'main', 'Enter']);
+  }
+
+  kill() {
+    if (fs.existsSync(this.socket)) this.tmux(['kill-server']);
+  }
+}
+
+// --- cgroups ----------------------------------------------------------------------------
+
+/** Host mount point of the cgroup v1 hierarchy with `controller`, and of cgroup2. */
+function cgroupMounts() {
+  const v1 = new Map();
+  let v2;
+  for (const line of hostMounts()) {
+    const [pre, post] = line.split(' - ');
+    const [fstype, , opts = ''] = post.split(' ');
+    const mp = mountPoint(line);
+    if (pre.split(' ')[3] !== '/') continue;
+    if (fstype === 'cgroup2') v2 ??= mp;
+    if (fstype === 'cgroup') for (const o of opts.split(',')) if (!v1.has(o)) v1.set(o, mp);
+  }
+  return { v1, v2 };
+}
+
+/**
+ * The host file of `controller` for a process whose /proc/PID/cgroup is `text`:
+ * v1File in its v1 hierarchy, or v2File in the cgroup2 one when no v1 hierarchy has it.
+ */
+export function hostCgroupFile(text, controller, v1File, v2File) {
+  const { v1, v2 } = cgroupMounts();
+  const lines = text.split('\n').filter(Boolean).map((l) => l.split(':'));
+  const mp = v1.get(controller);
+  const own = lines.find(([, ctrls]) => ctrls.split(',').includes(controller));
+  if (mp && own) return path.join(mp, own.slice(2).join(':'), v1File);
+  const unified = lines.find(([n, ctrls]) => n === '0' && ctrls === '');
+  if (!v2 || !unified) throw new Error(`no ${controller} cgroup in ${JSON.stringify(text)}`);
+  return path.join(v2, unified.slice(2).join(':'), v2File);
+}
+
+// --- clean-up ---------------------------------------------------------------------------
+
+/** Mount points at or under dir, as /proc/self/mountinfo shows them (deepest last). */
+export function mountsUnder(dir) {
+  return hostMounts().map(mountPoint).filter((mp) => mp === dir || mp.startsWith(dir + '/'));
+}
+
+/** Live pids whose command line mentions `text` (a daemon we started with our temp dir in its argv). */
+export function pidsMentioning(text) {
+  const out = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      const cmd = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8');
+      const state = fs.readFileSync(`/proc/${name}/stat`, 'utf8').split(') ')[1]?.[0];
+      if (cmd.includes(text) && state !== 'Z') out.push(Number(name));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+/**
+ * Last resort for a temp dir: SIGKILL what still runs from it or names it, detach what is
+ * still mounted under it, remove it (never crossing into another file system).
+ */
+export function removeTempDir(dir) {
+  for (const pid of [...new Set([...processesUsing(dir), ...pidsMentioning(dir)])]) {
+    try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  }
+  for (const mp of mountsUnder(dir).reverse()) spawnSync('umount', ['-l', mp], { stdio: 'ignore' });
+  spawnSync('rm', ['-rf', '--one-file-system', dir], { stdio: 'ignore' });
+}
+
+/**
+ * Starts a daemon as our child (so we reap it) with output to logFile; returns
+ * {child, exited: Promise<{code, signal}>}.
+ */
+export function startDaemon(cmd, args, logFile, env = process.env) {
+  const fd = fs.openSync(logFile, 'a');
+  const child = spawn(cmd, args, { stdio: ['ignore', fd, fd], env });
+  fs.closeSync(fd);
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  return { child, exited };
+}
+
+/** SIGTERM, then SIGKILL after graceMs; resolves when the child has exited. */
+export async function stopDaemon({ child, exited }, graceMs = 10_000) {
+  if (child.exitCode !== null || child.signalCode !== null) return exited;
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  try {
+    return await exited;
+  } finally {
+    clearTimeout(timer);
+  }
+}
