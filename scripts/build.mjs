@@ -3,8 +3,10 @@
 //   dist/tsrt           the executable: a small launcher (scripts/launcher.cjs)
 //   dist/tsrt.js        the CLI, one bundled CommonJS file (koffi stays external: it ships
 //                       a native addon that must be loaded from node_modules)
-//   dist/tsrt.js.cache  V8 code cache of tsrt.js, made by training runs
-//                       (scripts/train-code-cache.cjs); the launcher compiles with it
+//   dist/tsrt.js.cache  V8 code caches of tsrt.js, made by training runs
+//   dist/tsrt.js.light.cache  (scripts/train-code-cache.cjs); the launcher compiles with
+//                       the light one for state, list, kill, delete, start, ... and the
+//                       full one for create, run, exec and the rest
 //   dist/tsrt-yargs.js  yargs, bundled on its own: only help, usage errors and argument
 //                       shapes the fast parser leaves to it load it, so the hot commands
 //                       neither read nor compile its 200 kB
@@ -25,12 +27,10 @@ import vm from 'node:vm';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 let outdir = join(root, 'dist');
 let cache = true;
-let minify = false;
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i];
   if (a === '--outdir') outdir = resolve(process.argv[++i] ?? '');
   else if (a === '--no-cache') cache = false;
-  else if (a === '--minify') minify = true;
   else { console.error(`build.mjs: unknown argument ${a}`); process.exit(2); }
 }
 
@@ -39,7 +39,6 @@ if (existsSync(compileSchemas)) await import(compileSchemas);
 
 mkdirSync(outdir, { recursive: true });
 const bundleFile = join(outdir, 'tsrt.js');
-const cacheFile = `${bundleFile}.cache`;
 const yargsFile = join(outdir, 'tsrt-yargs.js');
 const launcherFile = join(outdir, 'tsrt');
 
@@ -99,7 +98,7 @@ async function emit(options, transform = (text) => text) {
   renameSync(tmp, options.outfile);
 }
 
-await emit({ entryPoints: [join(root, 'src', 'cli', 'main.ts')], outfile: bundleFile, external: ['koffi'], plugins: [yargsApart, koffiDirect()], minifyWhitespace: minify, minifySyntax: minify }, asciiOnly);
+await emit({ entryPoints: [join(root, 'src', 'cli', 'main.ts')], outfile: bundleFile, external: ['koffi'], plugins: [yargsApart, koffiDirect()]}, asciiOnly);
 await emit({ stdin: { contents: "module.exports = require('yargs');", resolveDir: root, loader: 'js' }, outfile: yargsFile });
 
 // The launcher is dist/tsrt, written last (it needs the files above), also by rename.
@@ -110,7 +109,7 @@ renameSync(`${launcherFile}.${process.pid}.tmp`, launcherFile);
 // A cache left from the previous build names the previous tsrt.js (the launcher ignores
 // it); training replaces it, a failed training removes it.
 if (cache) train();
-else rmSync(cacheFile, { force: true });
+else for (const f of [`${bundleFile}.cache`, `${bundleFile}.light.cache`]) rmSync(f, { force: true });
 
 // dist/lib.js: internal modules for the unit tests (node --test spec-tests/).
 await emit({ entryPoints: [join(root, 'src', 'lib.ts')], outfile: join(outdir, 'lib.js'), external: ['koffi'] });
@@ -134,31 +133,35 @@ function asciiOnly(src, file) {
   return out;
 }
 
-/** Training runs in a child node with default flags and a clean environment (see the script). */
+/** Training runs in child nodes with default flags and a clean environment (see the script). */
 function train() {
   const tmp = mkdtempSync(join(tmpdir(), 'tsrt-build-'));
-  const report = join(tmp, 'report.json');
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: tmp, TMPDIR: tmpdir() };
   try {
-    const r = spawnSync(process.execPath, [join(root, 'scripts', 'train-code-cache.cjs'), outdir, report], {
-      env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000, encoding: 'utf8',
-    });
-    let rep = {};
-    try { rep = JSON.parse(readFileSync(report, 'utf8')); } catch { /* below */ }
-    if (r.status !== 0 || !rep.bytes) {
-      console.warn(`build: code cache training failed (tsrt works, slower to start): ${rep.error ?? r.error ?? `exit ${r.status}`}\n${r.stderr.slice(-2000)}`);
-      rmSync(cacheFile, { force: true });
-      return;
-    }
-    // The launcher's node (env node, default flags) must accept it.
-    const check = spawnSync(process.execPath, ['-e',
-      `const L = require(${JSON.stringify(launcherFile)}); const b = require('fs').readFileSync(L.cacheFile);
-       const { src, key } = L.readBundle();
-       process.exit(b.latin1Slice(0, key.length) === key && !L.compile(src, b.subarray(L.HEADER)).cachedDataRejected ? 0 : 1);`],
-    { env, stdio: 'ignore' });
-    if (check.status !== 0) {
-      console.warn('build: V8 rejected the code cache just made; removed (tsrt works, slower to start)');
-      rmSync(cacheFile, { force: true });
+    for (const set of ['light', 'full']) {
+      const cacheFile = set === 'full' ? `${bundleFile}.cache` : `${bundleFile}.light.cache`;
+      const report = join(tmp, `${set}.json`);
+      const r = spawnSync(process.execPath, [join(root, 'scripts', 'train-code-cache.cjs'), outdir, set, report], {
+        env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000, encoding: 'utf8',
+      });
+      let rep = {};
+      try { rep = JSON.parse(readFileSync(report, 'utf8')); } catch { /* below */ }
+      if (r.status !== 0 || !rep.bytes) {
+        console.warn(`build: ${set} code cache training failed (tsrt works, slower to start): ${rep.error ?? r.error ?? `exit ${r.status}`}\n${(r.stderr ?? '').slice(-2000)}`);
+        rmSync(cacheFile, { force: true });
+        continue;
+      }
+      // The launcher's node (env node, default flags) must accept it.
+      const check = spawnSync(process.execPath, ['-e', `
+        const L = require(${JSON.stringify(launcherFile)});
+        const b = require('fs').readFileSync(${JSON.stringify(cacheFile)});
+        const { src, key } = L.readBundle();
+        process.exit(b.latin1Slice(0, key.length) === key && !L.compile(src, b.subarray(L.HEADER)).cachedDataRejected ? 0 : 1);`],
+      { env, stdio: 'ignore' });
+      if (check.status !== 0) {
+        console.warn(`build: V8 rejected the ${set} code cache just made; removed (tsrt works, slower to start)`);
+        rmSync(cacheFile, { force: true });
+      }
     }
   } finally {
     rmSync(tmp, { recursive: true, force: true });

@@ -16,7 +16,13 @@ const fs = require('fs');
 const vm = require('vm');
 
 const file = `${__dirname}/tsrt.js`;
-const cacheFile = `${file}.cache`;
+/**
+ * Two caches of the same bundle: V8 deserializes a whole cache before running anything,
+ * so the commands that only read state (or signal, or remove it) load one trained on
+ * them alone, a third of the size, and the others (create, run, exec, ...) the full one.
+ */
+const CACHES = { full: `${file}.cache`, light: `${file}.light.cache` };
+const LIGHT = new Set(['state', 'list', 'kill', 'delete', 'start', 'pause', 'resume', 'ps', 'events', 'features']);
 /**
  * The cache file starts with this many bytes of text naming the tsrt.js it was made from
  * (inode, size, mtime, ctime): V8 itself only compares the source's length, and a cache
@@ -55,7 +61,7 @@ function run(script) {
 }
 
 /** Whether the cache file on disk is one made for this key. */
-function cacheKeyIs(key) {
+function cacheKeyIs(cacheFile, key) {
   let fd;
   try {
     fd = fs.openSync(cacheFile, 'r');
@@ -81,7 +87,7 @@ function cacheBytes(key, data) {
 }
 
 /** Writes the cache atomically: a temp file beside it, then rename. */
-function writeCache(key, data) {
+function writeCache(cacheFile, key, data) {
   const tmp = `${cacheFile}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, cacheBytes(key, data), { flag: 'w', mode: 0o644 });
   try {
@@ -99,14 +105,14 @@ function writeCache(key, data) {
  * user of a shared install), only if tsrt.js is still the file this process ran, and
  * silently: a failure costs nothing but speed.
  */
-function maybeRewriteCache(script, key) {
+function maybeRewriteCache(cacheFile, script, key) {
   try {
     if (process.execArgv.length || process.env.NODE_OPTIONS) return;
     if (typeof process.geteuid !== 'function' || process.geteuid() !== fs.statSync(__dirname).uid) return;
     const st = fs.statSync(file);
     if (`tsrt-code-cache ${st.ino} ${st.size} ${st.mtimeMs} ${st.ctimeMs}` !== key) return;
-    if (cacheKeyIs(key)) return; // written meanwhile (by the build's training, or another tsrt)
-    writeCache(key, script.createCachedData());
+    if (cacheKeyIs(cacheFile, key)) return; // written meanwhile (by the build's training, or another tsrt)
+    writeCache(cacheFile, key, script.createCachedData());
   } catch {
     // read-only install, full disk, ...: run without a cache
   }
@@ -122,38 +128,10 @@ function commandOf(argv) {
   return undefined;
 }
 
-/**
- * Moving a process into a cgroup (a write to cgroup.procs) takes the kernel's
- * cgroup_threadgroup_rwsem for writing, and the first writer after a quiet spell waits
- * for an RCU grace period: 8 to 14 ms here, the longest single step of a `run` (runc
- * pays it too). create, run and exec move their process much later; this starts that
- * wait now, on a libuv thread, while node compiles and tsrt plans the container: the
- * kernel stays in the fast mode for one more grace period after the last writer, so
- * tsrt's own write then passes at once. What is written is a pid no process can have
- * (pid_max is at most 2^22): the kernel takes the lock, finds no such process and fails
- * with ESRCH, so nothing moves anywhere. Any failure (no cgroupfs, not root, read-only)
- * only means no head start.
- */
-function warmCgroupLock() {
-  for (const dir of ['/sys/fs/cgroup', '/sys/fs/cgroup/unified', '/sys/fs/cgroup/systemd', '/sys/fs/cgroup/pids']) {
-    let fd;
-    try {
-      // only a cgroup file system (v2, v1), never a file of another one; never O_CREAT
-      const { type } = fs.statfsSync(dir);
-      if (type !== 0x63677270 && type !== 0x27e0eb) continue;
-      fd = fs.openSync(`${dir}/cgroup.procs`, fs.constants.O_WRONLY);
-    } catch {
-      continue;
-    }
-    fs.write(fd, '2147483647', () => fs.close(fd, () => {}));
-    return;
-  }
-}
-
 if (require.main === module) {
   const cmd = commandOf(process.argv.slice(2));
-  if (cmd === 'run' || cmd === 'create' || cmd === 'exec') warmCgroupLock();
   const { src, key } = readBundle();
+  const cacheFile = LIGHT.has(cmd) ? CACHES.light : CACHES.full;
   let cachedData;
   try {
     const buf = fs.readFileSync(cacheFile);
@@ -163,10 +141,10 @@ if (require.main === module) {
   }
   const script = compile(src, cachedData);
   if (cachedData === undefined || script.cachedDataRejected) {
-    process.once('exit', () => maybeRewriteCache(script, key));
+    process.once('exit', () => maybeRewriteCache(cacheFile, script, key));
   }
   run(script);
 } else {
   // scripts/train-code-cache.cjs makes the cache with these very functions.
-  module.exports = { readBundle, compile, run, writeCache, file, cacheFile, HEADER };
+  module.exports = { readBundle, compile, run, writeCache, file, CACHES, HEADER };
 }

@@ -1,19 +1,20 @@
-// Makes dist/tsrt.js.cache, the V8 code cache the launcher (dist/tsrt) compiles the bundle
-// with. Run by scripts/build.mjs in a child process with node's default flags (a cache
-// records the V8 flags and is rejected under others):
+// Makes a V8 code cache of dist/tsrt.js for the launcher (dist/tsrt). Run by
+// scripts/build.mjs, once per cache, each in a child process with node's default flags
+// (a cache records the V8 flags and is rejected under others):
 //
-//   node scripts/train-code-cache.cjs DIST_DIR REPORT_JSON
+//   node scripts/train-code-cache.cjs DIST_DIR light|full REPORT_JSON
 //
-// (stdout and stderr are the training commands' own output; the result goes to REPORT_JSON.)
+// light: dist/tsrt.js.light.cache, for the commands that read or remove state (state,
+//        list, kill, delete, start, ...); full: dist/tsrt.js.cache, for the others.
+// stdout and stderr are the training commands' own output; the result goes to REPORT_JSON.
+//
 // V8 puts in a cache made after execution (script.createCachedData()) every function
 // compiled so far. So this process compiles the bundle once and runs it several times,
 // once per training command, through the launcher's own compile() and run(): the cache
-// is the union of the code paths of all of them. The commands are the hot ones from
-// containerd and people (create, start, state, kill, delete, list, run) as far as they
-// can run at build time without root and without touching the host: everything happens
-// in a temp dir (a --root of fake containers, a bundle with an empty rootfs), nothing is
-// signalled (the fake containers are stopped: pid 0), nothing is cloned (create
-// --print-plan). What the training cannot reach (clone, cgroups, waiting) is compiled
+// is the union of their code paths. Everything happens in a temp dir, without touching
+// the host: a --root of fake stopped containers (pid 0: nothing is ever signalled), a
+// bundle with an empty rootfs, create --print-plan (the whole init plan, never cloned).
+// What training cannot reach (clone, cgroups, waiting for the container) is compiled
 // lazily at run time, function by function.
 'use strict';
 const fs = require('fs');
@@ -21,7 +22,9 @@ const os = require('os');
 const path = require('path');
 
 const dist = path.resolve(process.argv[2] ?? path.join(__dirname, '..', 'dist'));
-const report = process.argv[3];
+const set = process.argv[3] ?? 'full';
+const report = process.argv[4];
+if (set !== 'light' && set !== 'full') throw new Error(`unknown cache ${set}: light or full`);
 const L = require(path.join(dist, 'tsrt'));
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrt-train-'));
@@ -33,26 +36,26 @@ const log = [];
 /** Runs the bundle once with these arguments; resolves with its exit code. */
 function runOnce(script, args) {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve('timeout'), 20_000);
     const realExit = process.exit;
+    const done = (code) => {
+      process.exit = realExit;
+      clearTimeout(timer);
+      resolve(code);
+    };
+    const timer = setTimeout(() => done('timeout'), 20_000);
     process.argv = [process.execPath, L.file, ...args];
     process.exitCode = undefined;
     // main() ends with process.exit(code): catch it instead of exiting.
-    process.exit = (code) => {
-      process.exit = realExit;
-      clearTimeout(timer);
-      resolve(code ?? 0);
-    };
+    process.exit = (code) => done(code ?? 0);
     try {
       L.run(script);
     } catch (e) {
-      process.exit = realExit;
-      clearTimeout(timer);
-      resolve(`threw ${e && e.message}`);
+      done(`threw ${e && e.message}`);
     }
   });
 }
 
+/** A stopped container as create leaves it (pid 0: no process is ever looked up or signalled). */
 function fakeState(id, config, extra) {
   fs.mkdirSync(path.join(root, id), { recursive: true });
   const state = {
@@ -68,27 +71,19 @@ async function main() {
   const r = (...args) => ['--root', root, ...args];
   const step = async (args) => log.push(`${args.join(' ')} -> ${await runOnce(script, args)}`);
 
-  // the parser's fall-back and error paths, and commands on a root that does not exist
-  await step(r('list'));
-  await step(r('state', 'none'));
-  await step(r('kill', 'none', 'KILL'));
-  await step(r('delete', 'none'));
-  await step(r('start', 'none'));
-
-  // spec writes the bundle's config.json; create --print-plan builds the init's whole
-  // plan from it (validation, mounts, devices, capabilities, ...) without running it.
+  // A bundle: (full) spec writes runc's default config.json; its process runs /bin/true.
   fs.mkdirSync(path.join(rootfs, 'bin'), { recursive: true });
   for (const f of ['sh', 'true', 'sleep']) fs.writeFileSync(path.join(rootfs, 'bin', f), '', { mode: 0o755 });
-  await step(['spec', '--bundle', bundle]);
+  if (set === 'full') await step(['spec', '--bundle', bundle]);
+  else fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify({ ociVersion: '1.3.0', process: { cwd: '/', args: ['sh'] }, root: { path: 'rootfs' } }));
   const config = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8'));
   config.process.terminal = false;
   config.process.args = ['/bin/true'];
   config.root = { path: rootfs };
   fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(config, null, 2));
-  await step(r('create', '--print-plan', '--bundle', bundle, 'plan'));
-  await step(r('run', '--bundle', path.join(tmp, 'missing'), 'nobundle'));
 
-  // stopped containers (pid 0: never signalled): state, list, kill, start, delete
+  // commands on containers that do not exist (the error path), then on stopped ones
+  for (const c of [['state'], ['kill', 'KILL'], ['delete'], ['start']]) await step(r(c[0], 'none', ...c.slice(1)));
   fakeState('stopped1', config);
   fakeState('stopped2', config, { cgroupPaths: {} });
   await step(r('state', 'stopped1'));
@@ -101,8 +96,15 @@ async function main() {
   await step(r('delete', 'stopped1'));
   await step(r('delete', '--force', 'stopped2'));
 
+  if (set === 'full') {
+    // the whole init plan: validation, mounts, devices, capabilities, ... (never cloned)
+    await step(r('create', '--print-plan', '--bundle', bundle, 'plan'));
+    await step(r('run', '--bundle', path.join(tmp, 'missing'), 'nobundle'));
+    await step(r('create', '--bundle', path.join(tmp, 'missing'), 'nobundle'));
+  }
+
   const data = script.createCachedData();
-  L.writeCache(key, data);
+  L.writeCache(L.CACHES[set], key, data);
   return data.length;
 }
 

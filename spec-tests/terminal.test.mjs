@@ -48,6 +48,7 @@ test('console socket: one message with exactly one fd, the pty master, before st
   assert.equal(sb.state(id).status, 'created');
 
   sb.ok(['start', id]);
+  await rx.waitOutput(/self=/);
   rx.type('hello from the master\n');
   const out = ttyLines(await rx.waitOutput(/got:hello from the master/));
   assert.equal(out[0], '/dev/pts/0', 'the first pty of the container\'s own devpts');

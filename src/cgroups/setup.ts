@@ -7,12 +7,12 @@
 // parent's cpus and mems, or no task could join it; v2: the ancestors enable the
 // controllers they offer in cgroup.subtree_control, as runc does), apply linux.resources,
 // and only then move the init in, so it never runs unlimited.
-import { mkdirSync, rmdirSync } from 'node:fs';
+import { accessSync, constants as fsConstants, mkdirSync, rmdirSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { Spec } from '../oci/spec-types';
 import { CgroupError, errCode, readCg, sleepMs, writeCg } from './cgfs';
 import { resolveCgroupsPath } from './cgroups-path';
-import { cgroupOf, detectLayout, dirIn, procCgroups, type Hierarchy } from './layout';
+import { cgroupOf, detectLayout, dirIn, procCgroups, type Hierarchy, type Layout } from './layout';
 import { CgroupManager, type Warn } from './manager';
 
 export interface CgroupSetup {
@@ -111,12 +111,35 @@ function placer(spec: Spec, id: string, systemdCgroup: boolean): (h: Hierarchy) 
 }
 
 /**
+ * Rootless (tsrt not root): only the hierarchies delegated to the user, i.e. where the
+ * container's cgroup would be made is writable; the others are left alone. With none,
+ * the container simply has no cgroup of its own, unless linux.resources asks for limits.
+ */
+function usableLayout(spec: Spec, layout: Layout, place: (h: Hierarchy) => { root: string }): Layout {
+  if (process.geteuid?.() === 0) return layout;
+  const writable = (h: Hierarchy) => {
+    try {
+      accessSync(place(h).root, fsConstants.W_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const usable: Layout = { ...layout, v1: layout.v1.filter(writable), v2: layout.v2 && writable(layout.v2) ? layout.v2 : undefined };
+  const limits = Object.keys(spec.linux?.resources ?? {}).filter((k) => k !== 'devices');
+  if (limits.length && !usable.v1.length && !usable.v2) {
+    throw new CgroupError(`linux.resources.${limits[0]}: a rootless container can only have limits in a cgroup delegated to uid ${process.geteuid?.()} (none is writable here)`);
+  }
+  return usable;
+}
+
+/**
  * The paths setupCgroups will record (controller or "unified" -> directory), computed
  * without touching anything: the init's plan binds them on /sys/fs/cgroup.
  */
 export function plannedCgroupPaths(spec: Spec, id: string, opts: { systemdCgroup: boolean }): Record<string, string> {
-  const layout = detectLayout();
   const place = placer(spec, id, opts.systemdCgroup);
+  const layout = usableLayout(spec, detectLayout(), place);
   const paths: Record<string, string> = {};
   for (const h of layout.v1) for (const c of h.controllers) paths[c] = place(h).dir;
   if (layout.v2) paths.unified = place(layout.v2).dir;
@@ -129,11 +152,11 @@ export function plannedCgroupPaths(spec: Spec, id: string, opts: { systemdCgroup
  */
 export function setupCgroups(spec: Spec, id: string, pid: number, opts: { systemdCgroup: boolean; warn?: Warn }): CgroupSetup {
   const warn = opts.warn ?? defaultWarn;
-  const layout = detectLayout();
   const created: string[] = [];
   const paths: Record<string, string> = {};
   const existing: string[] = [];
   const place = placer(spec, id, opts.systemdCgroup);
+  const layout = usableLayout(spec, detectLayout(), place);
   const rollback = () => removeDirs(created);
   let joining = false;
   try {

@@ -125,7 +125,13 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     if (!o.printPlan) {
       libc.mkfifo(fifo, 0o622);
       const { chownSync } = require('node:fs') as typeof import('node:fs');
-      chownSync(fifo, hostIdOf(spec.linux?.uidMappings, 0), hostIdOf(spec.linux?.gidMappings, 0));
+      const [fifoUid, fifoGid] = [hostIdOf(spec.linux?.uidMappings, 0), hostIdOf(spec.linux?.gidMappings, 0)];
+      try {
+        chownSync(fifo, fifoUid, fifoGid);
+      } catch (e) {
+        // Unprivileged (rootless), only the caller's own ids can be mapped.
+        throw new TsrtError('EIDMAP', `linux.uidMappings: container root maps to host ${fifoUid}:${fifoGid}, which uid ${process.geteuid?.()} cannot use: ${(e as NodeJS.ErrnoException).code ?? e}`);
+      }
       // mkfifo applied tsrt's umask (0600 left): the init may run as a non-root
       // process.user or as an unmapped id and must still open the fifo for writing.
       chmodSync(fifo, 0o622);

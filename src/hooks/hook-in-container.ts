@@ -17,6 +17,8 @@ export function runHookInMountNs(hook: Hook, stateJson: string, kind: string, in
   try {
     const plan = new Plan();
     buildSignalResetSteps(plan);
+    // A copy of node until execve: non-dumpable before it enters the container (CVE-2019-5736).
+    plan.add('prctl', [4 /* PR_SET_DUMPABLE */, 0, 0, 0, 0], `${what}: become non-dumpable`);
     plan.add('setns', [mntFd, CLONE.NEWNS], `${what}: join the container's mount namespace`);
     plan.add('dup3', [stdinR, 0, 0], `${what}: state on stdin`);
     plan.add('fcntl', [1, 2, 0], 'keep stdout', { ignoreError: true });

@@ -10,9 +10,8 @@ import { buildExecSteps, buildFdSteps, buildRlimitSteps, buildSignalResetSteps, 
 import { ConfigError } from '../util/errors';
 import { buildEnterAndCloneSteps, buildIntermediateExitSteps, type TwoStage } from './enter-namespaces';
 import { buildConsoleSteps } from '../console/console-steps';
-import { buildLsmSteps, buildProcessAttributeSteps, buildSeccompSteps, buildSafeChdirSteps, checkCapabilitiesGrantable, checkIntelRdt, seccompNeedsCapSysAdmin } from './security';
+import { buildLsmSteps, buildProcessAttributeSteps, buildSeccompSteps, buildSafeChdirSteps, checkSecurityConfig, seccompNeedsCapSysAdmin } from './security';
 import { buildSysctlSteps } from './sysctl';
-import { checkNetDevices } from './net-devices';
 
 export interface InitPlanInput {
   spec: Spec;
@@ -66,9 +65,7 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   if ((spec.hostname || spec.domainname) && !ns.has('uts')) {
     throw new ConfigError('hostname: setting the hostname needs a private UTS namespace (add {"type": "uts"} to linux.namespaces)');
   }
-  checkCapabilitiesGrantable(proc, ns);
-  checkIntelRdt(spec);
-  checkNetDevices(spec, ns);
+  checkSecurityConfig(spec, ns);
   const plan = new Plan();
   const report = input.reportFd;
   // An unprivileged parent writes our id maps itself: it needs setgroups denied first

@@ -202,6 +202,11 @@ export function moveNetDevices(spec: Spec, pid: number): void {
       const index = ifindexOf(name);
       if (index === undefined) throw new ConfigError(`${field}: no network interface ${name} on the host`);
       const newName = d.name || name;
+      // Checked before the move: the kernel would move the device first and refuse the
+      // rename after, leaving it in a namespace that is about to be torn down.
+      if (!newName.includes('%d') && inNetnsOf(pid, (nl) => linkExists(nl, newName, field))) {
+        throw new TsrtError('EEXIST', `${field}: a device named ${newName} already exists in the container's network namespace`);
+      }
       const addrs = permanentGlobalAddresses(host, index, name);
       try {
         host.request(RTM_NEWLINK, NLM_F_ACK, [ifinfomsg(index), attr(IFLA_NET_NS_PID, u32(pid)), attr(IFLA_IFNAME, cstr(newName))],
@@ -238,6 +243,16 @@ export function moveNetDevices(spec: Spec, pid: number): void {
     }
   } finally {
     host.close();
+  }
+}
+
+function linkExists(nl: Netlink, name: string, field: string): boolean {
+  try {
+    lookupByName(nl, name, field);
+    return true;
+  } catch (e) {
+    if ((e as TsrtError).code === 'ENODEV') return false;
+    throw e;
   }
 }
 

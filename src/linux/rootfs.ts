@@ -14,6 +14,7 @@ import { Plan, type Blob } from '../plan/plan';
 import { parseMountOptions, isBindMount, describeMountFlags } from './mount-options';
 import { mkdirAllInRoot, ensureFileInRoot } from '../util/secure-join';
 import { ConfigError } from '../util/errors';
+import { withMountLabel } from './lsm';
 
 /** The fixed fd a mount target is dup'ed to, so the plan can name /proc/self/fd/N. */
 const TARGET_FD = 990;
@@ -162,9 +163,11 @@ function mountOne(c: Ctx, m: Mount, index: number): void {
       plan.add('mount', [0, plan.cstr(TARGET_PATH), 0, MS.REMOUNT | MS.BIND | extra, 0], `${what}: remount with ${describeMountFlags(extra)}`);
     }
   } else {
-    const data = opts.data ? plan.cstr(opts.data) : 0;
+    // linux.mountLabel: the SELinux context of the filesystems that take one
+    const dataText = withMountLabel(opts.data, type, c.spec.linux?.mountLabel);
+    const data = dataText ? plan.cstr(dataText) : 0;
     plan.add('mount', [plan.cstr(source), plan.cstr(TARGET_PATH), plan.cstr(type), opts.flags, data],
-      `${what} (type ${type}${opts.flags ? ', ' + describeMountFlags(opts.flags) : ''}${opts.data ? ', ' + opts.data : ''})`);
+      `${what} (type ${type}${opts.flags ? ', ' + describeMountFlags(opts.flags) : ''}${dataText ? ', ' + dataText : ''})`);
     c.virtualDests.push(dest);
     if (dest === '/') {
       // A file system mounted on the rootfs itself (an image's overlay) covers the

@@ -5,13 +5,15 @@ import { closeSync, readFileSync } from 'node:fs';
 import type { Process, Spec } from '../oci/spec-types';
 import { libc } from '../libc/libc';
 import { AT_FDCWD, O, RESOLVE } from '../libc/constants';
-import type { Plan } from '../plan/plan';
+import { Plan } from '../plan/plan';
 import { ConfigError, TsrtError } from '../util/errors';
 import { CAPABILITY_NUMBERS } from './capabilities';
-import { buildFinalCapSteps } from './process-setup';
+import { buildFinalCapSteps, buildUserAndCapSteps } from './process-setup';
 import { buildIoPrioritySteps, buildMemoryPolicySteps, buildPersonalitySteps, buildSchedulerSteps } from './process-attributes';
-import { buildLsmAttrSteps } from './lsm';
-import { seccompUsesNotify } from './seccomp';
+import { buildLsmAttrSteps, checkLsmSupport } from './lsm';
+import { seccompUsesNotify, type CompiledSeccomp } from './seccomp';
+import { checkSysctl } from './sysctl';
+import { checkNetDevices } from './net-devices';
 import type { NamespacePlan } from './namespaces';
 
 export { buildCpuAffinitySteps } from './process-attributes';
@@ -126,9 +128,7 @@ export function seccompProcessState(spec: Spec, s: { id: string; pid: number; bu
 export function buildSeccompSteps(plan: Plan, spec: Spec, notify?: { socketFd: number; stateReadFd: number }): void {
   const sc = spec.linux?.seccomp;
   if (!sc) return;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { compileSeccomp } = require('./seccomp') as typeof import('./seccomp');
-  const compiled = compileSeccomp(sc);
+  const compiled = compiledSeccomp(sc);
   const n = compiled.program.length / 8;
   const prog = plan.blob(compiled.program, `seccomp BPF program (${n} instructions)`);
   // struct sock_fprog { unsigned short len; struct sock_filter *filter; }
@@ -169,6 +169,40 @@ export function buildSeccompSteps(plan: Plan, spec: Spec, notify?: { socketFd: n
 // ---------------------------------------------------------------------------------------
 // Checks that need no process: called while the plan is built, so a refusal leaves
 // nothing behind.
+
+const compiledCache = new WeakMap<object, CompiledSeccomp>();
+
+/** linux.seccomp compiled once per config object (checked early, loaded late). */
+function compiledSeccomp(sc: NonNullable<NonNullable<Spec['linux']>['seccomp']>): CompiledSeccomp {
+  let c = compiledCache.get(sc);
+  if (!c) {
+    // libseccomp is loaded only here, for configs that have linux.seccomp.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    c = (require('./seccomp') as typeof import('./seccomp')).compileSeccomp(sc);
+    compiledCache.set(sc, c);
+  }
+  return c;
+}
+
+/**
+ * Every security field the container's init applies, checked before anything is made
+ * (directories in the rootfs, state, processes): the refusal names the field and why.
+ * The step builders are run on a scratch plan for the checks they contain.
+ */
+export function checkSecurityConfig(spec: Spec, ns: NamespacePlan): void {
+  const proc = spec.process;
+  if (proc) {
+    checkCapabilitiesGrantable(proc, ns);
+    // as init-plan.ts: an unprivileged parent denies setgroups in a new user namespace
+    buildUserAndCapSteps(new Plan(), proc, { setgroupsAllowed: !(ns.newUser && process.geteuid?.() !== 0) });
+  }
+  checkLsmSupport(spec);
+  checkSysctl(spec, ns);
+  checkIntelRdt(spec);
+  checkNetDevices(spec, ns);
+  buildProcessAttributeSteps(new Plan(), spec);
+  if (spec.linux?.seccomp) compiledSeccomp(spec.linux.seccomp);
+}
 
 function hostCapabilitySet(field: 'CapBnd' | 'CapPrm'): bigint | undefined {
   try {
