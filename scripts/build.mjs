@@ -154,9 +154,9 @@ function train() {
       // The launcher's node (env node, default flags) must accept it.
       const check = spawnSync(process.execPath, ['-e', `
         const L = require(${JSON.stringify(launcherFile)});
-        const b = require('fs').readFileSync(${JSON.stringify(cacheFile)});
         const { src, key } = L.readBundle();
-        process.exit(b.latin1Slice(0, key.length) === key && !L.compile(src, b.subarray(L.HEADER)).cachedDataRejected ? 0 : 1);`],
+        const data = L.readCache(${JSON.stringify(cacheFile)}, key);
+        process.exit(data && !L.compile(src, data).cachedDataRejected ? 0 : 1);`],
       { env, stdio: 'ignore' });
       if (check.status !== 0) {
         console.warn(`build: V8 rejected the ${set} code cache just made; removed (tsrt works, slower to start)`);

@@ -24,9 +24,11 @@ const file = `${__dirname}/tsrt.js`;
 const CACHES = { full: `${file}.cache`, light: `${file}.light.cache` };
 const LIGHT = new Set(['state', 'list', 'kill', 'delete', 'start', 'pause', 'resume', 'ps', 'events', 'features']);
 /**
- * The cache file starts with this many bytes of text naming the tsrt.js it was made from
- * (inode, size, mtime, ctime): V8 itself only compares the source's length, and a cache
- * of another tsrt.js of the same length would run the wrong code.
+ * A cache file starts with HEADER bytes of text: the tsrt.js it was made from (inode,
+ * size, mtime, ctime) and the CRC-32 of the V8 data after it. V8 itself only compares
+ * the source's length (a cache of another tsrt.js of the same length would run the
+ * wrong code) and, in release builds, does not checksum the data (a damaged cache would
+ * crash it, every time).
  */
 const HEADER = 128;
 
@@ -60,37 +62,48 @@ function run(script) {
   script.runInThisContext()(m.exports, Module.createRequire(file), m, file, __dirname);
 }
 
-/** Whether the cache file on disk is one made for this key. */
-function cacheKeyIs(cacheFile, key) {
-  let fd;
-  try {
-    fd = fs.openSync(cacheFile, 'r');
-  } catch {
-    return false;
+/**
+ * zlib's CRC-32, through the binding zlib.crc32() itself uses: require('zlib') costs 2 ms.
+ * (process.binding warns only under --pending-deprecation; then, or when it is gone,
+ * zlib.crc32(); undefined where neither exists: the data is then not checked.)
+ */
+function crc32(buf) {
+  if (!process.execArgv.length && !process.env.NODE_PENDING_DEPRECATION) {
+    try {
+      const z = process.binding('zlib');
+      if (typeof z.crc32 === 'function') return z.crc32(buf, 0) >>> 0;
+    } catch {
+      // no such binding in this node
+    }
   }
-  try {
-    const head = Buffer.alloc(key.length + 1);
-    return fs.readSync(fd, head, 0, head.length, 0) === head.length && head.latin1Slice() === `${key} `;
-  } catch {
-    return false;
-  } finally {
-    fs.closeSync(fd);
-  }
+  const { crc32: c } = require('zlib');
+  return typeof c === 'function' ? c(buf) >>> 0 : undefined;
 }
 
-/** The cache file's bytes: the header, then V8's data (8-byte aligned, as V8 wants it). */
-function cacheBytes(key, data) {
-  const head = Buffer.alloc(HEADER, ' ');
-  head.write(key, 'latin1');
-  head[HEADER - 1] = 0x0a;
-  return Buffer.concat([head, data]);
+/** The V8 data of a cache file if it was made for this key and is intact, else undefined. */
+function readCache(cacheFile, key) {
+  let buf;
+  try {
+    buf = fs.readFileSync(cacheFile);
+  } catch {
+    return undefined;
+  }
+  if (buf.length <= HEADER || buf.latin1Slice(0, key.length + 1) !== `${key} `) return undefined;
+  const data = buf.subarray(HEADER);
+  const want = buf.latin1Slice(key.length + 1, HEADER).trim();
+  const crc = crc32(data);
+  return crc === undefined || want === String(crc) ? data : undefined;
 }
 
-/** Writes the cache atomically: a temp file beside it, then rename. */
+/** Writes a cache atomically (a temp file beside it, then rename). */
 function writeCache(cacheFile, key, data) {
+  const head = Buffer.alloc(HEADER, ' ');
+  head.write(`${key} ${crc32(data) ?? ''}`, 'latin1');
+  head[HEADER - 1] = 0x0a;
   const tmp = `${cacheFile}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, cacheBytes(key, data), { flag: 'w', mode: 0o644 });
   try {
+    // the data stays 8-byte aligned after the header, as V8 wants it
+    fs.writeFileSync(tmp, Buffer.concat([head, data]), { mode: 0o644 });
     fs.renameSync(tmp, cacheFile);
   } catch (e) {
     fs.rmSync(tmp, { force: true });
@@ -111,7 +124,7 @@ function maybeRewriteCache(cacheFile, script, key) {
     if (typeof process.geteuid !== 'function' || process.geteuid() !== fs.statSync(__dirname).uid) return;
     const st = fs.statSync(file);
     if (`tsrt-code-cache ${st.ino} ${st.size} ${st.mtimeMs} ${st.ctimeMs}` !== key) return;
-    if (cacheKeyIs(cacheFile, key)) return; // written meanwhile (by the build's training, or another tsrt)
+    if (readCache(cacheFile, key)) return; // written meanwhile (by the build's training, or another tsrt)
     writeCache(cacheFile, key, script.createCachedData());
   } catch {
     // read-only install, full disk, ...: run without a cache
@@ -132,13 +145,7 @@ if (require.main === module) {
   const cmd = commandOf(process.argv.slice(2));
   const { src, key } = readBundle();
   const cacheFile = LIGHT.has(cmd) ? CACHES.light : CACHES.full;
-  let cachedData;
-  try {
-    const buf = fs.readFileSync(cacheFile);
-    if (buf.length > HEADER && buf.latin1Slice(0, key.length + 1) === `${key} `) cachedData = buf.subarray(HEADER);
-  } catch {
-    // no cache: compile from source
-  }
+  const cachedData = readCache(cacheFile, key);
   const script = compile(src, cachedData);
   if (cachedData === undefined || script.cachedDataRejected) {
     process.once('exit', () => maybeRewriteCache(cacheFile, script, key));
@@ -146,5 +153,5 @@ if (require.main === module) {
   run(script);
 } else {
   // scripts/train-code-cache.cjs makes the cache with these very functions.
-  module.exports = { readBundle, compile, run, writeCache, file, CACHES, HEADER };
+  module.exports = { readBundle, compile, run, readCache, writeCache, file, CACHES };
 }

@@ -175,6 +175,65 @@ test('exec --preserve-fds 1: tsrt\'s fd 3 is open in the process, and only then'
   assert.equal(r.stdout, 'closed\n', 'without --preserve-fds, nothing past stdio');
 });
 
+/** Host directories of pid's cgroups: [{controllers, dir}] (v1 hierarchies and v2). */
+function cgroupDirs(pid) {
+  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean).map((l) => {
+    const [pre, post] = l.split(' - ');
+    const f = pre.split(' ');
+    const [type, , opts] = post.split(' ');
+    return { root: f[3], mp: f[4], type, opts: opts.split(',') };
+  }).filter((m) => (m.type === 'cgroup' || m.type === 'cgroup2') && m.mp.startsWith('/sys/fs/cgroup'));
+  const out = [];
+  for (const line of fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').filter(Boolean)) {
+    const [, ctrls, p] = line.split(':');
+    const m = ctrls === '' ? mounts.find((x) => x.type === 'cgroup2')
+      : mounts.find((x) => x.type === 'cgroup' && ctrls.split(',').every((c) => x.opts.includes(c)));
+    if (m) out.push({ controllers: ctrls, dir: path.join(m.mp, path.relative(m.root, p)) });
+  }
+  return out;
+}
+
+test('exec --cgroup: a sub-cgroup of the container for every controller, or for the ones named', async (t) => {
+  const sb = new Sandbox(t);
+  const { id, pid } = runDetached(sb);
+  if (fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8') === fs.readFileSync('/proc/self/cgroup', 'utf8')) {
+    return t.skip('the container has no cgroup of its own here');
+  }
+  const dirs = cgroupDirs(pid);
+  const sub = `sub-${process.pid}`;
+  const made = [];
+  t.after(async () => {
+    for (const d of made.reverse()) {
+      for (let i = 0; i < 50; i++) {
+        try { fs.rmdirSync(d); break; } catch { await sleep(20); }
+      }
+    }
+  });
+  for (const { dir } of dirs) {
+    const d = path.join(dir, sub);
+    fs.mkdirSync(d);
+    made.push(d);
+    // A v1 cpuset cgroup takes no task before it has cpus and mems.
+    for (const f of ['cpuset.cpus', 'cpuset.mems']) {
+      if (fs.existsSync(path.join(dir, f)) && !fs.readFileSync(path.join(d, f), 'utf8').trim()) fs.writeFileSync(path.join(d, f), fs.readFileSync(path.join(dir, f)));
+    }
+  }
+  const init = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').filter(Boolean);
+  let r = sb.tsrt(['exec', '--cgroup', sub, id, 'cat', '/proc/self/cgroup']);
+  assert.equal(r.status, 0, show(r));
+  assert.deepEqual(r.stdout.split('\n').filter(Boolean), init.map((l) => `${l}/${sub}`), 'every controller');
+  const named = dirs.find((d) => d.controllers && !d.controllers.includes(','))?.controllers;
+  if (named) {
+    r = sb.tsrt(['exec', '--cgroup', `${named}:${sub}`, id, 'cat', '/proc/self/cgroup']);
+    assert.equal(r.status, 0, show(r));
+    assert.deepEqual(r.stdout.split('\n').filter(Boolean), init.map((l) => (l.split(':')[1] === named ? `${l}/${sub}` : l)), `only ${named}`);
+  }
+  for (const bad of ['../..', 'no-such-sub-cgroup', 'no-such-controller:x']) {
+    r = sb.tsrt(['exec', '--cgroup', bad, id, 'true']);
+    assert.equal(r.status, 255, show(r));
+  }
+});
+
 test('exec --tty --console-socket: one fd, the container\'s own pty; consoleSize; detached with a pid file', async (t) => {
   const sb = new Sandbox(t);
   const { id } = runDetached(sb);
@@ -219,8 +278,17 @@ test('exec: the same answers as runc on the same bundle where the spec is silent
   const runcRoot = path.join(sb.dir, 'runc-state');
   const rid = sb.id('runc');
   const runc = (args, opts = {}) => spawnSync('runc', ['--root', runcRoot, ...args], { encoding: 'utf8', timeout: 30_000, ...opts });
-  t.after(() => runc(['delete', '--force', rid]));
-  const started = runc(['run', '-d', '--bundle', b.dir, rid], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // runc's state (and so its cgroups) must go before the sandbox's cleanup removes its dir.
+  try {
+    await compareWithRunc(sb, b.dir, id, rid, runc);
+  } finally {
+    runc(['delete', '--force', rid]);
+  }
+});
+
+/** Runs a runc container rid on bundle and compares exec's answers with tsrt's container id. */
+async function compareWithRunc(sb, bundle, id, rid, runc) {
+  const started = runc(['run', '-d', '--bundle', bundle, rid], { stdio: ['ignore', 'ignore', 'pipe'] });
   assert.equal(started.status, 0, `runc run -d: ${started.stderr}`);
   sb.track(JSON.parse(runc(['state', rid]).stdout).pid);
   const file = path.join(sb.dir, 'p.json');
@@ -256,4 +324,4 @@ test('exec: the same answers as runc on the same bundle where the spec is silent
   const ours = sb.tsrt(['exec', id, 'true']);
   const theirs = runc(['exec', rid, 'true']);
   assert.equal(ours.status, theirs.status, `${ours.stderr} / ${theirs.stderr}`);
-});
+}

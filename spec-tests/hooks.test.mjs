@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Sandbox, hostMounts, mountChanges, nsLink, processesWithCmdline, show, sleep, writeScript } from './helpers/tsrt.mjs';
+import { Sandbox, cgroupDirsOf, hostMounts, mountChanges, nsLink, processesWithCmdline, show, sleep, writeScript } from './helpers/tsrt.mjs';
 
 const HOST_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -193,6 +193,7 @@ test('hooks: a failing prestart makes create fail and leaves nothing', (t) => {
   assert.ok(!fs.existsSync(sb.stateDir(id)), 'no state dir');
   assert.deepEqual(processesWithCmdline(sb.dir), [], 'no init left');
   assert.deepEqual(mountChanges(before, sb.dir), { added: [], removed: [] });
+  assert.deepEqual(cgroupDirsOf(id), [], 'no cgroup left');
 });
 
 for (const kind of ['prestart', 'createRuntime', 'createContainer']) {

@@ -44,6 +44,7 @@ let seq = 0;
 export function run(dir, cmd, args, opts = {}) {
   const base = path.join(dir, 'io', `${++seq}`);
   fs.mkdirSync(path.dirname(base), { recursive: true });
+  fs.writeFileSync(`${base}.cmd`, `${cmd} ${args.join(' ')}\n`); // for a post-mortem
   const outFd = fs.openSync(`${base}.out`, 'w');
   const errFd = fs.openSync(`${base}.err`, 'w');
   let r;
@@ -235,6 +236,19 @@ export function startDaemon(cmd, args, logFile, env = process.env) {
   fs.closeSync(fd);
   const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   return { child, exited };
+}
+
+/**
+ * Whether the daemon still runs, from /proc (its child.exitCode is only updated when the
+ * event loop runs, and the tests block it with spawnSync).
+ */
+export function daemonAlive({ child }) {
+  try {
+    const stat = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch {
+    return false;
+  }
 }
 
 /** SIGTERM, then SIGKILL after graceMs; resolves when the child has exited. */

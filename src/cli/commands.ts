@@ -181,7 +181,7 @@ export const COMMANDS: CommandSpec[] = [
       { name: 'apparmor', type: 'string', describe: 'AppArmor profile' },
       { name: 'process-label', type: 'string', describe: 'SELinux label' },
       { name: 'preserve-fds', type: 'number', default: 0, describe: 'extra fds (from 3) passed to the process' },
-      { name: 'cgroup', type: 'string', describe: 'sub-cgroup of the container to join' },
+      { name: 'cgroup', type: 'array', describe: 'sub-cgroup of the container to join: [CONTROLLER[,CONTROLLER]:]PATH (repeatable)' },
       { name: 'ignore-paused', type: 'boolean', default: false, describe: 'exec even into a paused container' }],
     async run(a) {
       const { execInContainer } = await import('../container/exec');
@@ -194,7 +194,7 @@ export const COMMANDS: CommandSpec[] = [
         noNewPrivs: a['no-new-privs'] === true, tty: a.tty === true, apparmor: a.apparmor as string | undefined,
         processLabel: a['process-label'] as string | undefined, detach: a.detach === true,
         pidFile: a['pid-file'] as string | undefined, consoleSocket: a['console-socket'] as string | undefined,
-        preserveFds: Number(a['preserve-fds'] ?? 0), cgroup: a.cgroup as string | undefined,
+        preserveFds: Number(a['preserve-fds'] ?? 0), cgroup: list(a.cgroup),
         ignorePaused: a['ignore-paused'] === true,
       }).catch((e: unknown) => { throw Object.assign(e instanceof Error ? e : new Error(String(e)), { exitCode: 255 }); });
     },

@@ -21,7 +21,8 @@ export interface ExecOptions extends ExecFlags {
   pidFile?: string;
   consoleSocket?: string;
   preserveFds: number;
-  cgroup?: string;
+  /** --cgroup: [CONTROLLER[,CONTROLLER]:]PATH sub-cgroups to join (cgroups/join.ts) */
+  cgroup?: string[];
   ignorePaused: boolean;
 }
 
@@ -57,7 +58,8 @@ export async function execInContainer(store: StateStore, id: string, o: ExecOpti
         if (o.detach) throw new TsrtError('EUSAGE', 'exec --tty --detach needs --console-socket');
         // The size of the caller's window from the start: the process may ask for it
         // before tsrt holds the master (the master arrives after the cgroup join).
-        const ws = proc.consoleSize ? undefined : callerWindowSize();
+        // (The container's own consoleSize is the init's: a --process file's is kept.)
+        const ws = o.processFile && proc.consoleSize ? undefined : callerWindowSize();
         if (ws) proc.consoleSize = { height: ws.rows, width: ws.cols };
         [hostEnd, consoleFd] = libc.socketpair();
         fds.add(hostEnd);

@@ -1,0 +1,172 @@
+#!/usr/bin/env node
+// Where tsrt's time goes, phase by phase (docs/performance.md):
+//
+//   node scripts/bench-phases.mjs [--n N] [--json FILE]
+//
+// It runs dist/tsrt.js the way the launcher does (vm.Script with a code cache, require
+// from dist/), but from a copy of its source with a timestamp taken at the entry of a few
+// functions: the boundaries of the phases below. Marks are process.hrtime() values
+// (CLOCK_MONOTONIC, the same clock in every process), so "spawn -> launcher" is measured
+// from the spawnSync call of this script: fork + exec + node's own start-up. The code
+// cache of the marked copy is made by warm-up runs of the very commands measured, kept
+// in a temp dir. Commands, N times each, interleaved, env PATH only:
+//   state ID        of a created (never started) container
+//   run ID          of /bin/true (create, start, wait, delete)
+// A phase whose function is missing (renamed, gone) is merged into the one before it.
+//
+// The container and temp dir are removed at the end (delete --force by id, private --root).
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const REPO = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
+const DIST = path.join(REPO, 'dist');
+const ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
+const opts = { n: 15, json: null };
+for (let i = 2; i < process.argv.length; i++) {
+  const a = process.argv[i];
+  if (a === '--n') opts.n = Number(process.argv[++i]);
+  else if (a === '--json') opts.json = path.resolve(process.argv[++i]);
+  else { console.error('usage: node scripts/bench-phases.mjs [--n N] [--json FILE]'); process.exit(2); }
+}
+if (!Number.isInteger(opts.n) || opts.n < 1) { console.error('--n: a positive integer'); process.exit(2); }
+
+/** Phase boundaries: [function whose entry starts the phase, phase name]. */
+const MARKS = {
+  state: [
+    ['main', 'parse argv, look up the command'],
+    ['ociState', 'read state.json, status from /proc'],
+    ['writeStdout', 'print'],
+  ],
+  run: [
+    ['main', 'parse argv, look up the command'],
+    ['runContainer', 'load koffi (first libc call), load config.json'],
+    ['validateConfig', 'validate config.json (standalone ajv validator)'],
+    ['checkExecutable', 'checks; claim the id, exec fifo, pipes'],
+    ['buildInitPlan', 'build the init plan (mounts, devices, caps, ...)'],
+    ['startPlan', 'encode the plan, clone the init'],
+    ['setupCgroups', 'save state; cgroups: mkdir, limits, move the init in'],
+    ['moveNetDevices', 'save state, release the init; it sets itself up'],
+    ['releaseInit', 'start: open the exec fifo'],
+    ['removeContainer', 'wait for the container to exit'],
+    ['__exit', 'delete: cgroups, state dir'],
+  ],
+};
+
+const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrt-phases-'));
+const ROOT = path.join(TMP, 'root');
+const RUNNER = path.join(TMP, 'runner.cjs');
+const created = new Set();
+
+function bundleDir(name, args) {
+  const c = JSON.parse(fs.readFileSync(path.join(REPO, 'bundle', 'config.json'), 'utf8'));
+  c.process.args = args;
+  c.process.terminal = false;
+  c.root = { ...c.root, path: path.join(REPO, 'bundle', 'rootfs') };
+  const dir = path.join(TMP, name);
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(c, null, 2));
+  return dir;
+}
+
+// The runner: the launcher's compile() and run() on the marked source, its own cache.
+fs.writeFileSync(RUNNER, `'use strict';
+const T0 = process.hrtime.bigint();
+const fs = require('fs');
+const L = require(${JSON.stringify(path.join(DIST, 'tsrt'))});
+const marks = [['launcher', T0]];
+globalThis.__phase = (name) => marks.push([name, process.hrtime.bigint()]);
+const cmd = process.env.TSRT_PHASES_CMD;
+const cacheFile = ${JSON.stringify(TMP)} + '/' + cmd + '.cache';
+let src = L.readBundle().src;
+for (const [fn] of ${JSON.stringify(MARKS)}[cmd]) {
+  src = src.replace(new RegExp('((?:async )?function ' + fn + '\\\\([^)]*\\\\) \\\\{)'), (m) => m + ' globalThis.__phase(' + JSON.stringify(fn) + ');');
+}
+let cachedData;
+try { cachedData = fs.readFileSync(cacheFile); } catch {}
+const script = L.compile(src, cachedData);
+marks.push(['compiled', process.hrtime.bigint()]);
+process.on('exit', () => {
+  marks.push(['__exit', process.hrtime.bigint()]);
+  if (!cachedData || script.cachedDataRejected) fs.writeFileSync(cacheFile, script.createCachedData());
+  fs.writeFileSync(process.env.TSRT_PHASES_OUT, JSON.stringify(marks.map(([n, t]) => [n, String(t)])));
+});
+L.run(script);
+`);
+
+function once(cmd, args) {
+  const out = path.join(TMP, 'marks.json');
+  fs.rmSync(out, { force: true });
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, [RUNNER, '--root', ROOT, ...args], {
+    env: { ...ENV, TSRT_PHASES_CMD: cmd, TSRT_PHASES_OUT: out }, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8',
+  });
+  const t1 = process.hrtime.bigint();
+  if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr.trim().split('\n').slice(-2).join(' | ')}`);
+  const marks = JSON.parse(fs.readFileSync(out, 'utf8')).map(([n, t]) => [n, BigInt(t)]);
+  const ms = (a, b) => Number(b - a) / 1e6;
+  // phases: spawn -> launcher -> compiled -> [marks...] -> exit -> reaped
+  const seen = new Map(); // the first entry of each function
+  for (const [n, t] of marks) if (!seen.has(n)) seen.set(n, t);
+  const rows = [['spawn: fork, exec, node start-up', t0, seen.get('launcher')], ['read tsrt.js and its cache, compile (code cache)', seen.get('launcher'), seen.get('compiled')]];
+  let prevName = 'run the bundle\'s top level';
+  let prevT = seen.get('compiled');
+  for (const [fn, name] of MARKS[cmd]) {
+    const t = seen.get(fn);
+    if (t === undefined || t < prevT) continue;
+    rows.push([prevName, prevT, t]);
+    prevName = name;
+    prevT = t;
+  }
+  rows.push([prevName, prevT, seen.get('__exit')]);
+  rows.push(['process exit (until reaped)', seen.get('__exit'), t1]);
+  return { total: ms(t0, t1), phases: rows.map(([n, a, b]) => [n, ms(a, b)]) };
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const k = s.length >> 1;
+  return s.length % 2 ? s[k] : (s[k - 1] + s[k]) / 2;
+}
+
+let failure = null;
+const results = {};
+try {
+  if (!fs.existsSync(path.join(DIST, 'tsrt.js'))) throw new Error('dist/tsrt.js not found: run npm run build');
+  const bTrue = bundleDir('bundle-true', ['/bin/true']);
+  const bSleep = bundleDir('bundle-sleep', ['/bin/sleep', '1000']);
+  const held = `phases${process.pid}-held`;
+  created.add(held);
+  const c = spawnSync(path.join(DIST, 'tsrt'), ['--root', ROOT, 'create', '--bundle', bSleep, held], { env: ENV, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  if (c.status !== 0) throw new Error(`create failed: ${c.stderr}`);
+  let seq = 0;
+  const cmds = {
+    state: () => once('state', ['state', held]),
+    run: () => once('run', ['run', '--bundle', bTrue, `phases${process.pid}-${++seq}`]),
+  };
+  for (const f of Object.values(cmds)) { f(); f(); } // make the marked copy's code caches, warm up
+  const samples = { state: [], run: [] };
+  for (let i = 0; i < opts.n; i++) for (const [k, f] of Object.entries(cmds)) samples[k].push(f());
+  for (const [k, runs] of Object.entries(samples)) {
+    const names = runs[0].phases.map(([n]) => n);
+    results[k] = {
+      total: median(runs.map((r) => r.total)),
+      phases: names.map((n, i) => [n, median(runs.map((r) => r.phases[i]?.[1] ?? 0))]),
+    };
+  }
+} catch (e) {
+  failure = e;
+} finally {
+  for (const id of created) spawnSync(path.join(DIST, 'tsrt'), ['--root', ROOT, 'delete', '--force', id], { env: ENV, stdio: 'ignore' });
+  fs.rmSync(TMP, { recursive: true, force: true });
+}
+
+for (const [k, r] of Object.entries(results)) {
+  console.log(`\n${k}: median of ${opts.n}, total ${r.total.toFixed(1)} ms (marked copy of dist/tsrt.js; phases are medians, so they need not add up exactly)`);
+  const w = Math.max(...r.phases.map(([n]) => n.length));
+  for (const [n, ms] of r.phases) console.log(`  ${n.padEnd(w)}  ${ms.toFixed(1).padStart(6)} ms`);
+}
+if (opts.json) fs.writeFileSync(opts.json, `${JSON.stringify({ n: opts.n, node: process.version, results }, null, 2)}\n`);
+if (failure) { console.error(`bench-phases failed: ${failure.message}`); process.exitCode = 1; }
