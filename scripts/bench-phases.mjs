@@ -33,25 +33,25 @@ for (let i = 2; i < process.argv.length; i++) {
 }
 if (!Number.isInteger(opts.n) || opts.n < 1) { console.error('--n: a positive integer'); process.exit(2); }
 
-/** Phase boundaries: [function whose entry starts the phase, phase name]. */
+/** Phase boundaries: [function whose entry starts a phase, what that phase does]. */
 const MARKS = {
   state: [
     ['main', 'parse argv, look up the command'],
     ['ociState', 'read state.json, status from /proc'],
-    ['writeStdout', 'print'],
+    ['writeStdout', 'print the JSON'],
   ],
   run: [
     ['main', 'parse argv, look up the command'],
-    ['runContainer', 'load koffi (first libc call), load config.json'],
+    ['runContainer', 'load koffi (first libc call), read config.json'],
     ['validateConfig', 'validate config.json (standalone ajv validator)'],
     ['checkExecutable', 'checks; claim the id, exec fifo, pipes'],
     ['buildInitPlan', 'build the init plan (mounts, devices, caps, ...)'],
     ['startPlan', 'encode the plan, clone the init'],
-    ['setupCgroups', 'save state; cgroups: mkdir, limits, move the init in'],
-    ['moveNetDevices', 'save state, release the init; it sets itself up'],
-    ['releaseInit', 'start: open the exec fifo'],
-    ['removeContainer', 'wait for the container to exit'],
-    ['__exit', 'delete: cgroups, state dir'],
+    ['setupCgroups', 'cgroups: mkdir, limits, move the init in; save state'],
+    ['moveNetDevices', 'release the init: it sets itself up, reports ready'],
+    ['releaseInit', 'start: exec fifo, poststart hooks'],
+    ['waitpidAsync', 'the container runs /bin/true; wait for it'],
+    ['removeContainer', 'delete: cgroups, state dir'],
   ],
 };
 
@@ -71,19 +71,26 @@ function bundleDir(name, args) {
   return dir;
 }
 
-// The runner: the launcher's compile() and run() on the marked source, its own cache.
+// The marked copy of the bundle (each function's first definition; a method if no function).
+let marked = fs.readFileSync(path.join(DIST, 'tsrt.js'), 'utf8');
+for (const fn of new Set(Object.values(MARKS).flat().map(([f]) => f))) {
+  const call = ` globalThis.__phase(${JSON.stringify(fn)});`;
+  const asFunction = new RegExp(`((?:async )?function ${fn}\\([^)]*\\) \\{)`);
+  const asMethod = new RegExp(`(\\n\\s+(?:async )?${fn}\\([^)]*\\) \\{)`);
+  if (asFunction.test(marked)) marked = marked.replace(asFunction, (m) => m + call);
+  else marked = marked.replace(asMethod, (m) => m + call);
+}
+fs.writeFileSync(path.join(TMP, 'marked.js'), marked);
+
+// The runner: the launcher's own compile() and run() on the marked copy, with its own
+// code caches (made by the warm-up runs) in the temp dir.
 fs.writeFileSync(RUNNER, `'use strict';
-const T0 = process.hrtime.bigint();
 const fs = require('fs');
 const L = require(${JSON.stringify(path.join(DIST, 'tsrt'))});
-const marks = [['launcher', T0]];
+const marks = [['launcher', process.hrtime.bigint()]];
 globalThis.__phase = (name) => marks.push([name, process.hrtime.bigint()]);
-const cmd = process.env.TSRT_PHASES_CMD;
-const cacheFile = ${JSON.stringify(TMP)} + '/' + cmd + '.cache';
-let src = L.readBundle().src;
-for (const [fn] of ${JSON.stringify(MARKS)}[cmd]) {
-  src = src.replace(new RegExp('((?:async )?function ' + fn + '\\\\([^)]*\\\\) \\\\{)'), (m) => m + ' globalThis.__phase(' + JSON.stringify(fn) + ');');
-}
+const cacheFile = ${JSON.stringify(TMP)} + '/' + process.env.TSRT_PHASES_CMD + '.cache';
+const src = fs.readFileSync(${JSON.stringify(path.join(TMP, 'marked.js'))}, 'utf8');
 let cachedData;
 try { cachedData = fs.readFileSync(cacheFile); } catch {}
 const script = L.compile(src, cachedData);
@@ -99,18 +106,21 @@ L.run(script);
 function once(cmd, args) {
   const out = path.join(TMP, 'marks.json');
   fs.rmSync(out, { force: true });
+  const errFile = path.join(TMP, 'cmd.err');
+  const errFd = fs.openSync(errFile, 'w');
   const t0 = process.hrtime.bigint();
   const r = spawnSync(process.execPath, [RUNNER, '--root', ROOT, ...args], {
-    env: { ...ENV, TSRT_PHASES_CMD: cmd, TSRT_PHASES_OUT: out }, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8',
+    env: { ...ENV, TSRT_PHASES_CMD: cmd, TSRT_PHASES_OUT: out }, stdio: ['ignore', 'ignore', errFd], timeout: 60_000, killSignal: 'SIGKILL',
   });
   const t1 = process.hrtime.bigint();
-  if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr.trim().split('\n').slice(-2).join(' | ')}`);
+  fs.closeSync(errFd);
+  if (r.status !== 0) throw new Error(`${cmd} failed: ${fs.readFileSync(errFile, 'utf8').trim().split('\n').slice(-2).join(' | ')}`);
   const marks = JSON.parse(fs.readFileSync(out, 'utf8')).map(([n, t]) => [n, BigInt(t)]);
   const ms = (a, b) => Number(b - a) / 1e6;
   // phases: spawn -> launcher -> compiled -> [marks...] -> exit -> reaped
   const seen = new Map(); // the first entry of each function
   for (const [n, t] of marks) if (!seen.has(n)) seen.set(n, t);
-  const rows = [['spawn: fork, exec, node start-up', t0, seen.get('launcher')], ['read tsrt.js and its cache, compile (code cache)', seen.get('launcher'), seen.get('compiled')]];
+  const rows = [['spawn: fork, exec, node start-up, launcher loaded', t0, seen.get('launcher')], ['read tsrt.js and its code cache, compile', seen.get('launcher'), seen.get('compiled')]];
   let prevName = 'run the bundle\'s top level';
   let prevT = seen.get('compiled');
   for (const [fn, name] of MARKS[cmd]) {
@@ -139,8 +149,12 @@ try {
   const bSleep = bundleDir('bundle-sleep', ['/bin/sleep', '1000']);
   const held = `phases${process.pid}-held`;
   created.add(held);
-  const c = spawnSync(path.join(DIST, 'tsrt'), ['--root', ROOT, 'create', '--bundle', bSleep, held], { env: ENV, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
-  if (c.status !== 0) throw new Error(`create failed: ${c.stderr}`);
+  // stdio to a file, never a pipe: the container inherits it and would keep spawnSync waiting
+  const errFile = path.join(TMP, 'create.err');
+  const errFd = fs.openSync(errFile, 'w');
+  const c = spawnSync(path.join(DIST, 'tsrt'), ['--root', ROOT, 'create', '--bundle', bSleep, held], { env: ENV, stdio: ['ignore', 'ignore', errFd] });
+  fs.closeSync(errFd);
+  if (c.status !== 0) throw new Error(`create failed: ${fs.readFileSync(errFile, 'utf8')}`);
   let seq = 0;
   const cmds = {
     state: () => once('state', ['state', held]),

@@ -6,10 +6,14 @@
 // Rows, measured interleaved round-robin, N times each, with a clean environment (PATH only),
 // timed with process.hrtime.bigint() around spawnSync (process start included):
 //   node -e 0                  bare node start-up
-//   node dist/tsrt --version   node + loading/compiling the bundle + yargs, no container work
-//   dist/tsrt --version        the same through the launcher (#!/usr/bin/env -S -u ... node)
+//   node dist/tsrt --version   node + the launcher + the bundle + yargs (dist/tsrt-yargs.js, no
+//                              code cache: only help, usage errors and --version load it)
+//   dist/tsrt --version        the same through the shebang (#!/usr/bin/env -S -u ... node)
+//   node dist/tsrt.js state ID the bundle alone: no launcher, no code cache (what the code
+//                              cache saves)
 //   dist/tsrt state ID         state of an existing (created, not started) container
 //   dist/tsrt run ID           run of /bin/true
+// ("+ over" of the last two is what tsrt adds above node -e 0: the budget of issue 7.)
 // then one `run` under `node --cpu-prof` (100 µs sampling), whose profile is aggregated by
 // function + url into the top K (default 15) self-time entries.
 //
@@ -25,6 +29,7 @@ const REPO = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLEAN_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const ENV = { PATH: CLEAN_PATH };
 const TSRT = path.join(REPO, 'dist', 'tsrt');
+const BUNDLE = path.join(REPO, 'dist', 'tsrt.js'); // what dist/tsrt runs, with a code cache
 const ROOTFS = path.join(REPO, 'bundle', 'rootfs');
 
 function usage(code) {
@@ -167,10 +172,11 @@ async function main() {
   };
   const rows = [
     { name: 'node -e 0', what: 'bare node start-up', fn: () => exec([NODE, '-e', '0']) },
-    { name: 'node dist/tsrt --version', what: 'load + compile bundle, yargs', ref: 'node -e 0', fn: () => exec([NODE, TSRT, '--version']) },
+    { name: 'node dist/tsrt --version', what: 'launcher, bundle, yargs (its own file, no code cache)', ref: 'node -e 0', fn: () => exec([NODE, TSRT, '--version']) },
     { name: 'dist/tsrt --version', what: 'launcher (env -S -u ...)', ref: 'node dist/tsrt --version', fn: () => exec([TSRT, '--version']) },
-    { name: 'dist/tsrt state', what: 'state of a created container', ref: 'dist/tsrt --version', fn: () => exec(tsrt('state', held)) },
-    { name: 'dist/tsrt run /bin/true', what: 'create+start+wait+delete', ref: 'dist/tsrt --version', fn: () => runTrue() },
+    { name: 'node dist/tsrt.js state', what: 'the bundle without launcher and code cache', ref: 'node -e 0', fn: () => exec([NODE, BUNDLE, '--root', ROOT, 'state', held]) },
+    { name: 'dist/tsrt state', what: 'state of a created container (budget: +5)', ref: 'node -e 0', fn: () => exec(tsrt('state', held)) },
+    { name: 'dist/tsrt run /bin/true', what: 'create+start+wait+delete (budget: +15)', ref: 'node -e 0', fn: () => runTrue() },
   ];
   for (const r of rows) { r.samples = []; r.failures = 0; r.errors = []; r.fn(); } // warm-up
   for (let i = 0; i < opts.n; i++) {

@@ -112,6 +112,26 @@ test('console socket: either one without the other is refused and leaves nothing
   }
 });
 
+test('foreground run and exec -t with input from a pipe: copied to the pty, its end is the terminal\'s end-of-file', (t) => {
+  const sb = new Sandbox(t);
+  const b = ttyBundle(sb, ['sh', '-c', 'n=0; while read l; do n=$((n+1)); echo "line:$l"; done; echo "lines=$n $(tty)"; exit 9']);
+  const id = sb.id('piped');
+  const r = sb.tsrt(['run', '--bundle', b.dir, id], { input: 'one\ntwo\n' });
+  assert.equal(r.status, 9, show(r));
+  const out = ttyLines(r.stdout);
+  assert.ok(out.includes('line:one') && out.includes('line:two'), show(r));
+  assert.ok(out.includes('lines=2 /dev/pts/0'), show(r));
+
+  const c = sb.bundle({ patch: (cfg) => { cfg.process.args = ['sleep', '1000']; } });
+  const cid = sb.id('pipedexec');
+  sb.ids.add(cid);
+  sb.ok(['run', '-d', '--bundle', c.dir, cid]);
+  sb.track(sb.state(cid).pid);
+  const e = sb.tsrt(['exec', '-t', cid, 'sh', '-c', 'cat; echo "[$(tty)]"'], { input: 'piped input\n' });
+  assert.equal(e.status, 0, show(e));
+  assert.match(ttyLines(e.stdout).join('\n'), /piped input\n(.*\n)?\[\/dev\/pts\/\d+\]/, show(e));
+});
+
 /**
  * Starts `command` in the tmux shell with the caller's terminal settings saved before
  * and after (stty -g) and tsrt's exit code written to a file. Returns the file paths.

@@ -9,7 +9,25 @@ function option(f: FlagSpec): Options {
   return { type: f.type, alias: f.alias, default: f.default, choices: f.choices, describe: f.describe };
 }
 
+/** The first argument that is not a global flag or a global flag's value. */
+function firstWord(argv: string[], globals: FlagSpec[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const tok = argv[i]!;
+    if (!tok.startsWith('-') || tok === '-') return tok;
+    const f = globals.find((g) => `--${g.name}` === tok || (g.alias && `-${g.alias}` === tok));
+    if (f && f.type !== 'boolean') i++;
+  }
+  return undefined;
+}
+
 export async function parseWithYargs(argv: string[], globals: FlagSpec[], commands: CommandSpec[], version: string): Promise<{ cmd: CommandSpec; args: Parsed } | undefined> {
+  // An unknown command fails even with --help (yargs would print the general help and
+  // exit 0), as runc's "No help topic": podman probes `checkpoint --help` to learn
+  // whether the runtime can checkpoint.
+  const word = firstWord(argv, globals);
+  if (word !== undefined && word !== 'help' && !commands.some((c) => c.name === word)) {
+    throw new UsageError(`unknown command ${JSON.stringify(word)}: see tsrt --help`);
+  }
   let chosen: { cmd: CommandSpec; args: Parsed } | undefined;
   let y = yargs(argv)
     .scriptName('tsrt')

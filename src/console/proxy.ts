@@ -35,10 +35,19 @@ export function proxyTerminal(master: number): TerminalProxy {
   };
   resize();
   process.on('SIGWINCH', resize);
+  let atLineStart = true;
   const onInput = (d: Buffer) => {
+    if (d.length) atLineStart = d[d.length - 1] === 0x0a;
     try { writeSync(master, d); } catch { /* container side closed */ }
   };
+  // Input from a pipe or file (no raw mode): its end is the terminal's end-of-file, ^D at
+  // the start of a line (a second one after a partial line), or `echo x | tsrt exec -t
+  // ID cat` would wait for ever.
+  const onEnd = () => {
+    try { writeSync(master, atLineStart ? '\x04' : '\x04\x04'); } catch { /* container side closed */ }
+  };
   stdin.on('data', onInput);
+  if (!raw) stdin.on('end', onEnd);
   stdin.resume();
   const out = new tty.ReadStream(master);
   let closed = false;
@@ -55,6 +64,7 @@ export function proxyTerminal(master: number): TerminalProxy {
     restored = true;
     process.off('SIGWINCH', resize);
     stdin.off('data', onInput);
+    stdin.off('end', onEnd);
     stdin.pause();
     if (raw) {
       try { stdin.setRawMode(false); } catch { /* stdin gone */ }

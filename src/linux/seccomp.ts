@@ -297,10 +297,24 @@ export function seccompSupport(candidates: { actions: string[]; operators: strin
       return false;
     }
   };
+  // As compileSeccomp adds them: a filter holds one byte order (the native arch's), so
+  // libseccomp refuses the others with EDOM.
+  const addable = (a: string) => {
+    const token = l.archResolve(archName(a));
+    if (!token) return false;
+    const ctx = l.init(0x7fff0000 /* SCMP_ACT_ALLOW */);
+    if (!ctx) return false;
+    try {
+      const rc = l.archAdd(ctx, token);
+      return rc === 0 || rc === -17; /* EEXIST: the native arch */
+    } finally {
+      l.release(ctx);
+    }
+  };
   return {
     actions: candidates.actions.filter(accepts),
     operators: candidates.operators.filter((o) => OPERATORS[o] !== undefined),
-    archs: candidates.archs.filter((a) => l.archResolve(archName(a)) !== 0),
+    archs: candidates.archs.filter(addable),
     knownFlags: [...CONFIG_FLAGS],
     supportedFlags: CONFIG_FLAGS.filter((f) => {
       // WAIT_KILLABLE_RECV is refused (EINVAL) without NEW_LISTENER, where it belongs.
