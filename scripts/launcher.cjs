@@ -2,9 +2,9 @@
 // dist/tsrt: tsrt's launcher (scripts/build.mjs copies this file there; docs/performance.md).
 //
 // It runs the bundle dist/tsrt.js the way node's CommonJS loader would, but compiles it
-// with V8's code cache dist/tsrt.js.cache, made at build time by training runs
-// (scripts/train-code-cache.cjs). With the cache V8 neither parses the bundle nor
-// compiles the functions the hot commands run: most of tsrt's start-up after node's own.
+// with a V8 code cache (dist/tsrt.js.cache or dist/tsrt.js.light.cache), made at build
+// time by training runs (scripts/train-code-cache.cjs). With it V8 neither parses the
+// bundle nor compiles the functions the hot commands run: 10 to 15 ms of start-up.
 // Without a usable cache (missing, made for another build of tsrt.js, or by another node
 // or V8 version) V8 compiles from source: slower, same behaviour, and the cache is then
 // rewritten once, atomically, when this process may (maybeRewriteCache).
@@ -19,7 +19,7 @@ const file = `${__dirname}/tsrt.js`;
 /**
  * Two caches of the same bundle: V8 deserializes a whole cache before running anything,
  * so the commands that only read state (or signal, or remove it) load one trained on
- * them alone, a third of the size, and the others (create, run, exec, ...) the full one.
+ * them alone, half the size, and the others (create, run, exec, ...) the full one.
  */
 const CACHES = { full: `${file}.cache`, light: `${file}.light.cache` };
 const LIGHT = new Set(['state', 'list', 'kill', 'delete', 'start', 'pause', 'resume', 'ps', 'events', 'features']);
@@ -54,7 +54,8 @@ function compile(src, cachedData) {
 
 /** Runs the compiled bundle as the module dist/tsrt.js (require resolves from dist/). */
 function run(script) {
-  const Module = require('module');
+  // the Module class (require('module') would load node's public wrapper first: 0.4 ms)
+  const Module = module.constructor;
   const m = new Module(file, module);
   m.filename = file;
   m.paths = Module._nodeModulePaths(__dirname);
@@ -63,18 +64,21 @@ function run(script) {
 }
 
 /**
- * zlib's CRC-32, through the binding zlib.crc32() itself uses: require('zlib') costs 2 ms.
- * (process.binding warns only under --pending-deprecation; then, or when it is gone,
- * zlib.crc32(); undefined where neither exists: the data is then not checked.)
+ * zlib's CRC-32 (node >= 20.15), through the binding zlib.crc32() itself uses:
+ * require('zlib') costs 2 ms. process.binding() is deprecated (a warning only under
+ * --pending-deprecation, as of node 22): on newer nodes, or with that flag, zlib.crc32().
+ * undefined where there is none (node < 20.15): the data is then not checked.
  */
 function crc32(buf) {
-  if (!process.execArgv.length && !process.env.NODE_PENDING_DEPRECATION) {
+  const flags = `${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`;
+  if (Number(process.versions.node.split('.')[0]) <= 22 && !flags.includes('pending-deprecation') && !process.env.NODE_PENDING_DEPRECATION) {
+    let z;
     try {
-      const z = process.binding('zlib');
-      if (typeof z.crc32 === 'function') return z.crc32(buf, 0) >>> 0;
+      z = process.binding('zlib');
     } catch {
-      // no such binding in this node
+      // no such binding: zlib below
     }
+    if (z) return typeof z.crc32 === 'function' ? z.crc32(buf, 0) >>> 0 : undefined;
   }
   const { crc32: c } = require('zlib');
   return typeof c === 'function' ? c(buf) >>> 0 : undefined;
@@ -118,13 +122,15 @@ function writeCache(cacheFile, key, data) {
  * user of a shared install), only if tsrt.js is still the file this process ran, and
  * silently: a failure costs nothing but speed.
  */
-function maybeRewriteCache(cacheFile, script, key) {
+function maybeRewriteCache(cacheFile, script, key, used) {
   try {
     if (process.execArgv.length || process.env.NODE_OPTIONS) return;
     if (typeof process.geteuid !== 'function' || process.geteuid() !== fs.statSync(__dirname).uid) return;
     const st = fs.statSync(file);
     if (`tsrt-code-cache ${st.ino} ${st.size} ${st.mtimeMs} ${st.ctimeMs}` !== key) return;
-    if (readCache(cacheFile, key)) return; // written meanwhile (by the build's training, or another tsrt)
+    // another cache written meanwhile (by the build's training, or another tsrt): keep it
+    const now = readCache(cacheFile, key);
+    if (now && !(used && now.equals(used))) return;
     writeCache(cacheFile, key, script.createCachedData());
   } catch {
     // read-only install, full disk, ...: run without a cache
@@ -148,7 +154,7 @@ if (require.main === module) {
   const cachedData = readCache(cacheFile, key);
   const script = compile(src, cachedData);
   if (cachedData === undefined || script.cachedDataRejected) {
-    process.once('exit', () => maybeRewriteCache(cacheFile, script, key));
+    process.once('exit', () => maybeRewriteCache(cacheFile, script, key, cachedData));
   }
   run(script);
 } else {

@@ -307,6 +307,8 @@ async function compareWithRunc(sb, bundle, id, rid, runc) {
     [['--cap', 'CAP_SYS_ADMIN'], ['grep', '^Cap', '/proc/self/status']],
     [['--user', '1000', '-g', '5'], ['id']],
     [[], ['id']],
+    [['--apparmor', 'no-such-profile'], ['true']],
+    [['--process-label', 'system_u:system_r:no_such_t:s0'], ['true']],
   ];
   for (const [flags, cmd] of cases) {
     const ours = sb.tsrt(['exec', ...flags, id, ...cmd]);

@@ -96,6 +96,7 @@ function startPython(sb, name, source, args) {
   child.stderr.on('data', (d) => { stderr += d; });
   let exited = false;
   child.on('exit', () => { exited = true; });
+  child.on('error', (e) => { stderr += `${e.message}\n`; exited = true; }); // no python3
   return { child, lines, stderr: () => stderr, exited: () => exited };
 }
 
@@ -196,6 +197,7 @@ export class Tmux {
     this.cmd(['new-session', '-d', '-s', 'main', '-x', String(cols), '-y', String(rows), `${env} /bin/sh`]);
     this.cmd(['set-option', '-g', 'status', 'off']);
     this.cmd(['resize-window', '-t', 'main', '-x', String(cols), '-y', String(rows)]);
+    this.socket = this.cmd(['display-message', '-p', '#{socket_path}']).trim();
   }
 
   static available() {
@@ -232,7 +234,9 @@ export class Tmux {
     this.cmd(['resize-window', '-t', 'main', '-x', String(cols), '-y', String(rows)]);
   }
 
+  /** Ends the server (its shells and what runs in them get SIGHUP) and removes its socket. */
   kill() {
     spawnSync('tmux', ['-L', this.name, '-f', '/dev/null', 'kill-server'], { stdio: 'ignore', timeout: 10_000 });
+    if (this.socket?.endsWith(`/${this.name}`)) fs.rmSync(this.socket, { force: true });
   }
 }
