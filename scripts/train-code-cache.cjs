@@ -12,7 +12,7 @@
 // compiled so far. So this process compiles the bundle once and runs it several times,
 // once per training command, through the launcher's own compile() and run(): the cache
 // is the union of their code paths. Everything happens in a temp dir, without touching
-// the host: a --root of fake stopped containers (pid 0: nothing is ever signalled), a
+// the host: a --root of fake stopped containers (with a pid no process can have), a
 // bundle with an empty rootfs, create --print-plan (the whole init plan, never cloned).
 // What training cannot reach (clone, cgroups, waiting for the container) is compiled
 // lazily at run time, function by function.
@@ -55,11 +55,15 @@ function runOnce(script, args) {
   });
 }
 
-/** A stopped container as create leaves it (pid 0: no process is ever looked up or signalled). */
+/**
+ * A stopped container's state. Its pid is one no process can have (pid_max is at most
+ * 2^22): it reads as stopped, and a signal to it could only fail with ESRCH (pid 0 would
+ * mean our own process group, the build's).
+ */
 function fakeState(id, config, extra) {
   fs.mkdirSync(path.join(root, id), { recursive: true });
   const state = {
-    ociVersion: config.ociVersion, id, pid: 0, pidStartTime: '', bundle, rootfs,
+    ociVersion: config.ociVersion, id, pid: 2147483647, pidStartTime: '1', bundle, rootfs,
     created: new Date().toISOString(), owner: '', annotations: {}, config, ...extra,
   };
   fs.writeFileSync(path.join(root, id, 'state.json'), JSON.stringify(state));
