@@ -15,6 +15,7 @@ import { ContainerError, TsrtError } from '../util/errors';
 import { writePidFile, type StateStore } from './state-store';
 import { callerWindowSize, proxyTerminal, type TerminalProxy } from '../console/proxy';
 import { statusOf } from './status';
+import { exitCodeOf, forwardSignals } from './foreground';
 
 export interface ExecOptions extends ExecFlags {
   detach: boolean;
@@ -26,7 +27,6 @@ export interface ExecOptions extends ExecFlags {
   ignorePaused: boolean;
 }
 
-const FORWARDED: NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT', 'SIGALRM'];
 
 export async function execInContainer(store: StateStore, id: string, o: ExecOptions): Promise<number> {
   const s = store.load(id);
@@ -94,16 +94,11 @@ export async function execInContainer(store: StateStore, id: string, o: ExecOpti
       terminal = proxyTerminal(libc.recvFd(hostEnd).fd);
       close(hostEnd);
     }
-    const handlers = FORWARDED.filter((sig) => !(terminal && sig === 'SIGWINCH')).map((sig) => {
-      const h = () => { try { process.kill(pid, sig); } catch { /* exited */ } };
-      process.on(sig, h);
-      return [sig, h] as const;
-    });
+    const stopForwarding = forwardSignals(pid, { terminal: terminal !== undefined });
     const st = await libc.waitpidAsync(pid);
     await terminal?.finish();
-    for (const [sig, h] of handlers) process.off(sig, h);
-    const sig = st & 0x7f;
-    return sig ? 128 + sig : (st >> 8) & 0xff;
+    stopForwarding();
+    return exitCodeOf(st);
   } finally {
     [...fds].forEach(close);
   }

@@ -11,6 +11,7 @@ import { proxyTerminal, type TerminalProxy } from '../console/proxy';
 import { createContainer, type CreateOptions } from './create';
 import { removeContainer } from './delete';
 import { releaseInit } from './start';
+import { exitCodeOf, forwardSignals } from './foreground';
 
 export interface RunOptions extends CreateOptions {
   detach?: boolean;
@@ -18,7 +19,6 @@ export interface RunOptions extends CreateOptions {
   noSubreaper?: boolean;
 }
 
-const FORWARDED: NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT', 'SIGALRM'];
 
 function wantsTerminal(bundle: string): boolean {
   try {
@@ -53,11 +53,7 @@ export async function runContainer(o: RunOptions, warn: (msg: string) => void): 
     try { process.kill(state.pid, 'SIGKILL'); } catch { /* gone */ }
     await removeContainer(store, state, warn);
   };
-  const handlers = FORWARDED.filter((sig) => !(terminal && sig === 'SIGWINCH')).map((sig) => {
-    const h = () => { try { process.kill(state.pid, sig); } catch { /* exited */ } };
-    process.on(sig, h);
-    return [sig, h] as const;
-  });
+  const stopForwarding = forwardSignals(state.pid, { terminal: terminal !== undefined });
   try {
     await releaseInit(store, state);
   } catch (e) {
@@ -73,9 +69,8 @@ export async function runContainer(o: RunOptions, warn: (msg: string) => void): 
   const r = readReport(plan, reportFd!);
   const status = await libc.waitpidAsync(state.pid);
   await terminal?.finish();
-  for (const [sig, h] of handlers) process.off(sig, h);
+  stopForwarding();
   if (!o.keep) await removeContainer(store, state, warn);
   if (r.kind === 'error') throw new TsrtError('EEXEC', r.message);
-  const sig = status & 0x7f;
-  return sig ? 128 + sig : (status >> 8) & 0xff;
+  return exitCodeOf(status);
 }
