@@ -66,15 +66,7 @@ describe('runtime-spec example configs: good/', () => {
   for (const file of files) {
     test(`accepts ${file}`, () => {
       const config = readJson(join(GOOD, file));
-      // A few spec examples still carry the pre-1.0 version "0.5.0-dev", which tsrt refuses
-      // (it supports 1.0.0 to 1.3.x). For those, the version must be the only complaint:
-      // the same document with a supported version is accepted.
-      if (/^0\./.test(config.ociVersion)) {
-        assert.deepEqual(collectConfigProblems(config), [
-          `ociVersion: unsupported version "${config.ociVersion}" (tsrt supports 1.0.0 to 1.3.x)`,
-        ]);
-        config.ociVersion = '1.3.0';
-      }
+      // A few spec examples carry the pre-1.0 draft version "0.5.0-dev": accepted as is.
       assert.deepEqual(collectConfigProblems(config), []);
       assert.equal(validateConfig(config), config);
     });
@@ -273,20 +265,20 @@ describe('schema: types of known fields, leniency on unknown ones', () => {
 
 describe('semantic checks', () => {
   test('ociVersion range 1.0.0 to 1.3.x', () => {
-    for (const v of ['1.0.0', '1.0.2-dev', '1.1.0', '1.2.1', '1.3.0', '1.3.0+dev', '1.3.7']) {
+    for (const v of ['0.5.0-dev', '1.0.0', '1.0.2-dev', '1.1.0', '1.2.1', '1.3.0', '1.3.0+dev', '1.3.7']) {
       assert.deepEqual(collectConfigProblems(with_((c) => (c.ociVersion = v))), [], v);
     }
     assert.equal(
       refused(with_((c) => (c.ociVersion = '2.0.0'))),
-      'config.json: ociVersion: unsupported version "2.0.0" (tsrt supports 1.0.0 to 1.3.x)',
+      'config.json: ociVersion: unsupported version "2.0.0" (tsrt supports 1.0.0 to 1.3.x, and the 0.5.x drafts)',
     );
     assert.equal(
       refused(with_((c) => (c.ociVersion = '1.4.0'))),
-      'config.json: ociVersion: unsupported version "1.4.0" (tsrt supports 1.0.0 to 1.3.x)',
+      'config.json: ociVersion: unsupported version "1.4.0" (tsrt supports 1.0.0 to 1.3.x, and the 0.5.x drafts)',
     );
     assert.equal(
       refused(with_((c) => (c.ociVersion = '0.6.0'))),
-      'config.json: ociVersion: unsupported version "0.6.0" (tsrt supports 1.0.0 to 1.3.x)',
+      'config.json: ociVersion: unsupported version "0.6.0" (tsrt supports 1.0.0 to 1.3.x, and the 0.5.x drafts)',
     );
     assert.equal(
       refused(with_((c) => (c.ociVersion = 'v1.0'))),

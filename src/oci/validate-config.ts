@@ -85,7 +85,7 @@ export const NAMESPACE_TYPES: readonly LinuxNamespaceType[] = Object.freeze([
 ] as const);
 
 /** Human description of the accepted ociVersion range. */
-export const SUPPORTED_OCI_VERSIONS = '1.0.0 to 1.3.x';
+export const SUPPORTED_OCI_VERSIONS = '1.0.0 to 1.3.x, and the 0.5.x drafts';
 
 const CAPABILITY_SET = new Set(KNOWN_CAPABILITIES);
 const RLIMIT_SET = new Set(KNOWN_RLIMITS);
@@ -169,7 +169,9 @@ function checkOciVersion(v: unknown): string | undefined {
   const m = SEMVER.exec(v);
   if (!m) return `ociVersion: must be a SemVer version such as "1.2.0", got ${describeValue(v)}`;
   // Pre-release and build suffixes (1.0.0-rc5, 1.3.0+dev) are accepted within the range.
-  if (Number(m[1]) !== 1 || Number(m[2]) > 3) {
+  // 0.5.x is the last draft before 1.0; the spec's own example configs still carry it.
+  const draft = Number(m[1]) === 0 && Number(m[2]) === 5;
+  if (!draft && (Number(m[1]) !== 1 || Number(m[2]) > 3)) {
     return `ociVersion: unsupported version ${describeValue(v)} (tsrt supports ${SUPPORTED_OCI_VERSIONS})`;
   }
   return undefined;
