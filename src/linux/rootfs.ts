@@ -65,7 +65,10 @@ interface Ctx extends RootfsInput {
   how: Blob;
   /** open_how creating a regular file (O_CREAT), resolved inside the rootfs */
   howCreate: Blob;
-  /** destinations mounted so far that are not bind mounts: paths under them are made in-plan */
+  /**
+   * directories mounted on so far: paths under them live in the mounted file system (a
+   * tmpfs, or a bind mount's source), not in the rootfs on disk, so they are made in-plan
+   */
   virtualDests: string[];
 }
 
@@ -162,6 +165,7 @@ function mountOne(c: Ctx, m: Mount, index: number): void {
       openTarget(c, dest, 'bind mount');
       plan.add('mount', [0, plan.cstr(TARGET_PATH), 0, MS.REMOUNT | MS.BIND | extra, 0], `${what}: remount with ${describeMountFlags(extra)}`);
     }
+    if (!srcIsFile) c.virtualDests.push(dest);
   } else {
     // linux.mountLabel: the SELinux context of the filesystems that take one
     const dataText = withMountLabel(opts.data, type, c.spec.linux?.mountLabel);
