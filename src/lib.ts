@@ -11,3 +11,7 @@ export * from './cgroups/bpf-devices';
 export * from './cgroups/cgroups-path';
 export * from './cgroups/units';
 export * from './cgroups/resources-v2';
+export { Plan } from './plan/plan';
+export { encodePlan, planBytes } from './plan/run-plan';
+export { TRAMPOLINE_X86_64 } from './plan/trampoline-x86_64';
+export { TRAMPOLINE_AARCH64 } from './plan/trampoline-aarch64';

@@ -43,9 +43,13 @@ function encodeArg(a: Arg, base: bigint): { value: bigint; indirect: boolean } {
   return { value: base + BigInt(a.ptrTo.offset + a.plus), indirect: false };
 }
 
-/** Writes header, steps and data into `mem` (at address `addr`). */
-function encode(plan: Plan, errFd: number, addr: bigint, mem: Buffer): void {
-  const table = syscallTable();
+/**
+ * Writes header, steps and data into `mem`, which will live at address `addr`, with the
+ * syscall numbers of `arch` (node's names: x64, arm64). Exported for the trampoline tests,
+ * which run a plan under each architecture.
+ */
+export function encodePlan(plan: Plan, errFd: number, addr: bigint, mem: Buffer, arch: string = process.arch): void {
+  const table = syscallTable(arch);
   const dataBase = addr + BigInt(HEADER_BYTES + plan.steps.length * STEP_WORDS * 8);
   const data = plan.layoutData(dataBase);
   // Word stores through a BigUint64Array over the (page-aligned) region: Buffer's
@@ -102,7 +106,7 @@ export function startPlan(plan: Plan, cloneFlags: number, errFd: number): number
   const region = libc.mmap(size + STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK);
   try {
     const mem = Buffer.from(koffiView(region, size));
-    encode(plan, errFd, region, mem);
+    encodePlan(plan, errFd, region, mem);
     const stackTop = region + BigInt(size + STACK_BYTES - 64);
     const pid = libc.clone(entry, stackTop, cloneFlags, region);
     if (pid < 0) {
