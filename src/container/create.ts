@@ -115,9 +115,15 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     try { closeSync(fd); } catch { /* already closed */ }
   };
   const closeAll = () => [...closeLater].forEach(safeClose);
+  let lockFd: number | undefined;
   if (!o.printPlan) {
     store.claim(o.id);
     undo.push(() => store.remove(o.id));
+    // Hold the container's lock for the whole create, so a concurrent delete/kill/start
+    // waits for a complete state instead of seeing a half-made directory.
+    lockFd = openSync(store.dir(o.id), 'r');
+    closeLater.add(lockFd);
+    libc.flock(lockFd, 2 /* LOCK_EX */);
   }
   try {
     const fifo = store.fifoPath(o.id);
@@ -159,6 +165,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     const { plan, cloneFlags } = buildInitPlan({
       spec, bundle, rootfs, ns, reportFd: reportW, syncFd: syncR, fifoFd, noPivot: !!o.noPivot,
       keepFds: preservedFdCount(o.preserveFds ?? 0), hooksPause, id: o.id, noNewKeyring: !!o.noNewKeyring, startHookStdin: hookPipes.map(([r]) => r), startHookStdinWrite: hookPipes.map(([, w]) => w),
+      parentOnlyFds: lockFd === undefined ? [] : [lockFd],
       consoleSocketFd: spec.process?.terminal ? consoleSocketFd ?? 998 : undefined,
       seccompNotify: notify ?? (seccompUsesNotify(spec.linux?.seccomp) ? { socketFd: 997, stateReadFd: 996 } : undefined),
       cgroupPaths: plannedCgroupPaths(spec, o.id, { systemdCgroup: !!o.systemdCgroup }),

@@ -36,6 +36,8 @@ export interface InitPlanInput {
   startHookStdin: number[];
   /** the write ends of those pipes: the init must close its copies or the hooks never see EOF */
   startHookStdinWrite?: number[];
+  /** fds only the parent may hold (the container's flock): closed first thing */
+  parentOnlyFds?: number[];
   /** process.terminal: the connected console socket the pty master is sent over */
   consoleSocketFd?: number;
   /** SCMP_ACT_NOTIFY: socket connected to listenerPath, pipe with the process state */
@@ -80,6 +82,9 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   if (!unprivilegedMaps) nonDumpable();
   // node's signal handlers are addresses in a heap the child does not have.
   buildSignalResetSteps(plan);
+  // A flock belongs to the open file, which the clone shares until execve: the init
+  // must not keep `tsrt create`'s lock while it waits for `start`.
+  for (const fd of input.parentOnlyFds ?? []) plan.add('close', [fd], `close the parent's lock fd ${fd}`);
   plan.add('prctl', [PR.SET_PDEATHSIG, 9, 0, 0, 0], 'die with the parent while it sets the container up');
 
   let cloneFlags = ns.cloneFlags | SIGCHLD;
