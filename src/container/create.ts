@@ -13,7 +13,7 @@ import { planNamespaces } from '../linux/namespaces';
 import { buildInitPlan } from '../linux/init-plan';
 import { runHooks } from '../hooks/run-hooks';
 import { runHookInMountNs } from '../hooks/hook-in-container';
-import { StateStore, writePidFile, type SavedState } from './state-store';
+import { StateStore, hookState, writePidFile, type SavedState } from './state-store';
 import { procStat } from './status';
 import { ConfigError, TsrtError } from '../util/errors';
 import { describePlan } from '../plan/describe-plan';
@@ -91,9 +91,6 @@ function writeIdMaps(pid: number, spec: Spec): void {
   }
 }
 
-export function hookState(s: SavedState, status: string): string {
-  return JSON.stringify({ ociVersion: s.ociVersion, id: s.id, status, pid: s.pid, bundle: s.bundle, annotations: s.annotations ?? {} });
-}
 
 export async function createContainer(o: CreateOptions): Promise<Created> {
   const bundle = resolve(o.bundle || '.');

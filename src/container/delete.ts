@@ -2,8 +2,7 @@
 // poststop hooks run last and only warn on failure (runtime.md).
 import { runHook } from '../hooks/run-hooks';
 import { ContainerError } from '../util/errors';
-import { hookState } from './create';
-import type { SavedState, StateStore } from './state-store';
+import { hookState, type SavedState, type StateStore } from './state-store';
 import { procStat, statusOf } from './status';
 
 export async function deleteContainer(store: StateStore, id: string, force: boolean, warn: (msg: string) => void): Promise<void> {

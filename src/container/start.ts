@@ -3,8 +3,7 @@
 import { closeSync, constants, openSync, readSync, unlinkSync } from 'node:fs';
 import { runHooks } from '../hooks/run-hooks';
 import { ContainerError, TsrtError } from '../util/errors';
-import { hookState } from './create';
-import type { SavedState, StateStore } from './state-store';
+import { hookState, type SavedState, type StateStore } from './state-store';
 import { isAlive, statusOf } from './status';
 
 export async function startContainer(store: StateStore, id: string): Promise<void> {

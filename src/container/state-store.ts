@@ -138,6 +138,11 @@ export class StateStore {
   }
 }
 
+/** The state JSON a hook reads on its stdin (runtime.md "State"). */
+export function hookState(s: SavedState, status: string): string {
+  return JSON.stringify({ ociVersion: s.ociVersion, id: s.id, status, pid: s.pid, bundle: s.bundle, annotations: s.annotations ?? {} });
+}
+
 /** Writes a pid file atomically, with no trailing newline (containerd parses it strictly). */
 export function writePidFile(path: string, pid: number): void {
   const tmp = `${path}.${process.pid}.tmp`;
