@@ -68,6 +68,10 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
     throw new ConfigError('hostname: setting the hostname needs a private UTS namespace (add {"type": "uts"} to linux.namespaces)');
   }
   checkSecurityConfig(spec, ns);
+  // The init reaches the exec fifo through the container's /proc after pivot_root.
+  if (!(spec.mounts ?? []).some((m) => m.destination.replace(/\/+$/, '') === '/proc' && m.type === 'proc')) {
+    throw new ConfigError('mounts: tsrt needs /proc mounted in the container (a mount of type proc on /proc)');
+  }
   const plan = new Plan();
   const report = input.reportFd;
   // An unprivileged parent writes our id maps itself: it needs setgroups denied first
@@ -131,19 +135,6 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
     plan.add('read', [input.syncFd, byte, 1], 'wait for the create hooks');
   }
 
-  // The exec fifo is reopened through /proc after pivot_root; without a /proc mount
-  // it must be opened before (the wait then happens before pivot_root).
-  const procMounted = (spec.mounts ?? []).some((m) => m.destination.replace(/\/+$/, '') === '/proc' && m.type === 'proc');
-  const fifoPath = plan.cstr(`/proc/self/fd/${input.fifoFd}`);
-  const fifo = plan.slot('exec fifo fd');
-  const waitForStart = () => {
-    plan.add('prctl', [PR.SET_PDEATHSIG, 0, 0, 0, 0], 'outlive `tsrt create`');
-    plan.add('write', [report, message(plan, MSG.READY, 'ready message').blob, 16], 'tell the parent the container is created');
-    plan.add('openat', [-100, fifoPath, O.WRONLY | O.CLOEXEC, 0], 'wait for `tsrt start` (open the exec fifo)', { store: fifo });
-    plan.add('write', [{ load: fifo }, plan.cstr('0'), 1], 'signal `tsrt start` through the exec fifo');
-    plan.add('close', [{ load: fifo }], 'close the exec fifo');
-  };
-
   buildPivotSteps(plan, rootfsInput);
   if (input.consoleSocketFd !== undefined) {
     // After pivot_root: the pty must come from the container's own devpts.
@@ -160,10 +151,14 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   if (proc.noNewPrivileges) plan.add('prctl', [PR.SET_NO_NEW_PRIVS, 1, 0, 0, 0], 'set no_new_privs');
   buildFdSteps(plan, input.keepFds);
   buildLsmSteps(plan, spec);
-  if (!procMounted) {
-    throw new ConfigError('mounts: tsrt needs /proc mounted in the container (a mount of type proc on /proc)');
-  }
-  waitForStart();
+  // Wait for `start`: the exec fifo is reopened (for writing) through the container's
+  // /proc, the O_PATH fd the parent opened being the only way to reach it after pivot_root.
+  const fifo = plan.slot('exec fifo fd');
+  plan.add('prctl', [PR.SET_PDEATHSIG, 0, 0, 0, 0], 'outlive `tsrt create`');
+  plan.add('write', [report, message(plan, MSG.READY, 'ready message').blob, 16], 'tell the parent the container is created');
+  plan.add('openat', [-100, plan.cstr(`/proc/self/fd/${input.fifoFd}`), O.WRONLY | O.CLOEXEC, 0], 'wait for `tsrt start` (open the exec fifo)', { store: fifo });
+  plan.add('write', [{ load: fifo }, plan.cstr('0'), 1], 'signal `tsrt start` through the exec fifo');
+  plan.add('close', [{ load: fifo }], 'close the exec fifo');
   buildStartContainerHookSteps(plan, spec.hooks?.startContainer ?? [], input.startHookStdin, input.startHookStdinWrite ?? []);
   buildSeccompSteps(plan, spec, input.seccompNotify);
   buildExecSteps(plan, proc.args ?? [], processEnv(spec, input.rootfs));
