@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { sleep, TSRT } from './tsrt.mjs';
+import { collectJsonLines, sleep, TSRT } from './tsrt.mjs';
 
 /** The host's cgroup mounts: [{version, mountpoint, controllers}]. */
 export function cgroupMounts() {
@@ -119,17 +119,8 @@ export function started(sb, args, patch, opts = {}) {
  */
 export function eventsStream(t, sb, args, env = process.env) {
   const child = spawn(TSRT, ['--root', sb.root, 'events', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
-  const lines = [];
-  let buf = '';
+  const lines = collectJsonLines(child.stdout);
   let err = '';
-  child.stdout.on('data', (d) => {
-    buf += d;
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      lines.push(JSON.parse(buf.slice(0, i)));
-      buf = buf.slice(i + 1);
-    }
-  });
   child.stderr.on('data', (d) => { err += d; });
   const done = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
   t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });

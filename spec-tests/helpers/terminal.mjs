@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { sleep } from './tsrt.mjs';
+import { collectJsonLines, sleep } from './tsrt.mjs';
 
 /** Polls fn() until it returns a truthy value; throws describe() after limitMs. */
 export async function waitUntil(fn, limitMs, describe) {
@@ -82,17 +82,8 @@ function startPython(sb, name, source, args) {
   fs.writeFileSync(script, source);
   const child = spawn('python3', [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   sb.track(child.pid);
-  const lines = [];
-  let buf = '';
+  const lines = collectJsonLines(child.stdout);
   let stderr = '';
-  child.stdout.on('data', (d) => {
-    buf += d;
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      lines.push(JSON.parse(buf.slice(0, i)));
-      buf = buf.slice(i + 1);
-    }
-  });
   child.stderr.on('data', (d) => { stderr += d; });
   let exited = false;
   child.on('exit', () => { exited = true; });

@@ -408,3 +408,18 @@ export function writeScript(file, body, shell = '/bin/sh') {
   fs.writeFileSync(file, `#!${shell}\n${body}\n`, { mode: 0o755 });
   return file;
 }
+
+/** Parses a child's stdout as JSON lines as they arrive; returns the (growing) array. */
+export function collectJsonLines(stream) {
+  const lines = [];
+  let buf = '';
+  stream.on('data', (d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      lines.push(JSON.parse(buf.slice(0, i)));
+      buf = buf.slice(i + 1);
+    }
+  });
+  return lines;
+}
