@@ -45,8 +45,19 @@ function unescape(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 }
 
-/** Reads the host's cgroup mounts. TSRT_CGROUP_LAYOUT=unified|legacy narrows what is used (docs/cgroups.md). */
-export function detectLayout(): Layout {
+let hostMounts: Hierarchy[] | undefined;
+
+/**
+ * Every cgroup hierarchy the host mounts (each once), in mountinfo order, read once per
+ * process: create needs it for the cgroups, their planned paths and the container's
+ * /sys/fs/cgroup. Callers get copies.
+ */
+export function hostCgroupMounts(): Hierarchy[] {
+  hostMounts ??= readHostCgroupMounts();
+  return hostMounts.map((h) => ({ ...h, controllers: [...h.controllers] }));
+}
+
+function readHostCgroupMounts(): Hierarchy[] {
   const known = v1Controllers();
   const byDev = new Map<string, Hierarchy>();
   for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
@@ -71,8 +82,14 @@ export function detectLayout(): Layout {
     const score = (x: Hierarchy) => (x.mountRoot === '/' ? 2 : 0) + (x.mountpoint.startsWith('/sys/fs/cgroup') ? 1 : 0);
     if (!prev || score(h) > score(prev)) byDev.set(dev, h);
   }
-  let v1 = [...byDev.values()].filter((h) => h.version === 1);
-  let v2 = [...byDev.values()].find((h) => h.version === 2);
+  return [...byDev.values()];
+}
+
+/** Reads the host's cgroup mounts. TSRT_CGROUP_LAYOUT=unified|legacy narrows what is used (docs/cgroups.md). */
+export function detectLayout(): Layout {
+  const mounts = hostCgroupMounts();
+  let v1 = mounts.filter((h) => h.version === 1);
+  let v2 = mounts.find((h) => h.version === 2);
   const override = process.env.TSRT_CGROUP_LAYOUT;
   if (override === 'unified') {
     if (!v2) throw new TsrtError('ECGROUP', 'TSRT_CGROUP_LAYOUT=unified: no cgroup2 file system is mounted');

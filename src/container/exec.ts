@@ -6,7 +6,7 @@ import type { LinuxNamespace } from '../oci/spec-types';
 import { O } from '../libc/constants';
 import { libc } from '../libc/libc';
 import { readReport, startPlan } from '../plan/run-plan';
-import { NS_PROC_NAME, type JoinedNamespace } from '../linux/namespaces';
+import { NS_PROC_NAME, sortForJoining, type JoinedNamespace } from '../linux/namespaces';
 import { buildExecPlan } from '../linux/exec-plan';
 import { processEnv } from '../linux/process-setup';
 import { buildExecProcess, type ExecFlags } from '../oci/exec-process';
@@ -44,8 +44,7 @@ export async function execInContainer(store: StateStore, id: string, o: ExecOpti
       fds.add(fd);
       return { type: n.type, path, fd };
     });
-    const order = ['user', 'ipc', 'uts', 'network', 'pid', 'cgroup', 'time', 'mount'];
-    joined.sort((a, b) => order.indexOf(a.type) - order.indexOf(b.type));
+    sortForJoining(joined);
     const [reportR, reportW] = libc.pipe2(O.CLOEXEC);
     const [syncR, syncW] = libc.pipe2(O.CLOEXEC);
     [reportR, reportW, syncR, syncW].forEach((fd) => fds.add(fd));

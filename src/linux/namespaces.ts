@@ -21,6 +21,11 @@ export const NS_PROC_NAME: Record<LinuxNamespaceType, string> = {
 // mount namespace last (it changes what paths mean).
 const JOIN_ORDER: LinuxNamespaceType[] = ['user', 'ipc', 'uts', 'network', 'pid', 'cgroup', 'time', 'mount'];
 
+/** Sorts namespaces to join into the order setns() needs (create and exec). */
+export function sortForJoining<T extends { type: LinuxNamespaceType }>(joined: T[]): T[] {
+  return joined.sort((a, b) => JOIN_ORDER.indexOf(a.type) - JOIN_ORDER.indexOf(b.type));
+}
+
 export interface JoinedNamespace {
   type: LinuxNamespaceType;
   path: string;
@@ -65,7 +70,7 @@ export function planNamespaces(spec: Spec): NamespacePlan {
       cloneFlags |= NS_FLAG[ns.type];
     }
   });
-  joined.sort((a, b) => JOIN_ORDER.indexOf(a.type) - JOIN_ORDER.indexOf(b.type));
+  sortForJoining(joined);
   const types = new Set(list.map((n) => n.type));
   return {
     cloneFlags,

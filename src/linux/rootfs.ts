@@ -6,7 +6,7 @@
 // the rootfs and mounted through /proc/self/fd/N, so a symlink in the rootfs can never
 // send a mount outside it (the CVE-2021-30465 class), even if it appears after the
 // parent looked.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { posix, resolve as resolvePath } from 'node:path';
 import type { Mount, Spec } from '../oci/spec-types';
 import { AT_FDCWD, MNT_DETACH, MS, O, RESOLVE, S_IFCHR, S_IFBLK, S_IFIFO } from '../libc/constants';
@@ -14,6 +14,7 @@ import { Plan, type Blob } from '../plan/plan';
 import { parseMountOptions, isBindMount, describeMountFlags } from './mount-options';
 import { mkdirAllInRoot, ensureFileInRoot } from '../util/secure-join';
 import { ConfigError } from '../util/errors';
+import { cgroupOf, dirIn, hostCgroupMounts, procCgroups } from '../cgroups/layout';
 import { withMountLabel } from './lsm';
 
 /** The fixed fd a mount target is dup'ed to, so the plan can name /proc/self/fd/N. */
@@ -196,44 +197,20 @@ function mountOne(c: Ctx, m: Mount, index: number): void {
   }
 }
 
-interface Hierarchy { mountpoint: string; fstype: string; superOptions: string }
-
-function hostCgroupHierarchies(): Hierarchy[] {
-  const out: Hierarchy[] = [];
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const [pre, post] = line.split(' - ');
-    if (!pre || !post) continue;
-    const f = pre.split(' ');
-    const [fstype, , superOptions] = post.split(' ');
-    if ((fstype === 'cgroup' || fstype === 'cgroup2') && f[4]?.startsWith('/sys/fs/cgroup')) {
-      out.push({ mountpoint: f[4], fstype, superOptions: superOptions ?? '' });
-    }
-  }
-  return out;
-}
-
-/** Our own cgroup path in each hierarchy (key: controllers or "" for v2). */
-function ownCgroups(): Map<string, string> {
-  const m = new Map<string, string>();
-  for (const line of readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n')) {
-    const [, ctrls, path] = line.split(':');
-    if (ctrls !== undefined && path !== undefined) m.set(ctrls, path);
-  }
-  return m;
-}
-
 function mountCgroup(c: Ctx, m: Mount, dest: string, flags: number, field: string): void {
   const { plan } = c;
-  const hier = hostCgroupHierarchies();
+  // The host's hierarchies under /sys/fs/cgroup, as the container will see them.
+  const hier = hostCgroupMounts().filter((h) => h.mountpoint.startsWith('/sys/fs/cgroup'));
+  const own = procCgroups('self');
   const mountFlags = flags & ~MS.RDONLY;
   prepareMountPoint(c, dest, false, field);
-  const unified = hier.length === 1 && hier[0]!.fstype === 'cgroup2' && hier[0]!.mountpoint === '/sys/fs/cgroup';
+  const unified = hier.length === 1 && hier[0]!.version === 2 && hier[0]!.mountpoint === '/sys/fs/cgroup';
   if (unified) {
     openTarget(c, dest, 'cgroup mount');
     if (c.newCgroupNs) {
       plan.add('mount', [plan.cstr('cgroup2'), plan.cstr(TARGET_PATH), plan.cstr('cgroup2'), flags, 0], `${field}: mount cgroup2 on ${dest}`);
     } else {
-      const src = c.cgroupPaths?.unified ?? posix.join('/sys/fs/cgroup', ownCgroups().get('') ?? '/');
+      const src = c.cgroupPaths?.unified ?? dirIn(hier[0]!, cgroupOf(hier[0]!, own));
       plan.add('mount', [plan.cstr(src), plan.cstr(TARGET_PATH), 0, MS.BIND | MS.REC, 0], `${field}: bind ${src} on ${dest}`);
       if (flags & ~(MS.BIND | MS.REC)) {
         openTarget(c, dest, 'cgroup mount');
@@ -247,7 +224,6 @@ function mountCgroup(c: Ctx, m: Mount, dest: string, flags: number, field: strin
   plan.add('mount', [plan.cstr('tmpfs'), plan.cstr(TARGET_PATH), plan.cstr('tmpfs'), mountFlags, plan.cstr('mode=755')], `${field}: mount tmpfs for cgroup hierarchies on ${dest}`);
   // Everything below is made relative to the new tmpfs, opened inside the rootfs.
   const tmpfs = openInRoot(c, dest, 'the cgroup tmpfs');
-  const own = ownCgroups();
   for (const h of hier) {
     const name = posix.basename(h.mountpoint);
     if (h.mountpoint === '/sys/fs/cgroup') continue;
@@ -262,15 +238,14 @@ function mountCgroup(c: Ctx, m: Mount, dest: string, flags: number, field: strin
     const host = TARGET_PATH;
     plan.add('mkdirat', [{ load: tmpfs }, plan.cstr(name), 0o755], `create ${sub}`, { okErrno: 17 });
     openSub();
-    const ctrls = h.superOptions.split(',').filter((o) => o !== 'rw' && o !== 'ro' && !o.startsWith('release_agent') && o !== 'clone_children' && o !== 'nsdelegate' && o !== 'memory_recursiveprot');
+    const fstype = h.version === 2 ? 'cgroup2' : 'cgroup';
+    const ctrls = h.version === 2 ? [] : h.controllers;
     if (c.newCgroupNs) {
-      const fstype = h.fstype;
-      const data = fstype === 'cgroup' ? ctrls.join(',') : '';
+      const data = ctrls.join(',');
       plan.add('mount', [plan.cstr(fstype), plan.cstr(host), plan.cstr(fstype), flags, data ? plan.cstr(data) : 0], `${field}: mount ${fstype} ${data} on ${sub}`);
     } else {
-      const key = h.fstype === 'cgroup2' ? '' : ctrls.join(',');
-      const mine = h.fstype === 'cgroup2' ? c.cgroupPaths?.unified : ctrls.map((k) => c.cgroupPaths?.[k]).find(Boolean);
-      const src = mine ?? posix.join(h.mountpoint, own.get(key) ?? '/');
+      const mine = h.version === 2 ? c.cgroupPaths?.unified : ctrls.map((k) => c.cgroupPaths?.[k]).find(Boolean);
+      const src = mine ?? dirIn(h, cgroupOf(h, own));
       plan.add('mount', [plan.cstr(src), plan.cstr(host), 0, MS.BIND | MS.REC, 0], `${field}: bind ${src} on ${sub}`);
       openSub();
       plan.add('mount', [0, plan.cstr(host), 0, MS.REMOUNT | MS.BIND | flags, 0], `${field}: remount ${sub} with ${describeMountFlags(flags)}`);
