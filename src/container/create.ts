@@ -22,6 +22,7 @@ import { openSeccompListener, seccompProcessState } from '../linux/security';
 import { seccompUsesNotify } from '../linux/seccomp';
 import { moveNetDevices } from '../linux/net-devices';
 import { checkExecutable } from '../linux/process-setup';
+import { warmCgroupAttach } from '../cgroups/warm-attach';
 
 export interface CreateOptions {
   root: string;
@@ -103,6 +104,8 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     throw new ConfigError(`root.path: ${rootfs}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   checkExecutable(spec, rootfs, spec.process?.env ?? []);
+  // The init's cgroup join comes after the plan is built: the kernel's lock is ready by then.
+  if (!o.printPlan) warmCgroupAttach();
   const store = new StateStore(o.root);
   const undo: (() => void)[] = [];
   // fds the parent opened for the child; each closed exactly once (numbers get reused).
@@ -173,6 +176,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       return { store, plan, state: undefined as unknown as SavedState };
     }
 
+    warmCgroupAttach();
     const first = startPlan(plan, cloneFlags, reportW);
     undo.push(() => { try { process.kill(first, 'SIGKILL'); libc.waitpid(first, 0); } catch { /* gone */ } });
     safeClose(reportW);

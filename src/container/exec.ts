@@ -11,6 +11,7 @@ import { buildExecPlan } from '../linux/exec-plan';
 import { processEnv } from '../linux/process-setup';
 import { buildExecProcess, type ExecFlags } from '../oci/exec-process';
 import { joinCgroups } from '../cgroups/join';
+import { warmCgroupAttach } from '../cgroups/warm-attach';
 import { ContainerError, TsrtError } from '../util/errors';
 import { writePidFile, type StateStore } from './state-store';
 import { callerWindowSize, proxyTerminal, type TerminalProxy } from '../console/proxy';
@@ -34,6 +35,7 @@ export async function execInContainer(store: StateStore, id: string, o: ExecOpti
   if (status === 'paused' && !o.ignorePaused) throw new ContainerError('ESTATE', `cannot exec in a paused container ${id} (use --ignore-paused)`);
   if (status !== 'running' && status !== 'created' && status !== 'paused') throw new ContainerError('ESTATE', 'container not running');
   const proc = buildExecProcess(s.config, o);
+  warmCgroupAttach();
   const spec = { ...s.config, process: proc };
   const fds = new Set<number>();
   const close = (fd: number) => { if (fds.delete(fd)) closeSync(fd); };
