@@ -24,12 +24,13 @@ import { fileURLToPath } from 'node:url';
 const REPO = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = path.join(REPO, 'dist');
 const ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
-const opts = { n: 15, json: null };
+const opts = { n: 15, json: null, fine: false };
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i];
   if (a === '--n') opts.n = Number(process.argv[++i]);
   else if (a === '--json') opts.json = path.resolve(process.argv[++i]);
-  else { console.error('usage: node scripts/bench-phases.mjs [--n N] [--json FILE]'); process.exit(2); }
+  else if (a === '--fine') opts.fine = true;
+  else { console.error('usage: node scripts/bench-phases.mjs [--n N] [--fine] [--json FILE]'); process.exit(2); }
 }
 if (!Number.isInteger(opts.n) || opts.n < 1) { console.error('--n: a positive integer'); process.exit(2); }
 
@@ -54,6 +55,38 @@ const MARKS = {
     ['removeContainer', 'delete: cgroups, state dir'],
   ],
 };
+/** --fine: the same run, cut at the plan builders and the steps of create as well. */
+const FINE_RUN = [
+  ['main', 'parse argv, look up the command'],
+  ['runContainer', 'load koffi (first libc call)'],
+  ['loadBundleConfig', 'read config.json'],
+  ['validateConfig', 'validate config.json'],
+  ['checkExecutable', 'find process.args[0] in the rootfs'],
+  ['warmCgroupAttach', 'warm the cgroup lock (read mountinfo, /proc/self/cgroup)'],
+  ['claim', 'claim the id, lock, fifo, pipes'],
+  ['planNamespaces', 'namespaces (open joined ones)'],
+  ['buildInitPlan', 'plan: checks, signal resets'],
+  ['buildMountSteps', 'plan: mounts, devices'],
+  ['buildPivotSteps', 'plan: pivot_root'],
+  ['buildPathProtectionSteps', 'plan: masked and read-only paths'],
+  ['buildRlimitSteps', 'plan: rlimits, cwd, attributes'],
+  ['buildUserAndCapSteps', 'plan: user, capabilities'],
+  ['buildFdSteps', 'plan: fds, lsm, fifo wait, hooks, seccomp'],
+  ['buildExecSteps', 'plan: execve'],
+  ['startPlan', 'startPlan: dumpable, mmap'],
+  ['encodePlan', 'encode the plan'],
+  ['clone', 'clone the init; save state'],
+  ['setupCgroups', 'cgroups: layout, mkdir'],
+  ['apply', 'cgroups: limits'],
+  ['join', 'cgroups: move the init in; save state'],
+  ['moveNetDevices', 'release the init: it sets itself up, reports ready'],
+  ['releaseInit', 'start: exec fifo, poststart hooks'],
+  ['waitpidAsync', 'the container runs /bin/true; wait for it'],
+  ['removeContainer', 'delete: lock, load state'],
+  ['removeCgroups', 'delete: cgroups'],
+  ['remove', 'delete: state dir'],
+];
+if (opts.fine) MARKS.run = FINE_RUN;
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrt-phases-'));
 const ROOT = path.join(TMP, 'root');

@@ -84,8 +84,12 @@ function crc32(buf) {
   return typeof c === 'function' ? c(buf) >>> 0 : undefined;
 }
 
-/** The V8 data of a cache file if it was made for this key and is intact, else undefined. */
-function readCache(cacheFile, key) {
+/**
+ * The cache in a file if it was made for this key and is intact: { data, stage }, where
+ * stage is "trained" (made by the build) or "grown" (a real create, run or exec added
+ * what training cannot reach). undefined if there is none.
+ */
+function readCacheFile(cacheFile, key) {
   let buf;
   try {
     buf = fs.readFileSync(cacheFile);
@@ -94,15 +98,20 @@ function readCache(cacheFile, key) {
   }
   if (buf.length <= HEADER || buf.latin1Slice(0, key.length + 1) !== `${key} `) return undefined;
   const data = buf.subarray(HEADER);
-  const want = buf.latin1Slice(key.length + 1, HEADER).trim();
+  const [want, stage = 'trained'] = buf.latin1Slice(key.length + 1, HEADER).trim().split(' ');
   const crc = crc32(data);
-  return crc === undefined || want === String(crc) ? data : undefined;
+  return crc === undefined || want === String(crc) ? { data, stage } : undefined;
+}
+
+/** The V8 data of a cache file if it was made for this key and is intact, else undefined. */
+function readCache(cacheFile, key) {
+  return readCacheFile(cacheFile, key)?.data;
 }
 
 /** Writes a cache atomically (a temp file beside it, then rename). */
-function writeCache(cacheFile, key, data) {
+function writeCache(cacheFile, key, data, stage = 'trained') {
   const head = Buffer.alloc(HEADER, ' ');
-  head.write(`${key} ${crc32(data) ?? ''}`, 'latin1');
+  head.write(`${key} ${crc32(data) ?? ''} ${stage}`, 'latin1');
   head[HEADER - 1] = 0x0a;
   const tmp = `${cacheFile}.${process.pid}.tmp`;
   try {
@@ -116,13 +125,18 @@ function writeCache(cacheFile, key, data) {
 }
 
 /**
- * Writes a code cache of what this process compiled, when the one on disk was missing or
- * unusable. Only with node's default V8 flags (a cache records them, and the launcher's
- * node would reject one made under others), only by the owner of dist/ (never by another
- * user of a shared install), only if tsrt.js is still the file this process ran, and
- * silently: a failure costs nothing but speed.
+ * Writes a code cache of what this process compiled (with what it loaded from the old
+ * one: V8 puts every compiled function in it), at exit: when the cache on disk was
+ * missing or unusable, or once, as "grown", after the first create, run or exec that
+ * succeeded with a trained one (training cannot clone, make cgroups or wait for a
+ * container: those functions would be compiled lazily by every run, about 1.5 ms).
+ * Only with node's default V8 flags (a cache records them, and the launcher's node
+ * would reject one made under others), only by the owner of dist/ (never by another
+ * user of a shared install), only if tsrt.js is still the file this process ran and no
+ * other process replaced the cache meanwhile, and silently: a failure costs nothing
+ * but speed.
  */
-function maybeRewriteCache(cacheFile, script, key, used) {
+function maybeRewriteCache(cacheFile, script, key, used, stage) {
   try {
     if (process.execArgv.length || process.env.NODE_OPTIONS) return;
     if (typeof process.geteuid !== 'function' || process.geteuid() !== fs.statSync(__dirname).uid) return;
@@ -131,7 +145,7 @@ function maybeRewriteCache(cacheFile, script, key, used) {
     // another cache written meanwhile (by the build's training, or another tsrt): keep it
     const now = readCache(cacheFile, key);
     if (now && !(used && now.equals(used))) return;
-    writeCache(cacheFile, key, script.createCachedData());
+    writeCache(cacheFile, key, script.createCachedData(), stage);
   } catch {
     // read-only install, full disk, ...: run without a cache
   }
@@ -151,10 +165,15 @@ if (require.main === module) {
   const cmd = commandOf(process.argv.slice(2));
   const { src, key } = readBundle();
   const cacheFile = LIGHT.has(cmd) ? CACHES.light : CACHES.full;
-  const cachedData = readCache(cacheFile, key);
+  const cache = readCacheFile(cacheFile, key);
+  const cachedData = cache?.data;
   const script = compile(src, cachedData);
-  if (cachedData === undefined || script.cachedDataRejected) {
-    process.once('exit', () => maybeRewriteCache(cacheFile, script, key, cachedData));
+  const grows = cmd === 'create' || cmd === 'run' || cmd === 'exec';
+  const stale = cachedData === undefined || script.cachedDataRejected;
+  if (stale || (grows && cache.stage === 'trained')) {
+    process.once('exit', (code) => {
+      if (stale || code === 0) maybeRewriteCache(cacheFile, script, key, cachedData, grows && code === 0 ? 'grown' : 'trained');
+    });
   }
   run(script);
 } else {

@@ -94,6 +94,9 @@ function writeIdMaps(pid: number, spec: Spec): void {
 
 
 export async function createContainer(o: CreateOptions): Promise<Created> {
+  // First thing: the kernel's grace period runs while the config is read and the plan
+  // built, and is over before the cgroups are made (cgroups/warm-attach.ts).
+  if (!o.printPlan) warmCgroupAttach();
   const bundle = resolve(o.bundle || '.');
   const spec = loadBundleConfig(bundle);
   checkTerminalSocket(spec, o.consoleSocket, { interactive: o.consoleFd !== undefined });
@@ -104,8 +107,6 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     throw new ConfigError(`root.path: ${rootfs}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   checkExecutable(spec, rootfs, spec.process?.env ?? []);
-  // The init's cgroup join comes after the plan is built: the kernel's lock is ready by then.
-  if (!o.printPlan) warmCgroupAttach();
   const store = new StateStore(o.root);
   const undo: (() => void)[] = [];
   // fds the parent opened for the child; each closed exactly once (numbers get reused).
@@ -176,7 +177,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       return { store, plan, state: undefined as unknown as SavedState };
     }
 
-    warmCgroupAttach();
+    warmCgroupAttach(); // keeps the lock's writer mode until the join below
     const first = startPlan(plan, cloneFlags, reportW);
     undo.push(() => { try { process.kill(first, 'SIGKILL'); libc.waitpid(first, 0); } catch { /* gone */ } });
     safeClose(reportW);

@@ -30,12 +30,12 @@ export interface ExecOptions extends ExecFlags {
 
 
 export async function execInContainer(store: StateStore, id: string, o: ExecOptions): Promise<number> {
+  warmCgroupAttach(); // over by the cgroup join (cgroups/warm-attach.ts)
   const s = store.load(id);
   const status = statusOf(store, s);
   if (status === 'paused' && !o.ignorePaused) throw new ContainerError('ESTATE', `cannot exec in a paused container ${id} (use --ignore-paused)`);
   if (status !== 'running' && status !== 'created' && status !== 'paused') throw new ContainerError('ESTATE', 'container not running');
   const proc = buildExecProcess(s.config, o);
-  warmCgroupAttach();
   const spec = { ...s.config, process: proc };
   const fds = new Set<number>();
   const close = (fd: number) => { if (fds.delete(fd)) closeSync(fd); };
