@@ -166,3 +166,14 @@ test('run: a non-root process.user runs (and can still be started through the ex
   assert.equal(r.stdout, '1000\n1000\ndone\n');
   assert.ok(!fs.existsSync(sb.stateDir(id)));
 });
+
+test('run: the container process starts with every signal at its default, none blocked (node ignores SIGPIPE and SIGXFSZ)', (t) => {
+  const sb = new Sandbox(t);
+  // cat installs no handler of its own: what it shows is what it was given.
+  const { r } = runWith(sb, ['cat', '/proc/self/status']);
+  assert.equal(r.status, 0, show(r));
+  const field = (name) => new RegExp(`^${name}:\\s*([0-9a-f]+)$`, 'm').exec(r.stdout)?.[1];
+  for (const name of ['SigIgn', 'SigBlk', 'SigCgt']) assert.equal(field(name), '0000000000000000', `${name} in the container`);
+  const own = new RegExp('^SigIgn:\\s*([0-9a-f]+)$', 'm').exec(fs.readFileSync('/proc/self/status', 'utf8'))[1];
+  assert.notEqual(own, '0000000000000000', 'the test itself (node) ignores some signals, as tsrt does');
+});

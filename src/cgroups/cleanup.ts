@@ -4,16 +4,18 @@ import { readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
-/** rmdir of dir after its sub-cgroups (exec --cgroup, nested containers), deepest first. */
-function removeTree(dir: string, warn: (msg: string) => void): void {
-  let subs: string[] = [];
+/** The sub-cgroups of dir (exec --cgroup, nested containers), which must go first. */
+function subCgroups(dir: string): string[] {
   try {
-    subs = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    return readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
   } catch {
-    // gone already, or unreadable: rmdir says which
+    return []; // gone already, or unreadable: rmdir says which
   }
-  for (const s of subs) removeTree(`${dir}/${s}`, warn);
-  // EBUSY while the last processes are still leaving (a killed init's children exit after it).
+}
+
+/** rmdir of dir, after its sub-cgroups when it has some (looked for only then: the common case is none). */
+function removeTree(dir: string, warn: (msg: string) => void): void {
+  let subsRemoved = false;
   for (let i = 0; i < 200; i++) {
     try {
       rmdirSync(dir);
@@ -21,6 +23,13 @@ function removeTree(dir: string, warn: (msg: string) => void): void {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return;
+      // EBUSY: sub-cgroups, or the last processes still leaving (a killed init's children exit after it).
+      if (code === 'EBUSY' && !subsRemoved) {
+        subsRemoved = true;
+        const subs = subCgroups(dir);
+        for (const s of subs) removeTree(`${dir}/${s}`, warn);
+        if (subs.length) continue;
+      }
       if (code !== 'EBUSY' || i === 199) {
         warn(`cannot remove cgroup ${dir}: ${code}`);
         return;

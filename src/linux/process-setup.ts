@@ -11,11 +11,34 @@ import { ConfigError } from '../util/errors';
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
+/**
+ * The signals this process does not leave at their default: with a handler (SigCgt) or
+ * ignored (SigIgn), read from /proc/self/status. node sets a handful (SIGINT, SIGUSR1,
+ * SIGSEGV, SIGTERM, ...; SIGPIPE and SIGXFSZ ignored), always from its main thread, which
+ * is building this plan: none can change before the clone. All of 1-64 if unreadable.
+ */
+function nonDefaultSignals(): number[] {
+  let mask = 0n;
+  try {
+    const status = readFileSync('/proc/self/status', 'latin1');
+    for (const field of ['SigCgt', 'SigIgn']) {
+      const m = new RegExp(`^${field}:\\s*([0-9a-f]+)$`, 'm').exec(status);
+      if (!m) throw new Error(`no ${field}`);
+      mask |= BigInt(`0x${m[1]}`);
+    }
+  } catch {
+    mask = (1n << 64n) - 1n;
+  }
+  const out: number[] = [];
+  for (let sig = 1; sig <= 64; sig++) if ((mask >> BigInt(sig - 1)) & 1n) out.push(sig);
+  return out;
+}
+
 /** First steps of every plan: node's signal handlers and mask must not survive. */
 export function buildSignalResetSteps(plan: Plan): void {
   // struct kernel_sigaction { handler, flags, restorer, mask } with handler SIG_DFL.
   const dfl = plan.blob(Buffer.alloc(32), 'sigaction SIG_DFL');
-  for (let sig = 1; sig <= 64; sig++) {
+  for (const sig of nonDefaultSignals()) {
     if (sig === 9 || sig === 19) continue;
     plan.add('rt_sigaction', [sig, dfl, 0, 8], `reset the disposition of signal ${sig}`, { ignoreError: true });
   }

@@ -368,7 +368,8 @@ export function buildPathProtectionSteps(plan: Plan, input: RootfsInput): void {
     // /proc and /sys look the same on the host as in the container's fresh mounts.
     const hostPath = /^\/(proc|sys)(\/|$)/.test(p) ? p : posix.join(input.rootfs, p);
     try {
-      return statSync(hostPath);
+      // most of the default maskedPaths do not exist on a given host: no exception for those
+      return statSync(hostPath, { throwIfNoEntry: false });
     } catch {
       return undefined;
     }
