@@ -3,7 +3,7 @@
 //
 //   node scripts/bench-phases.mjs [--n N] [--json FILE]
 //
-// It runs dist/tsrt.js the way the launcher does (vm.Script with a code cache, require
+// It runs dist/tsrt.js (run) and dist/tsrt-light.js (state) the way the launcher does (vm.Script with a code cache, require
 // from dist/), but from a copy of its source with a timestamp taken at the entry of a few
 // functions: the boundaries of the phases below. Marks are process.hrtime() values
 // (CLOCK_MONOTONIC, the same clock in every process), so "spawn -> launcher" is measured
@@ -104,16 +104,21 @@ function bundleDir(name, args) {
   return dir;
 }
 
-// The marked copy of the bundle (each function's first definition; a method if no function).
-let marked = fs.readFileSync(path.join(DIST, 'tsrt.js'), 'utf8');
-for (const fn of new Set(Object.values(MARKS).flat().map(([f]) => f))) {
-  const call = ` globalThis.__phase(${JSON.stringify(fn)});`;
-  const asFunction = new RegExp(`((?:async )?function ${fn}\\([^)]*\\) \\{)`);
-  const asMethod = new RegExp(`(\\n\\s+(?:async )?${fn}\\([^)]*\\) \\{)`);
-  if (asFunction.test(marked)) marked = marked.replace(asFunction, (m) => m + call);
-  else marked = marked.replace(asMethod, (m) => m + call);
+/** Which bundle the launcher runs for each measured command. */
+const BUNDLE_OF = { state: 'tsrt-light.js', run: 'tsrt.js' };
+
+// The marked copies of the bundles (each function's first definition; a method if no function).
+for (const [cmd, bundle] of Object.entries(BUNDLE_OF)) {
+  let marked = fs.readFileSync(path.join(DIST, bundle), 'utf8');
+  for (const fn of new Set(MARKS[cmd].map(([f]) => f))) {
+    const call = ` globalThis.__phase(${JSON.stringify(fn)});`;
+    const asFunction = new RegExp(`((?:async )?function ${fn}\\([^)]*\\) \\{)`);
+    const asMethod = new RegExp(`(\\n\\s+(?:async )?${fn}\\([^)]*\\) \\{)`);
+    if (asFunction.test(marked)) marked = marked.replace(asFunction, (m) => m + call);
+    else marked = marked.replace(asMethod, (m) => m + call);
+  }
+  fs.writeFileSync(path.join(TMP, `marked-${cmd}.js`), marked);
 }
-fs.writeFileSync(path.join(TMP, 'marked.js'), marked);
 
 // The runner: the launcher's own compile() and run() on the marked copy, with its own
 // code caches (made by the warm-up runs) in the temp dir.
@@ -123,17 +128,19 @@ const L = require(${JSON.stringify(path.join(DIST, 'tsrt'))});
 const marks = [['launcher', process.hrtime.bigint()]];
 globalThis.__phase = (name) => marks.push([name, process.hrtime.bigint()]);
 const cacheFile = ${JSON.stringify(TMP)} + '/' + process.env.TSRT_PHASES_CMD + '.cache';
-const src = fs.readFileSync(${JSON.stringify(path.join(TMP, 'marked.js'))}, 'utf8');
+const cmd = process.env.TSRT_PHASES_CMD;
+const bundle = ${JSON.stringify(DIST)} + '/' + ${JSON.stringify(BUNDLE_OF)}[cmd];
+const src = fs.readFileSync(${JSON.stringify(TMP)} + '/marked-' + cmd + '.js', 'utf8');
 let cachedData;
 try { cachedData = fs.readFileSync(cacheFile); } catch {}
-const script = L.compile(src, cachedData);
+const script = L.compile(bundle, src, cachedData);
 marks.push(['compiled', process.hrtime.bigint()]);
 process.on('exit', () => {
   marks.push(['__exit', process.hrtime.bigint()]);
   if (!cachedData || script.cachedDataRejected) fs.writeFileSync(cacheFile, script.createCachedData());
   fs.writeFileSync(process.env.TSRT_PHASES_OUT, JSON.stringify(marks.map(([n, t]) => [n, String(t)])));
 });
-L.run(script);
+L.run(bundle, script);
 `);
 
 function once(cmd, args) {
@@ -153,7 +160,7 @@ function once(cmd, args) {
   // phases: spawn -> launcher -> compiled -> [marks...] -> exit -> reaped
   const seen = new Map(); // the first entry of each function
   for (const [n, t] of marks) if (!seen.has(n)) seen.set(n, t);
-  const rows = [['spawn: fork, exec, node start-up, launcher loaded', t0, seen.get('launcher')], ['read tsrt.js and its code cache, compile', seen.get('launcher'), seen.get('compiled')]];
+  const rows = [['spawn: fork, exec, node start-up, launcher loaded', t0, seen.get('launcher')], [`read ${BUNDLE_OF[cmd]} and its code cache, compile`, seen.get('launcher'), seen.get('compiled')]];
   let prevName = 'run the bundle\'s top level';
   let prevT = seen.get('compiled');
   for (const [fn, name] of MARKS[cmd]) {
@@ -211,7 +218,7 @@ try {
 }
 
 for (const [k, r] of Object.entries(results)) {
-  console.log(`\n${k}: median of ${opts.n}, total ${r.total.toFixed(1)} ms (marked copy of dist/tsrt.js; phases are medians, so they need not add up exactly)`);
+  console.log(`\n${k}: median of ${opts.n}, total ${r.total.toFixed(1)} ms (marked copy of dist/${BUNDLE_OF[k]}; phases are medians, so they need not add up exactly)`);
   const w = Math.max(...r.phases.map(([n]) => n.length));
   for (const [n, ms] of r.phases) console.log(`  ${n.padEnd(w)}  ${ms.toFixed(1).padStart(6)} ms`);
 }

@@ -3,10 +3,11 @@
 //   dist/tsrt           the executable: a small launcher (scripts/launcher.cjs)
 //   dist/tsrt.js        the CLI, one bundled CommonJS file (koffi stays external: it ships
 //                       a native addon that must be loaded from node_modules)
-//   dist/tsrt.js.cache  V8 code caches of tsrt.js, made by training runs
-//   dist/tsrt.js.light.cache  (scripts/train-code-cache.cjs); the launcher compiles with
-//                       the light one for state, list, kill, delete, start, ... and the
-//                       full one for create, run, exec and the rest
+//   dist/tsrt-light.js  the light commands alone (state, list, kill, delete, start, ...:
+//                       src/cli/commands-light.ts); the launcher runs it for them
+//   dist/tsrt.js.cache, dist/tsrt-light.js.cache
+//                       V8 code caches of the two, made by training runs
+//                       (scripts/train-code-cache.cjs)
 //   dist/tsrt-yargs.js  yargs, bundled on its own: only help, usage errors and argument
 //                       shapes the fast parser leaves to it load it, so the hot commands
 //                       neither read nor compile its 200 kB
@@ -39,6 +40,7 @@ if (existsSync(compileSchemas)) await import(compileSchemas);
 
 mkdirSync(outdir, { recursive: true });
 const bundleFile = join(outdir, 'tsrt.js');
+const lightFile = join(outdir, 'tsrt-light.js');
 const yargsFile = join(outdir, 'tsrt-yargs.js');
 const launcherFile = join(outdir, 'tsrt');
 
@@ -99,6 +101,7 @@ async function emit(options, transform = (text) => text) {
 }
 
 await emit({ entryPoints: [join(root, 'src', 'cli', 'main.ts')], outfile: bundleFile, external: ['koffi'], plugins: [yargsApart, koffiDirect()]}, asciiOnly);
+await emit({ entryPoints: [join(root, 'src', 'cli', 'main-light.ts')], outfile: lightFile, external: ['koffi'], plugins: [yargsApart, koffiDirect()]}, asciiOnly);
 await emit({ stdin: { contents: "module.exports = require('yargs');", resolveDir: root, loader: 'js' }, outfile: yargsFile });
 
 // The launcher is dist/tsrt, written last (it needs the files above), also by rename.
@@ -109,7 +112,9 @@ renameSync(`${launcherFile}.${process.pid}.tmp`, launcherFile);
 // A cache left from the previous build names the previous tsrt.js (the launcher ignores
 // it); training replaces it, a failed training removes it.
 if (cache) train();
-else for (const f of [`${bundleFile}.cache`, `${bundleFile}.light.cache`]) rmSync(f, { force: true });
+else for (const f of [`${bundleFile}.cache`, `${lightFile}.cache`]) rmSync(f, { force: true });
+// the light cache of tsrt.js, before tsrt-light.js had a bundle of its own
+rmSync(`${bundleFile}.light.cache`, { force: true });
 
 // dist/lib.js: internal modules for the unit tests (node --test spec-tests/).
 await emit({ entryPoints: [join(root, 'src', 'lib.ts')], outfile: join(outdir, 'lib.js'), external: ['koffi'] });
@@ -139,7 +144,8 @@ function train() {
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: tmp, TMPDIR: tmpdir() };
   try {
     for (const set of ['light', 'full']) {
-      const cacheFile = set === 'full' ? `${bundleFile}.cache` : `${bundleFile}.light.cache`;
+      const file = set === 'full' ? bundleFile : lightFile;
+      const cacheFile = `${file}.cache`;
       const report = join(tmp, `${set}.json`);
       const r = spawnSync(process.execPath, [join(root, 'scripts', 'train-code-cache.cjs'), outdir, set, report], {
         env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000, encoding: 'utf8',
@@ -154,9 +160,9 @@ function train() {
       // The launcher's node (env node, default flags) must accept it.
       const check = spawnSync(process.execPath, ['-e', `
         const L = require(${JSON.stringify(launcherFile)});
-        const { src, key } = L.readBundle();
+        const { src, key } = L.readBundle(${JSON.stringify(file)});
         const data = L.readCache(${JSON.stringify(cacheFile)}, key);
-        process.exit(data && !L.compile(src, data).cachedDataRejected ? 0 : 1);`],
+        process.exit(data && !L.compile(${JSON.stringify(file)}, src, data).cachedDataRejected ? 0 : 1);`],
       { env, stdio: 'ignore' });
       if (check.status !== 0) {
         console.warn(`build: V8 rejected the ${set} code cache just made; removed (tsrt works, slower to start)`);

@@ -1,13 +1,14 @@
 #!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS -u NODE_OPTIONS node
 // dist/tsrt: tsrt's launcher (scripts/build.mjs copies this file there; docs/performance.md).
 //
-// It runs the bundle dist/tsrt.js the way node's CommonJS loader would, but compiles it
-// with a V8 code cache (dist/tsrt.js.cache or dist/tsrt.js.light.cache), made at build
-// time by training runs (scripts/train-code-cache.cjs). With it V8 neither parses the
-// bundle nor compiles the functions the hot commands run: 10 to 15 ms of start-up.
-// Without a usable cache (missing, made for another build of tsrt.js, or by another node
-// or V8 version) V8 compiles from source: slower, same behaviour, and the cache is then
-// rewritten once, atomically, when this process may (maybeRewriteCache).
+// It runs a bundle, dist/tsrt-light.js for the light commands and dist/tsrt.js for the
+// others, the way node's CommonJS loader would, but compiles it with its V8 code cache
+// (dist/tsrt-light.js.cache, dist/tsrt.js.cache), made at build time by training runs
+// (scripts/train-code-cache.cjs). With it V8 neither parses the bundle nor compiles the
+// functions the hot commands run: 10 to 15 ms of start-up. Without a usable cache
+// (missing, made for another build of the bundle, or by another node or V8 version) V8
+// compiles from source: slower, same behaviour, and the cache is then rewritten once,
+// atomically, when this process may (maybeRewriteCache).
 //
 // The shebang drops NODE_OPTIONS and NODE_EXTRA_CA_CERTS from the caller's environment:
 // a --require preload or 35 ms of CA certificates must not slow every container operation.
@@ -15,25 +16,29 @@
 const fs = require('fs');
 const vm = require('vm');
 
-const file = `${__dirname}/tsrt.js`;
 /**
- * Two caches of the same bundle: V8 deserializes a whole cache before running anything,
- * so the commands that only read state (or signal, or remove it) load one trained on
- * them alone, half the size, and the others (create, run, exec, ...) the full one.
+ * Two bundles, each with its V8 cache: tsrt-light.js has only the commands that read,
+ * signal or remove a container (src/cli/commands-light.ts), which containerd and podman
+ * run many times per container, a third of tsrt.js to read and deserialize; tsrt.js has
+ * every command (create, run, exec, help, ...).
  */
-const CACHES = { full: `${file}.cache`, light: `${file}.light.cache` };
+const BUNDLES = {
+  full: { file: `${__dirname}/tsrt.js`, cache: `${__dirname}/tsrt.js.cache` },
+  light: { file: `${__dirname}/tsrt-light.js`, cache: `${__dirname}/tsrt-light.js.cache` },
+};
+/** The commands of tsrt-light.js (a unit test checks this against commands-light.ts). */
 const LIGHT = new Set(['state', 'list', 'kill', 'delete', 'start', 'pause', 'resume', 'ps', 'events', 'features']);
 /**
- * A cache file starts with HEADER bytes of text: the tsrt.js it was made from (inode,
+ * A cache file starts with HEADER bytes of text: the bundle it was made from (inode,
  * size, mtime, ctime) and the CRC-32 of the V8 data after it. V8 itself only compares
- * the source's length (a cache of another tsrt.js of the same length would run the
+ * the source's length (a cache of another bundle of the same length would run the
  * wrong code) and, in release builds, does not checksum the data (a damaged cache would
  * crash it, every time).
  */
 const HEADER = 128;
 
-/** The bundle's source and the key a cache for it carries. */
-function readBundle() {
+/** A bundle's source and the key a cache for it carries. */
+function readBundle(file) {
   const fd = fs.openSync(file, 'r');
   try {
     const st = fs.fstatSync(fd);
@@ -44,16 +49,16 @@ function readBundle() {
   }
 }
 
-/** Compiles the bundle as node's CommonJS wrapper does (same lines: stack traces match). */
-function compile(src, cachedData) {
+/** Compiles a bundle as node's CommonJS wrapper does (same lines: stack traces match). */
+function compile(file, src, cachedData) {
   return new vm.Script(`(function (exports, require, module, __filename, __dirname) {${src}\n})`, {
     filename: file,
     cachedData,
   });
 }
 
-/** Runs the compiled bundle as the module dist/tsrt.js (require resolves from dist/). */
-function run(script) {
+/** Runs a compiled bundle as the module it is (require resolves from dist/). */
+function run(file, script) {
   // the Module class (require('module') would load node's public wrapper first: 0.4 ms)
   const Module = module.constructor;
   const m = new Module(file, module);
@@ -132,11 +137,12 @@ function writeCache(cacheFile, key, data, stage = 'trained') {
  * container: those functions would be compiled lazily by every run, about 1.5 ms).
  * Only with node's default V8 flags (a cache records them, and the launcher's node
  * would reject one made under others), only by the owner of dist/ (never by another
- * user of a shared install), only if tsrt.js is still the file this process ran and no
+ * user of a shared install), only if the bundle is still the file this process ran and no
  * other process replaced the cache meanwhile, and silently: a failure costs nothing
  * but speed.
  */
-function maybeRewriteCache(cacheFile, script, key, used, stage) {
+function maybeRewriteCache(bundle, script, key, used, stage) {
+  const { file, cache: cacheFile } = bundle;
   try {
     if (process.execArgv.length || process.env.NODE_OPTIONS) return;
     if (typeof process.geteuid !== 'function' || process.geteuid() !== fs.statSync(__dirname).uid) return;
@@ -163,20 +169,20 @@ function commandOf(argv) {
 
 if (require.main === module) {
   const cmd = commandOf(process.argv.slice(2));
-  const { src, key } = readBundle();
-  const cacheFile = LIGHT.has(cmd) ? CACHES.light : CACHES.full;
-  const cache = readCacheFile(cacheFile, key);
+  const bundle = LIGHT.has(cmd) ? BUNDLES.light : BUNDLES.full;
+  const { src, key } = readBundle(bundle.file);
+  const cache = readCacheFile(bundle.cache, key);
   const cachedData = cache?.data;
-  const script = compile(src, cachedData);
+  const script = compile(bundle.file, src, cachedData);
   const grows = cmd === 'create' || cmd === 'run' || cmd === 'exec';
   const stale = cachedData === undefined || script.cachedDataRejected;
   if (stale || (grows && cache.stage === 'trained')) {
     process.once('exit', (code) => {
-      if (stale || code === 0) maybeRewriteCache(cacheFile, script, key, cachedData, grows && code === 0 ? 'grown' : 'trained');
+      if (stale || code === 0) maybeRewriteCache(bundle, script, key, cachedData, grows && code === 0 ? 'grown' : 'trained');
     });
   }
-  run(script);
+  run(bundle.file, script);
 } else {
-  // scripts/train-code-cache.cjs makes the cache with these very functions.
-  module.exports = { readBundle, compile, run, readCache, writeCache, file, CACHES };
+  // scripts/train-code-cache.cjs makes the caches with these very functions.
+  module.exports = { readBundle, compile, run, readCache, writeCache, BUNDLES, LIGHT };
 }

@@ -1,11 +1,11 @@
-// Makes a V8 code cache of dist/tsrt.js for the launcher (dist/tsrt). Run by
-// scripts/build.mjs, once per cache, each in a child process with node's default flags
+// Makes the V8 code cache of a bundle for the launcher (dist/tsrt). Run by
+// scripts/build.mjs, once per bundle, each in a child process with node's default flags
 // (a cache records the V8 flags and is rejected under others):
 //
 //   node scripts/train-code-cache.cjs DIST_DIR light|full REPORT_JSON
 //
-// light: dist/tsrt.js.light.cache, for the commands that read or remove state (state,
-//        list, kill, delete, start, ...); full: dist/tsrt.js.cache, for the others.
+// light: dist/tsrt-light.js.cache, for the light bundle (state, list, kill, delete,
+//        start, ...); full: dist/tsrt.js.cache, for tsrt.js (create, run, exec, ...).
 // stdout and stderr are the training commands' own output; the result goes to REPORT_JSON.
 //
 // V8 puts in a cache made after execution (script.createCachedData()) every function
@@ -26,6 +26,7 @@ const set = process.argv[3] ?? 'full';
 const report = process.argv[4];
 if (set !== 'light' && set !== 'full') throw new Error(`unknown cache ${set}: light or full`);
 const L = require(path.join(dist, 'tsrt'));
+const target = L.BUNDLES[set];
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrt-train-'));
 const root = path.join(tmp, 'root');
@@ -43,12 +44,12 @@ function runOnce(script, args) {
       resolve(code);
     };
     const timer = setTimeout(() => done('timeout'), 20_000);
-    process.argv = [process.execPath, L.file, ...args];
+    process.argv = [process.execPath, target.file, ...args];
     process.exitCode = undefined;
     // main() ends with process.exit(code): catch it instead of exiting.
     process.exit = (code) => done(code ?? 0);
     try {
-      L.run(script);
+      L.run(target.file, script);
     } catch (e) {
       done(`threw ${e && e.message}`);
     }
@@ -70,8 +71,8 @@ function fakeState(id, config, extra) {
 }
 
 async function main() {
-  const { src, key } = L.readBundle();
-  const script = L.compile(src, undefined);
+  const { src, key } = L.readBundle(target.file);
+  const script = L.compile(target.file, src, undefined);
   const r = (...args) => ['--root', root, ...args];
   const step = async (args) => log.push(`${args.join(' ')} -> ${await runOnce(script, args)}`);
 
@@ -108,7 +109,7 @@ async function main() {
   }
 
   const data = script.createCachedData();
-  L.writeCache(L.CACHES[set], key, data);
+  L.writeCache(target.cache, key, data);
   return data.length;
 }
 

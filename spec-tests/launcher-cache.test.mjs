@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { Sandbox, REPO, show } from './helpers/tsrt.mjs';
 
 /** The header of a cache file: [key words..., crc, stage]. */
@@ -40,7 +41,7 @@ test('launcher: the trained cache grows once, after the first successful run, an
   const dist = copyOfDist(sb);
   const tsrt = (args) => spawnSync(path.join(dist, 'tsrt'), ['--root', sb.root, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH } });
   const full = path.join(dist, 'tsrt.js.cache');
-  const light = path.join(dist, 'tsrt.js.light.cache');
+  const light = path.join(dist, 'tsrt-light.js.cache');
   const trained = header(full);
   assert.equal(trained.at(-1), 'trained', `header: ${trained.join(' ')}`);
   const lightBefore = fs.readFileSync(light);
@@ -66,4 +67,28 @@ test('launcher: the trained cache grows once, after the first successful run, an
   assert.equal(again.status, 0, show(again));
   assert.equal(fs.statSync(full).ino, ino, 'not rewritten a second time');
   assert.equal(header(full).at(-1), 'grown');
+});
+
+test('launcher: the light bundle serves exactly the commands it holds; help and the others go to the full one', (t) => {
+  const require = createRequire(import.meta.url);
+  const launcher = require(path.join(REPO, 'dist', 'tsrt'));
+  const { LIGHT_COMMANDS } = require(path.join(REPO, 'dist', 'lib.js'));
+  assert.deepEqual([...launcher.LIGHT].sort(), Object.keys(LIGHT_COMMANDS).sort(), 'the launcher\'s LIGHT set and commands-light.ts');
+  for (const [name, c] of Object.entries(LIGHT_COMMANDS)) assert.equal(c.name, name);
+
+  // Through the launcher (light bundle) and the full bundle run directly: the same
+  // answers, for help, usage errors and bad values.
+  const sb = new Sandbox(t);
+  const norm = (text) => text.replace(/time="[^"]*"/g, 'time=T');
+  const full = (args) => spawnSync(process.execPath, [path.join(REPO, 'dist', 'tsrt.js'), '--root', sb.root, ...args], { encoding: 'utf8' });
+  for (const args of [['state'], ['state', '--help'], ['kill', 'nope', 'NOSIG'], ['list', '--format', 'yaml'], ['delete', 'nope'], ['start', 'nope']]) {
+    const l = sb.tsrt(args);
+    const f = full(args);
+    assert.deepEqual([l.status, l.stdout, norm(l.stderr)], [f.status, f.stdout, norm(f.stderr)], `tsrt ${args.join(' ')}`);
+    assert.notEqual(l.status, undefined);
+  }
+  // the full bundle: every command in the top-level help
+  const all = sb.tsrt(['--help']);
+  assert.equal(all.status, 0, show(all));
+  for (const name of ['create', 'run', 'exec', 'spec', 'update', ...Object.keys(LIGHT_COMMANDS)]) assert.match(all.stdout, new RegExp(`\\b${name}\\b`), `--help lists ${name}`);
 });

@@ -1,54 +1,12 @@
 // The command table: every command, its flags and positionals, and the function that
-// runs it. Both parsers read it: the fast one (fast-parse.ts) for the common shapes
-// containerd and podman send, and yargs (yargs-cli.ts) for help, errors and the rest.
-import type { StateStore } from '../container/state-store';
-import { DEFAULT_ROOT } from '../container/state-store';
+// runs it. The light commands (state, kill, delete, ...) live in commands-light.ts, which
+// is also bundled alone; the ones here create containers or work on bundles.
+import { GLOBAL_FLAGS, ID, store, type CommandSpec, type FlagSpec, type Parsed } from './command-spec';
+import { LIGHT_COMMANDS as L } from './commands-light';
 import { UsageError } from '../util/errors';
-import { logWarn, writeStdout } from './log';
+import { logWarn } from './log';
 
-export type FlagType = 'string' | 'boolean' | 'number' | 'array';
-
-export interface FlagSpec {
-  name: string;
-  type: FlagType;
-  alias?: string;
-  default?: string | boolean | number;
-  choices?: string[];
-  describe: string;
-}
-
-export interface PositionalSpec {
-  name: string;
-  describe: string;
-  required: boolean;
-  /** collects the rest of the arguments (exec's command) */
-  variadic?: boolean;
-}
-
-export type Parsed = Record<string, unknown> & { _rest?: string[] };
-
-export interface CommandSpec {
-  name: string;
-  describe: string;
-  positionals: PositionalSpec[];
-  flags: FlagSpec[];
-  /** returns the exit code (0 when undefined) */
-  run(a: Parsed): Promise<number | void> | number | void;
-}
-
-export const GLOBAL_FLAGS: FlagSpec[] = [
-  { name: 'root', type: 'string', default: DEFAULT_ROOT, describe: 'directory for container state' },
-  { name: 'debug', type: 'boolean', default: false, describe: 'debug logging' },
-  { name: 'log', type: 'string', describe: 'log file (default: stderr)' },
-  { name: 'log-format', type: 'string', default: 'text', choices: ['text', 'json'], describe: 'log format' },
-  { name: 'systemd-cgroup', type: 'boolean', default: false, describe: 'cgroupsPath is slice:prefix:name' },
-  { name: 'rootless', type: 'string', default: 'auto', describe: 'true, false or auto' },
-];
-
-function store(a: Parsed): StateStore {
-  const { StateStore: S } = require('../container/state-store') as typeof import('../container/state-store');
-  return new S(String(a.root ?? DEFAULT_ROOT));
-}
+export { GLOBAL_FLAGS };
 
 /** `tsrt run bundle/`: a positional argument containing '/' is a bundle, never an id. */
 function bundleAndId(a: Parsed): { bundle: string; id: string } {
@@ -66,7 +24,6 @@ function bundleAndId(a: Parsed): { bundle: string; id: string } {
   return { bundle: bundle ?? '.', id };
 }
 
-const ID: PositionalSpec = { name: 'id', describe: 'container id', required: true };
 
 const CREATE_FLAGS: FlagSpec[] = [
   { name: 'bundle', alias: 'b', type: 'string', describe: 'path to the OCI bundle (default: current directory)' },
@@ -108,197 +65,113 @@ const UPDATE_FLAGS: [string, string][] = [
   ['blkio-weight', 'block IO weight, 10..1000'],
 ];
 
+const create: CommandSpec = {
+  name: 'create', describe: 'create a container',
+  positionals: [ID],
+  flags: [...CREATE_FLAGS, { name: 'print-plan', type: 'boolean', default: false, describe: 'print the init\'s syscall plan instead of running it' }],
+  async run(a) {
+    const { createContainer } = await import('../container/create');
+    await createContainer({ ...createOptions(a), printPlan: a['print-plan'] === true });
+  },
+};
+const run: CommandSpec = {
+  name: 'run', describe: 'create and start a container (a positional with / is a bundle path)',
+  positionals: [{ ...ID, describe: 'container id, or a bundle path such as bundle/' }],
+  flags: [...CREATE_FLAGS,
+    { name: 'detach', alias: 'd', type: 'boolean', default: false, describe: 'do not wait for the container' },
+    { name: 'keep', type: 'boolean', default: false, describe: 'keep the container after it exits' },
+    { name: 'no-subreaper', type: 'boolean', default: false, describe: 'do not become a child subreaper' }],
+  async run(a) {
+    const { runContainer } = await import('../container/run');
+    return runContainer({ ...createOptions(a), detach: a.detach === true, keep: a.keep === true, noSubreaper: a['no-subreaper'] === true }, logWarn);
+  },
+};
+const exec: CommandSpec = {
+  name: 'exec', describe: 'run a process in a running container',
+  positionals: [ID, { name: 'command', describe: 'command and arguments (or --process FILE)', required: false, variadic: true }],
+  flags: [
+    { name: 'process', alias: 'p', type: 'string', describe: 'process.json (an OCI process object; - for stdin)' },
+    { name: 'detach', alias: 'd', type: 'boolean', default: false, describe: 'do not wait for the process' },
+    { name: 'pid-file', type: 'string', describe: 'write the process\'s host pid here' },
+    { name: 'console-socket', type: 'string', describe: 'AF_UNIX socket that receives the pty master' },
+    { name: 'tty', alias: 't', type: 'boolean', default: false, describe: 'allocate a pseudo-terminal' },
+    { name: 'env', alias: 'e', type: 'array', describe: 'KEY=VALUE to set (repeatable)' },
+    { name: 'cwd', type: 'string', describe: 'working directory in the container' },
+    { name: 'user', alias: 'u', type: 'string', describe: 'UID[:GID]' },
+    { name: 'additional-gids', alias: 'g', type: 'array', describe: 'additional gid (repeatable)' },
+    { name: 'cap', alias: 'c', type: 'array', describe: 'add a capability (repeatable)' },
+    { name: 'no-new-privs', type: 'boolean', default: false, describe: 'set no_new_privs' },
+    { name: 'apparmor', type: 'string', describe: 'AppArmor profile' },
+    { name: 'process-label', type: 'string', describe: 'SELinux label' },
+    { name: 'preserve-fds', type: 'number', default: 0, describe: 'extra fds (from 3) passed to the process' },
+    { name: 'cgroup', type: 'array', describe: 'sub-cgroup of the container to join: [CONTROLLER[,CONTROLLER]:]PATH (repeatable)' },
+    { name: 'ignore-paused', type: 'boolean', default: false, describe: 'exec even into a paused container' }],
+  async run(a) {
+    const { execInContainer } = await import('../container/exec');
+    const list = (v: unknown) => (Array.isArray(v) ? v.map(String) : v === undefined ? [] : [String(v)]);
+    // A failure of exec itself exits 255, as runc's does: apart from the process's own codes.
+    return execInContainer(store(a), String(a.id), {
+      processFile: a.process as string | undefined, args: a._rest ?? [], env: list(a.env),
+      cwd: a.cwd as string | undefined, user: a.user as string | undefined,
+      additionalGids: list(a['additional-gids']).map(Number), caps: list(a.cap),
+      noNewPrivs: a['no-new-privs'] === true, tty: a.tty === true, apparmor: a.apparmor as string | undefined,
+      processLabel: a['process-label'] as string | undefined, detach: a.detach === true,
+      pidFile: a['pid-file'] as string | undefined, consoleSocket: a['console-socket'] as string | undefined,
+      preserveFds: Number(a['preserve-fds'] ?? 0), cgroup: list(a.cgroup),
+      ignorePaused: a['ignore-paused'] === true,
+    }).catch((e: unknown) => { throw Object.assign(e instanceof Error ? e : new Error(String(e)), { exitCode: 255 }); });
+  },
+};
+const spec: CommandSpec = {
+  name: 'spec', describe: 'write a default config.json', positionals: [],
+  flags: [
+    { name: 'bundle', alias: 'b', type: 'string', default: '.', describe: 'directory to write config.json into' },
+    { name: 'rootless', type: 'boolean', default: false, describe: 'a config for an unprivileged user' }],
+  run(a) {
+    const { writeDefaultSpec } = require('./spec-command') as typeof import('./spec-command');
+    writeDefaultSpec(String(a.bundle), a.rootless === true);
+  },
+};
+const bundle: CommandSpec = {
+  name: 'bundle', describe: 'make a bundle from an image (create DIR --from IMAGE [-- ARGS]), or diff, commit or rm one',
+  positionals: [
+    { name: 'action', describe: 'create, diff, commit or rm', required: true },
+    { name: 'dir', describe: 'the bundle directory', required: true }],
+  flags: [
+    { name: 'from', type: 'string', describe: 'create: the image (OCI layout dir, OCI archive or docker archive)' },
+    { name: 'ref', type: 'string', describe: 'create: which image of the archive; commit: ref name to write (default latest)' },
+    { name: 'store', type: 'string', describe: 'create: the layer store (default /var/lib/tsrt/layers)' },
+    { name: 'rootfs', type: 'string', default: 'overlay', choices: ['overlay', 'copy'], describe: 'create: overlay of shared layers, or a plain copy' },
+    { name: 'volume', type: 'array', describe: 'create: HOST:CTR[:ro] bind mount, or CTR for an anonymous volume' },
+    { name: 'hostname', type: 'string', describe: 'create: the container\'s hostname (default: from the bundle id)' },
+    { name: 'to', type: 'string', describe: 'commit: the OCI image layout dir to write' }],
+  async run(a) {
+    const { runBundleCommand } = await import('../image/bundle-command');
+    // The arguments after `--`, exactly as given (yargs' _ would turn "007" into 7).
+    const dd = process.argv.indexOf('--', 2);
+    const rest = dd >= 0 ? process.argv.slice(dd + 1) : undefined;
+    return runBundleCommand({
+      action: String(a.action), dir: String(a.dir), from: a.from as string | undefined, ref: a.ref as string | undefined,
+      store: (a.store as string | undefined) ?? '/var/lib/tsrt/layers', rootfs: String(a.rootfs ?? 'overlay'),
+      volume: ((a.volume as unknown[] | undefined) ?? []).filter((v) => v !== undefined).map(String), to: a.to as string | undefined,
+      hostname: a.hostname as string | undefined, rest,
+    }, logWarn);
+  },
+};
+const update: CommandSpec = {
+  name: 'update', describe: 'change the resource limits of a container',
+  positionals: [ID],
+  flags: [
+    { name: 'resources', alias: 'r', type: 'string', describe: 'linux.resources JSON file, or - for stdin (the other flags are then ignored)' },
+    ...UPDATE_FLAGS.map(([name, describe]): FlagSpec => ({ name, type: 'string', describe }))],
+  run(a) {
+    const u = require('../container/update') as typeof import('../container/update');
+    const flags = Object.fromEntries(UPDATE_FLAGS.map(([n]) => [n === 'cpu-shares' ? 'cpu-share' : n, a[n]]).filter(([, v]) => v !== undefined));
+    const r = a.resources !== undefined ? u.resourcesFromFile(String(a.resources)) : u.resourcesFromFlags(flags as import('../container/update').UpdateFlags);
+    u.updateContainer(store(a), String(a.id), r, logWarn);
+  },
+};
+
 export const COMMANDS: CommandSpec[] = [
-  {
-    name: 'create', describe: 'create a container',
-    positionals: [ID],
-    flags: [...CREATE_FLAGS, { name: 'print-plan', type: 'boolean', default: false, describe: 'print the init\'s syscall plan instead of running it' }],
-    async run(a) {
-      const { createContainer } = await import('../container/create');
-      await createContainer({ ...createOptions(a), printPlan: a['print-plan'] === true });
-    },
-  },
-  {
-    name: 'run', describe: 'create and start a container (a positional with / is a bundle path)',
-    positionals: [{ ...ID, describe: 'container id, or a bundle path such as bundle/' }],
-    flags: [...CREATE_FLAGS,
-      { name: 'detach', alias: 'd', type: 'boolean', default: false, describe: 'do not wait for the container' },
-      { name: 'keep', type: 'boolean', default: false, describe: 'keep the container after it exits' },
-      { name: 'no-subreaper', type: 'boolean', default: false, describe: 'do not become a child subreaper' }],
-    async run(a) {
-      const { runContainer } = await import('../container/run');
-      return runContainer({ ...createOptions(a), detach: a.detach === true, keep: a.keep === true, noSubreaper: a['no-subreaper'] === true }, logWarn);
-    },
-  },
-  {
-    name: 'start', describe: 'start a created container', positionals: [ID], flags: [],
-    async run(a) {
-      const { startContainer } = await import('../container/start');
-      await startContainer(store(a), String(a.id));
-    },
-  },
-  {
-    name: 'state', describe: 'print the state of a container', positionals: [ID], flags: [],
-    run(a) {
-      const { ociState } = require('../container/status') as typeof import('../container/status');
-      const s = store(a);
-      writeStdout(JSON.stringify(ociState(s, s.load(String(a.id))), null, 2) + '\n');
-    },
-  },
-  {
-    name: 'kill', describe: 'send a signal (default TERM) to a container',
-    positionals: [ID, { name: 'signal', describe: 'number, name or SIGNAME', required: false }],
-    flags: [{ name: 'all', alias: 'a', type: 'boolean', default: false, describe: 'signal every process of the container' }],
-    run(a) {
-      const { killContainer } = require('../container/kill') as typeof import('../container/kill');
-      const { parseSignal } = require('../container/signals') as typeof import('../container/signals');
-      killContainer(store(a), String(a.id), parseSignal(a.signal as string | undefined), a.all === true);
-    },
-  },
-  {
-    name: 'delete', describe: 'delete a container', positionals: [ID],
-    flags: [{ name: 'force', alias: 'f', type: 'boolean', default: false, describe: 'kill a running container first' }],
-    async run(a) {
-      const { deleteContainer } = await import('../container/delete');
-      await deleteContainer(store(a), String(a.id), a.force === true, logWarn);
-    },
-  },
-  {
-    name: 'exec', describe: 'run a process in a running container',
-    positionals: [ID, { name: 'command', describe: 'command and arguments (or --process FILE)', required: false, variadic: true }],
-    flags: [
-      { name: 'process', alias: 'p', type: 'string', describe: 'process.json (an OCI process object; - for stdin)' },
-      { name: 'detach', alias: 'd', type: 'boolean', default: false, describe: 'do not wait for the process' },
-      { name: 'pid-file', type: 'string', describe: 'write the process\'s host pid here' },
-      { name: 'console-socket', type: 'string', describe: 'AF_UNIX socket that receives the pty master' },
-      { name: 'tty', alias: 't', type: 'boolean', default: false, describe: 'allocate a pseudo-terminal' },
-      { name: 'env', alias: 'e', type: 'array', describe: 'KEY=VALUE to set (repeatable)' },
-      { name: 'cwd', type: 'string', describe: 'working directory in the container' },
-      { name: 'user', alias: 'u', type: 'string', describe: 'UID[:GID]' },
-      { name: 'additional-gids', alias: 'g', type: 'array', describe: 'additional gid (repeatable)' },
-      { name: 'cap', alias: 'c', type: 'array', describe: 'add a capability (repeatable)' },
-      { name: 'no-new-privs', type: 'boolean', default: false, describe: 'set no_new_privs' },
-      { name: 'apparmor', type: 'string', describe: 'AppArmor profile' },
-      { name: 'process-label', type: 'string', describe: 'SELinux label' },
-      { name: 'preserve-fds', type: 'number', default: 0, describe: 'extra fds (from 3) passed to the process' },
-      { name: 'cgroup', type: 'array', describe: 'sub-cgroup of the container to join: [CONTROLLER[,CONTROLLER]:]PATH (repeatable)' },
-      { name: 'ignore-paused', type: 'boolean', default: false, describe: 'exec even into a paused container' }],
-    async run(a) {
-      const { execInContainer } = await import('../container/exec');
-      const list = (v: unknown) => (Array.isArray(v) ? v.map(String) : v === undefined ? [] : [String(v)]);
-      // A failure of exec itself exits 255, as runc's does: apart from the process's own codes.
-      return execInContainer(store(a), String(a.id), {
-        processFile: a.process as string | undefined, args: a._rest ?? [], env: list(a.env),
-        cwd: a.cwd as string | undefined, user: a.user as string | undefined,
-        additionalGids: list(a['additional-gids']).map(Number), caps: list(a.cap),
-        noNewPrivs: a['no-new-privs'] === true, tty: a.tty === true, apparmor: a.apparmor as string | undefined,
-        processLabel: a['process-label'] as string | undefined, detach: a.detach === true,
-        pidFile: a['pid-file'] as string | undefined, consoleSocket: a['console-socket'] as string | undefined,
-        preserveFds: Number(a['preserve-fds'] ?? 0), cgroup: list(a.cgroup),
-        ignorePaused: a['ignore-paused'] === true,
-      }).catch((e: unknown) => { throw Object.assign(e instanceof Error ? e : new Error(String(e)), { exitCode: 255 }); });
-    },
-  },
-  {
-    name: 'list', describe: 'list containers', positionals: [],
-    flags: [
-      { name: 'format', alias: 'f', type: 'string', default: 'table', choices: ['table', 'json'], describe: 'output format' },
-      { name: 'quiet', alias: 'q', type: 'boolean', default: false, describe: 'print only ids' }],
-    run(a) {
-      const { listContainers } = require('../container/list') as typeof import('../container/list');
-      writeStdout(listContainers(store(a), String(a.format), a.quiet === true));
-    },
-  },
-  {
-    name: 'spec', describe: 'write a default config.json', positionals: [],
-    flags: [
-      { name: 'bundle', alias: 'b', type: 'string', default: '.', describe: 'directory to write config.json into' },
-      { name: 'rootless', type: 'boolean', default: false, describe: 'a config for an unprivileged user' }],
-    run(a) {
-      const { writeDefaultSpec } = require('./spec-command') as typeof import('./spec-command');
-      writeDefaultSpec(String(a.bundle), a.rootless === true);
-    },
-  },
-  {
-    name: 'features', describe: 'print what this runtime supports, as JSON (the OCI Features structure)', positionals: [], flags: [],
-    run() {
-      const { runtimeFeatures } = require('../oci/features') as typeof import('../oci/features');
-      writeStdout(JSON.stringify(runtimeFeatures(), null, 4) + '\n');
-    },
-  },
-  {
-    name: 'bundle', describe: 'make a bundle from an image (create DIR --from IMAGE [-- ARGS]), or diff, commit or rm one',
-    positionals: [
-      { name: 'action', describe: 'create, diff, commit or rm', required: true },
-      { name: 'dir', describe: 'the bundle directory', required: true }],
-    flags: [
-      { name: 'from', type: 'string', describe: 'create: the image (OCI layout dir, OCI archive or docker archive)' },
-      { name: 'ref', type: 'string', describe: 'create: which image of the archive; commit: ref name to write (default latest)' },
-      { name: 'store', type: 'string', describe: 'create: the layer store (default /var/lib/tsrt/layers)' },
-      { name: 'rootfs', type: 'string', default: 'overlay', choices: ['overlay', 'copy'], describe: 'create: overlay of shared layers, or a plain copy' },
-      { name: 'volume', type: 'array', describe: 'create: HOST:CTR[:ro] bind mount, or CTR for an anonymous volume' },
-      { name: 'hostname', type: 'string', describe: 'create: the container\'s hostname (default: from the bundle id)' },
-      { name: 'to', type: 'string', describe: 'commit: the OCI image layout dir to write' }],
-    async run(a) {
-      const { runBundleCommand } = await import('../image/bundle-command');
-      // The arguments after `--`, exactly as given (yargs' _ would turn "007" into 7).
-      const dd = process.argv.indexOf('--', 2);
-      const rest = dd >= 0 ? process.argv.slice(dd + 1) : undefined;
-      return runBundleCommand({
-        action: String(a.action), dir: String(a.dir), from: a.from as string | undefined, ref: a.ref as string | undefined,
-        store: (a.store as string | undefined) ?? '/var/lib/tsrt/layers', rootfs: String(a.rootfs ?? 'overlay'),
-        volume: ((a.volume as unknown[] | undefined) ?? []).filter((v) => v !== undefined).map(String), to: a.to as string | undefined,
-        hostname: a.hostname as string | undefined, rest,
-      }, logWarn);
-    },
-  },
-  // --- cgroup commands (work in src/container/{pause,ps,events,update}.ts) ---
-  {
-    name: 'pause', describe: 'freeze every process of a container', positionals: [ID], flags: [],
-    run(a) {
-      const { pauseContainer } = require('../container/pause') as typeof import('../container/pause');
-      pauseContainer(store(a), String(a.id));
-    },
-  },
-  {
-    name: 'resume', describe: 'thaw a paused container', positionals: [ID], flags: [],
-    run(a) {
-      const { resumeContainer } = require('../container/pause') as typeof import('../container/pause');
-      resumeContainer(store(a), String(a.id));
-    },
-  },
-  {
-    name: 'ps', describe: 'list the processes of a container (table: ps -ef, or the ps options after the id)',
-    positionals: [ID, { name: 'ps-options', describe: 'options for ps (default -ef)', required: false, variadic: true }],
-    flags: [{ name: 'format', alias: 'f', type: 'string', default: 'table', choices: ['table', 'json'], describe: 'output format' }],
-    run(a) {
-      const { psContainer } = require('../container/ps') as typeof import('../container/ps');
-      writeStdout(psContainer(store(a), String(a.id), String(a.format), a._rest ?? []));
-    },
-  },
-  {
-    name: 'events', describe: 'print resource usage (and OOM events) of a container as JSON lines',
-    positionals: [ID],
-    flags: [
-      { name: 'stats', type: 'boolean', default: false, describe: 'print one stats event and exit' },
-      { name: 'interval', type: 'string', default: '5s', describe: 'time between stats events (a Go duration: 5s, 500ms)' }],
-    async run(a) {
-      const { containerEvents } = await import('../container/events');
-      const { parseDuration } = require('../cgroups/units') as typeof import('../cgroups/units');
-      return containerEvents(store(a), String(a.id), { stats: a.stats === true, intervalMs: parseDuration(String(a.interval), '--interval') });
-    },
-  },
-  {
-    name: 'update', describe: 'change the resource limits of a container',
-    positionals: [ID],
-    flags: [
-      { name: 'resources', alias: 'r', type: 'string', describe: 'linux.resources JSON file, or - for stdin (the other flags are then ignored)' },
-      ...UPDATE_FLAGS.map(([name, describe]): FlagSpec => ({ name, type: 'string', describe }))],
-    run(a) {
-      const u = require('../container/update') as typeof import('../container/update');
-      const flags = Object.fromEntries(UPDATE_FLAGS.map(([n]) => [n === 'cpu-shares' ? 'cpu-share' : n, a[n]]).filter(([, v]) => v !== undefined));
-      const r = a.resources !== undefined ? u.resourcesFromFile(String(a.resources)) : u.resourcesFromFlags(flags as import('../container/update').UpdateFlags);
-      u.updateContainer(store(a), String(a.id), r, logWarn);
-    },
-  },
+  create, run, L.start, L.state, L.kill, L.delete, exec, L.list, spec, L.features, bundle, L.pause, L.resume, L.ps, L.events, update,
 ];

@@ -2,7 +2,7 @@
 // invocations never load yargs (about 10 ms of start-up). Anything it does not fully
 // understand (help, an unknown flag, a missing argument) returns undefined and yargs
 // takes over, with its messages.
-import type { CommandSpec, FlagSpec, Parsed } from './commands';
+import type { CommandSpec, FlagSpec, Parsed } from './command-spec';
 
 function findFlag(flags: FlagSpec[], token: string): FlagSpec | undefined {
   if (token.startsWith('--')) return flags.find((f) => f.name === token.slice(2));

@@ -2,7 +2,7 @@
 // shape the fast parser passes on.
 import yargs from 'yargs';
 import type { Argv, Options } from 'yargs';
-import type { CommandSpec, FlagSpec, Parsed } from './commands';
+import type { CommandSpec, FlagSpec, Parsed } from './command-spec';
 import { UsageError } from '../util/errors';
 
 function option(f: FlagSpec): Options {
