@@ -75,6 +75,12 @@ test('launcher: the light bundle serves exactly the commands it holds; help and 
   const { LIGHT_COMMANDS } = require(path.join(REPO, 'dist', 'lib.js'));
   assert.deepEqual([...launcher.LIGHT].sort(), Object.keys(LIGHT_COMMANDS).sort(), 'the launcher\'s LIGHT set and commands-light.ts');
   for (const [name, c] of Object.entries(LIGHT_COMMANDS)) assert.equal(c.name, name);
+  // esbuild names every module it bundles in a comment line: the create path stays out
+  const light = fs.readFileSync(path.join(REPO, 'dist', 'tsrt-light.js'), 'utf8');
+  for (const heavy of ['src/container/create.ts', 'src/linux/init-plan.ts', 'src/oci/validate-config.ts', 'src/cgroups/setup.ts']) {
+    assert.ok(!light.includes(`// ${heavy}\n`), `tsrt-light.js bundles ${heavy}`);
+  }
+  assert.ok(light.includes('// src/container/status.ts\n'), 'the module comments are there to look for');
 
   // Through the launcher (light bundle) and the full bundle run directly: the same
   // answers, for help, usage errors and bad values.
