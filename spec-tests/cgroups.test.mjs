@@ -5,12 +5,12 @@
 // cleanup (delete --force) runs even when a test fails.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Sandbox, isAlive, show, sleep } from './helpers/tsrt.mjs';
+import { Sandbox, TSRT, isAlive, show, sleep } from './helpers/tsrt.mjs';
 import { V1, V2, addCaps, bundle, cgroupPaths, eventsStream, ownCgroup, readCg, removeCgroupDirsLater, started, v2Controllers, waitFor } from './helpers/cgroups.mjs';
 
 const isRoot = process.getuid?.() === 0;
@@ -514,4 +514,37 @@ test('cgroups: 200 create/delete cycles leave no cgroup directory behind', { ski
   assert.deepEqual(failures, []);
   assert.deepEqual(mine(), [], 'no cgroup directory of these containers is left');
   assert.deepEqual(fs.readdirSync(sb.root).filter((n) => n.startsWith(prefix)), [], 'no state left');
+});
+
+test('cgroups: tsrt moves only the container: while `run` waits, tsrt itself is still in its caller\'s cgroups', { skip: skipUnlessRoot }, async (t) => {
+  // create and exec write tsrt's own pid to its own cgroup.procs early (a move the kernel
+  // skips: src/cgroups/warm-attach.ts); it must stay a no-op.
+  const sb = new Sandbox(t);
+  const b = bundle(sb, ['sh', '-c', 'while [ ! -e /dev/shm/go ]; do sleep 0.05; done']);
+  const id = sb.id('own');
+  // tsrt starts in a v2 cgroup of the test's own (not the root, where any move is a
+  // move to where it is), through a shell that moves itself there and execs tsrt.
+  const v2 = V2();
+  const mine = v2 ? path.join(v2.mountpoint, ownCgroup(v2), `tsrt-own-${randomBytes(3).toString('hex')}`) : undefined;
+  if (mine) {
+    fs.mkdirSync(mine);
+    removeCgroupDirsLater(t, [mine]);
+  }
+  const outFile = path.join(sb.dir, 'run.out');
+  const out = fs.openSync(outFile, 'w');
+  // stdio to a file, never a pipe: the container inherits it
+  const args = ['--root', sb.root, 'run', '--bundle', b.dir, id];
+  const tsrt = mine
+    ? spawn('sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', mine, TSRT, ...args], { stdio: ['ignore', out, out] })
+    : spawn(TSRT, args, { stdio: ['ignore', out, out] });
+  fs.closeSync(out);
+  sb.track(tsrt.pid);
+  const exited = new Promise((resolve) => tsrt.on('exit', (code) => resolve(code)));
+  await waitFor(() => sb.tsrt(['state', id]).stdout.includes('"running"'), 'the container runs');
+  const expected = procCgroupLines(process.pid).map((l) => (mine && l.startsWith('0::') ? `0::${path.join(ownCgroup(v2), path.basename(mine))}` : l));
+  assert.deepEqual(procCgroupLines(tsrt.pid), expected, 'tsrt\'s cgroups are where it started');
+  const init = JSON.parse(sb.ok(['state', id]).stdout).pid;
+  for (const line of procCgroupLines(init)) assert.ok(line.endsWith(`/${id}`), `the init is in the container's cgroup: ${line}`);
+  sb.ok(['exec', id, 'touch', '/dev/shm/go']);
+  assert.equal(await exited, 0, fs.readFileSync(outFile, 'utf8'));
 });

@@ -113,8 +113,22 @@ export function detectLayout(): Layout {
   return { mode: !v1.length ? 'unified' : v2 ? 'hybrid' : 'legacy', v1, v2 };
 }
 
-/** A process's cgroup in each hierarchy, from /proc/PID/cgroup: [controllers ([] for v2), path]. */
+let ownCgroups: [string[], string][] | undefined;
+
+/**
+ * A process's cgroup in each hierarchy, from /proc/PID/cgroup: [controllers ([] for v2),
+ * path]. tsrt's own ('self') is read once per process (create needed it four times):
+ * tsrt never moves itself.
+ */
 export function procCgroups(pid: number | 'self' = 'self'): [string[], string][] {
+  if (pid === 'self') {
+    ownCgroups ??= readProcCgroups('self');
+    return ownCgroups.map(([c, p]) => [[...c], p]);
+  }
+  return readProcCgroups(pid);
+}
+
+function readProcCgroups(pid: number | 'self'): [string[], string][] {
   const out: [string[], string][] = [];
   for (const line of readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n')) {
     const a = line.indexOf(':');
