@@ -87,7 +87,7 @@ test('launcher: the light bundle serves exactly the commands it holds; help and 
   const sb = new Sandbox(t);
   const norm = (text) => text.replace(/time="[^"]*"/g, 'time=T');
   const full = (args) => spawnSync(process.execPath, [path.join(REPO, 'dist', 'tsrt.js'), '--root', sb.root, ...args], { encoding: 'utf8' });
-  for (const args of [['state'], ['state', '--help'], ['kill', 'nope', 'NOSIG'], ['list', '--format', 'yaml'], ['delete', 'nope'], ['start', 'nope']]) {
+  for (const args of [['state'], ['state', '--help'], ['kill', 'nope', 'NOSIG'], ['list', '--format', 'yaml'], ['delete', 'nope'], ['start', 'nope'], ['features'], ['ps', 'nope']]) {
     const l = sb.tsrt(args);
     const f = full(args);
     assert.deepEqual([l.status, l.stdout, norm(l.stderr)], [f.status, f.stdout, norm(f.stderr)], `tsrt ${args.join(' ')}`);
