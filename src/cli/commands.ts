@@ -1,12 +1,10 @@
 // The command table: every command, its flags and positionals, and the function that
 // runs it. The light commands (state, kill, delete, ...) live in commands-light.ts, which
 // is also bundled alone; the ones here create containers or work on bundles.
-import { GLOBAL_FLAGS, ID, store, type CommandSpec, type FlagSpec, type Parsed } from './command-spec';
+import { ID, store, type CommandSpec, type FlagSpec, type Parsed } from './command-spec';
 import { LIGHT_COMMANDS as L } from './commands-light';
 import { UsageError } from '../util/errors';
 import { logWarn } from './log';
-
-export { GLOBAL_FLAGS };
 
 /** `tsrt run bundle/`: a positional argument containing '/' is a bundle, never an id. */
 function bundleAndId(a: Parsed): { bundle: string; id: string } {

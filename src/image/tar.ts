@@ -65,18 +65,8 @@ function checksumOk(h: Buffer): boolean {
   return want === unsigned || want === signed;
 }
 
-interface RawHeader {
-  name: string;
-  typeflag: string;
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  mtime: number;
-  linkname: string;
-  devmajor: number;
-  devminor: number;
-}
+/** A header as read: the entry's fields, with the raw typeflag and no xattrs yet. */
+type RawHeader = Omit<TarEntry, 'type' | 'xattrs'> & { typeflag: string };
 
 function parseHeader(h: Buffer, where: string): RawHeader {
   if (!checksumOk(h)) throw new ImageError(`${where}: not a tar archive (bad header checksum)`);

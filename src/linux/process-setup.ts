@@ -7,6 +7,7 @@ import { CLOSE_RANGE_CLOEXEC, F_SETFD, PR, PR_CAP_AMBIENT_RAISE, RLIMIT, SIG_SET
 import type { Plan } from '../plan/plan';
 import { CAPABILITY_NUMBERS, capMask, hostLastCap } from './capabilities';
 import { secureJoin } from '../util/secure-join';
+import { selfStatusMask } from './proc-status';
 import { ConfigError } from '../util/errors';
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -18,17 +19,7 @@ const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
  * is building this plan: none can change before the clone. All of 1-64 if unreadable.
  */
 function nonDefaultSignals(): number[] {
-  let mask = 0n;
-  try {
-    const status = readFileSync('/proc/self/status', 'latin1');
-    for (const field of ['SigCgt', 'SigIgn']) {
-      const m = new RegExp(`^${field}:\\s*([0-9a-f]+)$`, 'm').exec(status);
-      if (!m) throw new Error(`no ${field}`);
-      mask |= BigInt(`0x${m[1]}`);
-    }
-  } catch {
-    mask = (1n << 64n) - 1n;
-  }
+  const mask = selfStatusMask('SigCgt', 'SigIgn') ?? (1n << 64n) - 1n;
   const out: number[] = [];
   for (let sig = 1; sig <= 64; sig++) if ((mask >> BigInt(sig - 1)) & 1n) out.push(sig);
   return out;

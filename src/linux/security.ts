@@ -14,6 +14,7 @@ import { buildLsmAttrSteps, checkLsmSupport } from './lsm';
 import { seccompUsesNotify, type CompiledSeccomp } from './seccomp';
 import { checkSysctl } from './sysctl';
 import { checkNetDevices } from './net-devices';
+import { selfStatusMask } from './proc-status';
 import type { NamespacePlan } from './namespaces';
 
 export { buildCpuAffinitySteps } from './process-attributes';
@@ -204,15 +205,6 @@ export function checkSecurityConfig(spec: Spec, ns: NamespacePlan): void {
   if (spec.linux?.seccomp) compiledSeccomp(spec.linux.seccomp);
 }
 
-function hostCapabilitySet(field: 'CapBnd' | 'CapPrm'): bigint | undefined {
-  try {
-    const m = new RegExp(`^${field}:\\s*([0-9a-f]+)$`, 'm').exec(readFileSync('/proc/self/status', 'utf8'));
-    return m ? BigInt('0x' + m[1]) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * A capability tsrt does not hold itself cannot be given to the container. In a new (or
  * joined) user namespace the init gets a full bounding set of that namespace, so the
@@ -221,7 +213,7 @@ function hostCapabilitySet(field: 'CapBnd' | 'CapPrm'): bigint | undefined {
 export function checkCapabilitiesGrantable(proc: Process, ns: NamespacePlan): void {
   const caps = proc.capabilities;
   if (!caps || ns.has('user')) return;
-  const bnd = hostCapabilitySet('CapBnd');
+  const bnd = selfStatusMask('CapBnd');
   if (bnd === undefined) return;
   for (const set of ['bounding', 'effective', 'permitted', 'inheritable', 'ambient'] as const) {
     (caps[set] ?? []).forEach((name, i) => {
