@@ -11,8 +11,8 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Sandbox, show, sleep } from './helpers/tsrt.mjs';
-import { V1, V2, addCaps, bundle, eventsStream, ownCgroup, readCg, removeCgroupDirsLater, started, v2Controllers, waitFor } from './helpers/cgroups.mjs';
+import { Sandbox, show, sleep, waitUntil } from './helpers/tsrt.mjs';
+import { V1, V2, addCaps, bundle, eventsStream, ownCgroup, readCg, removeCgroupDirsLater, started, v2Controllers } from './helpers/cgroups.mjs';
 
 const v2 = V2();
 const isRoot = process.getuid?.() === 0;
@@ -103,7 +103,7 @@ test('v2: device rules become an eBPF program attached to the container\'s cgrou
     c.linux.resources.devices = [{ allow: false, access: 'rwm' }];
   }, { env });
   assert.equal(countDeviceFilters(paths.unified), 1);
-  await waitFor(() => fs.existsSync(`/proc/${pid}/root/dev/l`), 'the nodes made inside');
+  await waitUntil(() => fs.existsSync(`/proc/${pid}/root/dev/l`), 10_000, 'the nodes made inside');
   // The filter applies to the tasks of the cgroup: a shell joins it and looks at the
   // container's /dev through /proc/PID/root.
   const inCg = (cmd) => spawnSync('sh', ['-c', `echo $$ > ${paths.unified}/cgroup.procs && exec chroot /proc/${pid}/root sh -c '${cmd}'`], { encoding: 'utf8' });
@@ -188,10 +188,10 @@ test('v2 memory: limit -> memory.max, swap -> memory.swap.max (swap - limit), OO
   assert.equal(readCg(paths.unified, 'memory.low'), String(limit / 2));
   if (fs.existsSync(path.join(paths.unified, 'memory.swap.max'))) assert.equal(readCg(paths.unified, 'memory.swap.max'), '0');
   const events = eventsStream(t, sb, ['--interval', '200ms', id], env);
-  await waitFor(() => events.lines.some((e) => e.type === 'stats'), 'the first stats event');
+  await waitUntil(() => events.lines.some((e) => e.type === 'stats'), 10_000, 'the first stats event');
   fs.writeFileSync(`/proc/${pid}/root/dev/shm/go`, '');
-  await waitFor(() => /oom_kill [1-9]/.test(readCg(paths.unified, 'memory.events')), 'oom_kill in memory.events');
-  await waitFor(() => events.lines.some((e) => e.type === 'oom'), 'the oom event');
+  await waitUntil(() => /oom_kill [1-9]/.test(readCg(paths.unified, 'memory.events')), 10_000, 'oom_kill in memory.events');
+  await waitUntil(() => events.lines.some((e) => e.type === 'oom'), 10_000, 'the oom event');
   sb.ok(['update', '--memory', '48m', '--memory-swap', '64m', id], { env });
   assert.equal(readCg(paths.unified, 'memory.max'), String(48 * 1024 * 1024));
   if (fs.existsSync(path.join(paths.unified, 'memory.swap.max'))) assert.equal(readCg(paths.unified, 'memory.swap.max'), String(16 * 1024 * 1024));

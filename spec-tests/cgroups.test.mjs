@@ -10,8 +10,8 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Sandbox, TSRT, isAlive, show, sleep } from './helpers/tsrt.mjs';
-import { V1, V2, addCaps, bundle, cgroupPaths, eventsStream, ownCgroup, readCg, removeCgroupDirsLater, started, v2Controllers, waitFor } from './helpers/cgroups.mjs';
+import { Sandbox, TSRT, isAlive, show, sleep, waitUntil } from './helpers/tsrt.mjs';
+import { V1, V2, addCaps, bundle, cgroupPaths, eventsStream, ownCgroup, readCg, removeCgroupDirsLater, started, v2Controllers } from './helpers/cgroups.mjs';
 
 const isRoot = process.getuid?.() === 0;
 const skipUnlessRoot = isRoot ? false : 'needs root';
@@ -152,11 +152,11 @@ test('cgroups: memory.limit 32M OOM-kills a 64M allocation and events reports th
     (c) => { c.linux.resources.memory = { limit, swap: limit }; });
   assert.equal(readCg(paths.memory, 'memory.limit_in_bytes'), String(limit));
   const events = eventsStream(t, sb, ['--interval', '200ms', id]);
-  await waitFor(() => events.lines.some((e) => e.type === 'stats'), 'the first stats event (events is listening)');
+  await waitUntil(() => events.lines.some((e) => e.type === 'stats'), 10_000, 'the first stats event (events is listening)');
   fs.writeFileSync(`/proc/${pid}/root/dev/shm/go`, '');
   const oomKills = () => Number(/oom_kill (\d+)/.exec(readCg(paths.memory, 'memory.oom_control'))?.[1] ?? 0);
-  await waitFor(() => oomKills() > 0, 'an OOM kill in memory.oom_control');
-  await waitFor(() => events.lines.some((e) => e.type === 'oom'), 'the oom event');
+  await waitUntil(() => oomKills() > 0, 10_000, 'an OOM kill in memory.oom_control');
+  await waitUntil(() => events.lines.some((e) => e.type === 'oom'), 10_000, 'the oom event');
   // Usage reached the limit (memory.failcnt stays 0 on this machine's 6.x kernel: not checked).
   assert.equal(readCg(paths.memory, 'memory.max_usage_in_bytes'), String(limit));
   sb.ok(['delete', '--force', id]);
@@ -281,7 +281,7 @@ test('pause: a created container can be paused too (state paused), like runc', {
 test('ps: json lists the host pids of the cgroup; table is ps -ef\'s lines for them', { skip: skipUnlessRoot }, async (t) => {
   const sb = new Sandbox(t);
   const { id, pid, paths } = started(sb, ['sh', '-c', 'sleep 1001 & sleep 1002 & wait']);
-  await waitFor(() => ps(sb, id).length === 3, 'three processes');
+  await waitUntil(() => ps(sb, id).length === 3, 10_000, 'three processes');
   const pids = ps(sb, id);
   const procs = fs.readFileSync(path.join(paths.pids ?? paths.unified, 'cgroup.procs'), 'utf8').trim().split('\n').map(Number).sort((a, b) => a - b);
   assert.deepEqual(pids, procs);
@@ -302,7 +302,7 @@ test('kill --all: signals every process of the container (frozen meanwhile)', { 
   const { id, pid } = started(sb, ['sh', '-c', 'sleep 1001 & sleep 1002 & sleep 1003 & wait'], (c) => {
     c.linux.namespaces = c.linux.namespaces.filter((n) => n.type !== 'pid');
   });
-  await waitFor(() => ps(sb, id).length === 4, 'four processes');
+  await waitUntil(() => ps(sb, id).length === 4, 10_000, 'four processes');
   const pids = ps(sb, id);
   pids.forEach((p) => sb.track(p));
   sb.ok(['kill', '--all', id, 'KILL']);
@@ -408,7 +408,7 @@ test('update: a value the kernel refuses names the field, the file and the errno
   // A 16M tmpfs file is charged to the container: a 4M limit is below its usage (EBUSY).
   const { id, pid, paths } = started(sb, ['sh', '-c', 'dd if=/dev/zero of=/dev/shm/f bs=1M count=16 2>/dev/null; echo done > /dev/shm/ready; sleep 1000'],
     (c) => { c.linux.resources.memory = { limit: 64 * 1024 * 1024 }; });
-  await waitFor(() => fs.existsSync(`/proc/${pid}/root/dev/shm/ready`), 'the 16M file');
+  await waitUntil(() => fs.existsSync(`/proc/${pid}/root/dev/shm/ready`), 10_000, 'the 16M file');
   const r = sb.tsrt(['update', '--memory', '4m', id]);
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, new RegExp(`linux\\.resources\\.memory\\.limit: writing ${paths.memory.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/memory\\.limit_in_bytes: EBUSY`), r.stderr);
@@ -540,7 +540,7 @@ test('cgroups: tsrt moves only the container: while `run` waits, tsrt itself is 
   fs.closeSync(out);
   sb.track(tsrt.pid);
   const exited = new Promise((resolve) => tsrt.on('exit', (code) => resolve(code)));
-  await waitFor(() => sb.tsrt(['state', id]).stdout.includes('"running"'), 'the container runs');
+  await waitUntil(() => sb.tsrt(['state', id]).stdout.includes('"running"'), 10_000, 'the container runs');
   const expected = procCgroupLines(process.pid).map((l) => (mine && l.startsWith('0::') ? `0::${path.join(ownCgroup(v2), path.basename(mine))}` : l));
   assert.deepEqual(procCgroupLines(tsrt.pid), expected, 'tsrt\'s cgroups are where it started');
   const init = JSON.parse(sb.ok(['state', id]).stdout).pid;

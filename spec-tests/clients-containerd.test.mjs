@@ -15,9 +15,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { TSRT, isAlive, sleep } from './helpers/tsrt.mjs';
+import { TSRT, isAlive, show, sleep } from './helpers/tsrt.mjs';
+import { Tmux } from './helpers/terminal.mjs';
 import {
-  Tmux, daemonAlive, describe, hostCgroupFile, makeTempDir, missing, mountsUnder, pidsMentioning, removeTempDir, rootfsTar, run, startDaemon,
+  daemonAlive, hostCgroupFile, makeTempDir, missing, mountsUnder, pidsMentioning, removeTempDir, rootfsTar, run, startDaemon,
   stopDaemon, tsrtCreateError, waitFor, which,
 } from './helpers/clients.mjs';
 
@@ -47,7 +48,7 @@ function ctr(args, opts) {
 
 function ok(args, opts) {
   const r = ctr(args, opts);
-  assert.equal(r.status, 0, describe(r));
+  assert.equal(r.status, 0, show(r));
   return r;
 }
 
@@ -106,7 +107,7 @@ before(async () => {
   const penv = { ...process.env, TMPDIR: path.join(P, 'tmp') };
   const podman = (args) => {
     const r = run(D, which('podman'), [...podmanBase, ...args], { env: penv });
-    assert.equal(r.status, 0, describe(r));
+    assert.equal(r.status, 0, show(r));
   };
   const archive = path.join(D, 'busybox-oci.tar');
   try {
@@ -166,7 +167,7 @@ test('ctr run in the foreground: output, pid 1, the exit code, and nothing left 
   const i = id(t, 'fg');
   const r = ctr(['run', '--rm', ...runtimeFlags(), IMAGE, i, 'sh', '-c',
     'echo hello; echo "pid=$$"; cat /proc/1/cmdline | tr "\\0" " "; echo; exit 5']);
-  assert.equal(r.status, 5, describe(r));
+  assert.equal(r.status, 5, show(r));
   const [hello, pid, init] = r.stdout.split('\n');
   assert.equal(hello, 'hello');
   assert.equal(pid, 'pid=1');
@@ -182,7 +183,7 @@ test('ctr run -d, task exec, ps, pause, resume, kill and delete', { skip }, asyn
   const { pid, status } = task(i);
   assert.equal(status, 'RUNNING');
   const st = tsrtState(i);
-  assert.equal(st.status, 0, describe(st));
+  assert.equal(st.status, 0, show(st));
   assert.deepEqual([JSON.parse(st.stdout).status, JSON.parse(st.stdout).pid], ['running', pid], 'tsrt holds the container');
 
   // exec: a process in the container's namespaces; its exit code comes back through ctr.
@@ -190,7 +191,7 @@ test('ctr run -d, task exec, ps, pause, resume, kill and delete', { skip }, asyn
   assert.notEqual(ex.stdout.split('\n')[0], 'me=1');
   assert.match(ex.stdout.split('\n')[1], /^sh -c trap/, 'the exec\'d process sees the container\'s pid 1');
   const code = ctr(['task', 'exec', '--fifo-dir', path.join(C, 'fifo'), '--exec-id', 'e2', i, 'sh', '-c', 'exit 3']);
-  assert.equal(code.status, 3, describe(code));
+  assert.equal(code.status, 3, show(code));
 
   // ps: the host pids of the container's processes (tsrt ps --format json).
   const ps = ok(['task', 'ps', i]).stdout.split('\n').slice(1).map((l) => Number(l.trim().split(/\s+/)[0])).filter(Boolean);
@@ -238,37 +239,36 @@ test('ctr run --memory-limit: the container\'s cgroup has the limit', { skip }, 
 
 test('ctr run -t and task exec -t under tmux: terminals with the window size', { skip }, async (t) => {
   const i = id(t, 'tty');
-  const tmux = new Tmux(D, 'run');
-  t.after(() => tmux.kill());
   const ctrLine = (args) => [which('ctr'), ...ctrArgs(args)].map(q).join(' ');
-  tmux.start(`${ctrLine(['run', '--rm', '-t', ...runtimeFlags(), IMAGE, i, 'sh'])}; echo "ctr-exit=$?"`, { width: 110, height: 35 });
-  await tmux.waitFor(/^\/ # ?$/m);
-  tmux.type('tty; stty size; echo "mark-$((6*7))"');
-  const screen = (await tmux.waitFor(/^mark-42$/m)).input;
+  const tmux = new Tmux({ cols: 110, rows: 35, command: `${ctrLine(['run', '--rm', '-t', ...runtimeFlags(), IMAGE, i, 'sh'])}; echo "ctr-exit=$?"` });
+  t.after(() => tmux.kill());
+  await tmux.waitScreen(/^\/ # ?$/m);
+  tmux.line('tty; stty size; echo "mark-$((6*7))"');
+  const screen = await tmux.waitScreen(/^mark-42$/m);
   assert.match(screen, /^\/dev\/pts\/0$/m);
   assert.match(screen, /^35 110$/m);
 
   // exec -t into the same container, in a second window.
-  tmux.tmux(['new-window', '-t', 'main', `${ctrLine(['task', 'exec', '-t', '--fifo-dir', path.join(C, 'fifo'), '--exec-id', 'x1', i, 'sh'])}; echo "exec-exit=$?"; sleep 60`]);
-  await tmux.waitFor(/^\/ # ?$/m);
-  tmux.type('tty; cat /proc/1/cmdline; echo; echo "exec-$((6*7))"');
-  const exec = (await tmux.waitFor(/^exec-42$/m)).input;
+  tmux.cmd(['new-window', '-t', 'main', `${ctrLine(['task', 'exec', '-t', '--fifo-dir', path.join(C, 'fifo'), '--exec-id', 'x1', i, 'sh'])}; echo "exec-exit=$?"; sleep 60`]);
+  await tmux.waitScreen(/^\/ # ?$/m);
+  tmux.line('tty; cat /proc/1/cmdline; echo; echo "exec-$((6*7))"');
+  const exec = await tmux.waitScreen(/^exec-42$/m);
   assert.match(exec, /^\/dev\/pts\/\d+$/m);
   assert.match(exec, /^sh$/m, 'pid 1 is the container\'s sh');
-  tmux.type('exit 4');
-  await tmux.waitFor(/^exec-exit=4$/m);
-  tmux.tmux(['kill-window', '-t', 'main:1']);
-  tmux.type('exit 6');
-  await tmux.waitFor(/^ctr-exit=6$/m);
+  tmux.line('exit 4');
+  await tmux.waitScreen(/^exec-exit=4$/m);
+  tmux.cmd(['kill-window', '-t', 'main:1']);
+  tmux.line('exit 6');
+  await tmux.waitScreen(/^ctr-exit=6$/m);
 });
 
 test('a tsrt error surfaces in ctr\'s message: create of a missing command, exec of one', { skip }, (t) => {
   const i = id(t, 'fail');
   const expected = tsrtCreateError(D, '/nonexistent');
   const r = ctr(['run', '--rm', ...runtimeFlags(), IMAGE, i, '/nonexistent']);
-  assert.notEqual(r.status, 0, describe(r));
+  assert.notEqual(r.status, 0, show(r));
   assert.match(r.stderr, /OCI runtime create failed/);
-  assert.ok(r.stderr.includes(expected), `ctr shows tsrt's message ${JSON.stringify(expected)}\n${describe(r)}`);
+  assert.ok(r.stderr.includes(expected), `ctr shows tsrt's message ${JSON.stringify(expected)}\n${show(r)}`);
   assert.equal(ok(['container', 'ls', '--quiet']).stdout.split('\n').includes(i), false, 'no container left');
   assert.ok(!fs.existsSync(path.join(tsrtRoot(), i)), 'no tsrt state left');
 
@@ -276,10 +276,10 @@ test('a tsrt error surfaces in ctr\'s message: create of a missing command, exec
   ok(['run', '-d', ...runtimeFlags(), IMAGE, j, 'sleep', '1000']);
   const direct = run(D, TSRT, ['--root', tsrtRoot(), 'exec', j, '/nonexistent']);
   const msg = direct.stderr.match(/msg="((?:[^"\\]|\\.)*)"/)?.[1].replace(/\\"/g, '"');
-  assert.ok(msg, describe(direct));
+  assert.ok(msg, show(direct));
   const e = ctr(['task', 'exec', '--fifo-dir', path.join(C, 'fifo'), '--exec-id', 'bad', j, '/nonexistent']);
-  assert.notEqual(e.status, 0, describe(e));
-  assert.ok(e.stderr.includes(msg), `ctr shows tsrt's message ${JSON.stringify(msg)}\n${describe(e)}`);
+  assert.notEqual(e.status, 0, show(e));
+  assert.ok(e.stderr.includes(msg), `ctr shows tsrt's message ${JSON.stringify(msg)}\n${show(e)}`);
   assert.equal(task(j).status, 'RUNNING', 'the container is unharmed');
 });
 

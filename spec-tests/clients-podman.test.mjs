@@ -13,9 +13,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { TSRT, isAlive, sleep } from './helpers/tsrt.mjs';
+import { TSRT, isAlive, show, sleep } from './helpers/tsrt.mjs';
+import { Tmux } from './helpers/terminal.mjs';
 import {
-  Tmux, describe, hostCgroupFile, makeTempDir, missing, mountsUnder, removeTempDir, rootfsTar, run, tsrtCreateError, waitFor, which,
+  hostCgroupFile, makeTempDir, missing, mountsUnder, removeTempDir, rootfsTar, run, tsrtCreateError, waitFor, which,
 } from './helpers/clients.mjs';
 
 const skip = missing(['podman', 'conmon', 'tmux']);
@@ -34,7 +35,7 @@ function podman(args, opts = {}) {
 
 function ok(args, opts) {
   const r = podman(args, opts);
-  assert.equal(r.status, 0, describe(r));
+  assert.equal(r.status, 0, show(r));
   return r;
 }
 
@@ -99,7 +100,7 @@ after(() => {
 test('podman run: a foreground container prints, sees itself as pid 1 with the configured ulimits, and gives its exit code', { skip }, () => {
   const r = podman(['run', '--rm', ...RUN, IMAGE, 'sh', '-c',
     'echo hello; echo "pid=$$"; cat /proc/1/cmdline | tr "\\0" " "; echo; echo "nofile=$(ulimit -n)"; test -f /run/.containerenv && echo containerenv; exit 7']);
-  assert.equal(r.status, 7, describe(r));
+  assert.equal(r.status, 7, show(r));
   const lines = r.stdout.split('\n');
   assert.equal(lines[0], 'hello');
   assert.equal(lines[1], 'pid=1', 'the command is pid 1 of its own PID namespace');
@@ -108,7 +109,7 @@ test('podman run: a foreground container prints, sees itself as pid 1 with the c
   assert.equal(lines[4], 'containerenv', 'podman\'s bundle was used (its /run/.containerenv mount)');
 
   const t = podman(['run', '--rm', ...RUN, IMAGE, 'true']);
-  assert.equal(t.status, 0, describe(t));
+  assert.equal(t.status, 0, show(t));
   // (A container killed by a signal: the stop and kill test, 137 for SIGKILL.)
 });
 
@@ -121,7 +122,7 @@ test('podman run -d, exec, ps, top, logs and inspect', { skip }, (t) => {
   assert.equal(info.OCIRuntime, TSRT, 'inspect names tsrt as the runtime');
   // tsrt holds the container: its state agrees with podman.
   const st = tsrtState(id);
-  assert.equal(st.status, 0, describe(st));
+  assert.equal(st.status, 0, show(st));
   const state = JSON.parse(st.stdout);
   assert.equal(state.status, 'running');
   assert.equal(state.pid, info.State.Pid);
@@ -135,7 +136,7 @@ test('podman run -d, exec, ps, top, logs and inspect', { skip }, (t) => {
   const opts = ok(['exec', '--user', '1000', '--workdir', '/tmp', '--env', 'FOO=bar', n, 'sh', '-c', 'id -u; pwd; echo "$FOO"']);
   assert.equal(opts.stdout, '1000\n/tmp\nbar\n', 'exec --user, --workdir and --env');
   const code = podman(['exec', n, 'sh', '-c', 'exit 3']);
-  assert.equal(code.status, 3, describe(code));
+  assert.equal(code.status, 3, show(code));
 
   const ps = ok(['ps', '--filter', `name=^${n}$`, '--format', '{{.ID}} {{.Status}}']);
   assert.match(ps.stdout, new RegExp(`^${id.slice(0, 12)} Up`));
@@ -243,7 +244,7 @@ test('podman --memory, --pids-limit and --cpus: the limits are what the containe
   // And the kernel enforces the pids limit: of 80 background sleeps, the forks past 50
   // tasks fail (ash gives up at the first failure).
   const fork = podman(['exec', n, 'sh', '-c', 'i=0; while [ $i -lt 80 ]; do i=$((i+1)); sleep 30 </dev/null >/dev/null 2>&1 & done']);
-  assert.match(fork.stderr, /can't fork|Resource temporarily unavailable/i, describe(fork));
+  assert.match(fork.stderr, /can't fork|Resource temporarily unavailable/i, show(fork));
   const current = Number(fs.readFileSync(hostCgroupFile(own, 'pids', 'pids.current', 'pids.current'), 'utf8').trim());
   // 50 when the fork failed; the exec'd sh has exited since.
   assert.ok(current >= 45 && current <= 50, `tasks in the container's pids cgroup: ${current}`);
@@ -254,41 +255,39 @@ test('podman container checkpoint: refused, since tsrt has no checkpoint command
   ok(['run', '-d', '--name', n, ...RUN, IMAGE, 'sleep', '1000']);
   // podman asks `tsrt checkpoint --help`; an unknown command fails it, as with runc's "No help topic".
   const r = podman(['container', 'checkpoint', n]);
-  assert.notEqual(r.status, 0, describe(r));
-  assert.match(r.stderr, /does not support checkpoint/, describe(r));
+  assert.notEqual(r.status, 0, show(r));
+  assert.match(r.stderr, /does not support checkpoint/, show(r));
   assert.equal(inspect(n).State.Status, 'running', 'the container is untouched');
 });
 
 test('podman run -it under tmux: a terminal with the window size, and the exit code', { skip }, async (t) => {
   const n = name(t, 'tty');
-  const tmux = new Tmux(D, 'run');
-  t.after(() => tmux.kill());
   const env = `CONTAINERS_CONF=${q(ENV.CONTAINERS_CONF)} TMPDIR=${q(ENV.TMPDIR)}`;
-  tmux.start(`env ${env} ${which('podman')} ${BASE.map(q).join(' ')} run -it --rm --name ${n} ${RUN.join(' ')} ${IMAGE} sh; echo "podman-exit=$?"`, { width: 100, height: 30 });
-  await tmux.waitFor(/^\/ # ?$/m);
-  tmux.type('tty; stty size; echo "mark-$((6*7))"');
-  const screen = (await tmux.waitFor(/^mark-42$/m)).input;
+  const tmux = new Tmux({ cols: 100, rows: 30, command: `env ${env} ${which('podman')} ${BASE.map(q).join(' ')} run -it --rm --name ${n} ${RUN.join(' ')} ${IMAGE} sh; echo "podman-exit=$?"` });
+  t.after(() => tmux.kill());
+  await tmux.waitScreen(/^\/ # ?$/m);
+  tmux.line('tty; stty size; echo "mark-$((6*7))"');
+  const screen = await tmux.waitScreen(/^mark-42$/m);
   assert.match(screen, /^\/dev\/pts\/0$/m, 'stdin is the pty podman asked for');
   assert.match(screen, /^30 100$/m, 'the window size of the tmux terminal');
-  tmux.type('exit 3');
-  await tmux.waitFor(/^podman-exit=3$/m);
+  tmux.line('exit 3');
+  await tmux.waitScreen(/^podman-exit=3$/m);
 });
 
 test('podman exec -it under tmux: a terminal in a running container', { skip }, async (t) => {
   const n = name(t, 'exectty');
   ok(['run', '-d', '--name', n, ...RUN, IMAGE, 'sleep', '1000']);
-  const tmux = new Tmux(D, 'exec');
-  t.after(() => tmux.kill());
   const env = `CONTAINERS_CONF=${q(ENV.CONTAINERS_CONF)} TMPDIR=${q(ENV.TMPDIR)}`;
-  tmux.start(`env ${env} ${which('podman')} ${BASE.map(q).join(' ')} exec -it ${n} sh; echo "exec-exit=$?"`, { width: 90, height: 25 });
-  await tmux.waitFor(/^\/ # ?$/m);
-  tmux.type('tty; stty size; cat /proc/1/cmdline; echo; echo "mark-$((6*7))"');
-  const screen = (await tmux.waitFor(/^mark-42$/m)).input;
+  const tmux = new Tmux({ cols: 90, rows: 25, command: `env ${env} ${which('podman')} ${BASE.map(q).join(' ')} exec -it ${n} sh; echo "exec-exit=$?"` });
+  t.after(() => tmux.kill());
+  await tmux.waitScreen(/^\/ # ?$/m);
+  tmux.line('tty; stty size; cat /proc/1/cmdline; echo; echo "mark-$((6*7))"');
+  const screen = await tmux.waitScreen(/^mark-42$/m);
   assert.match(screen, /^\/dev\/pts\/\d+$/m);
   assert.match(screen, /^25 90$/m);
   assert.match(screen, /^sleep1000$/m, 'pid 1 is the container\'s sleep');
-  tmux.type('exit 4');
-  await tmux.waitFor(/^exec-exit=4$/m);
+  tmux.line('exit 4');
+  await tmux.waitScreen(/^exec-exit=4$/m);
   assert.equal(inspect(n).State.Status, 'running', 'the container outlives the exec');
 });
 
@@ -303,8 +302,8 @@ test('podman shows tsrt\'s own error for a command that cannot run, read from ts
 
   const expected = tsrtCreateError(D, '/nonexistent');
   const r = podman(['run', '--rm', ...RUN, IMAGE, '/nonexistent'], { base });
-  assert.equal(r.status, 127, `podman maps "no such file or directory" to 127, as with runc\n${describe(r)}`);
-  assert.ok(r.stderr.includes(expected), `podman shows tsrt's message ${JSON.stringify(expected)}\n${describe(r)}`);
+  assert.equal(r.status, 127, `podman maps "no such file or directory" to 127, as with runc\n${show(r)}`);
+  assert.ok(r.stderr.includes(expected), `podman shows tsrt's message ${JSON.stringify(expected)}\n${show(r)}`);
   assert.doesNotMatch(r.stderr, /level=error/, 'the message came from the JSON log, not logrus text on stderr');
   const create = fs.readFileSync(argvLog, 'utf8').split('\n').find((l) => / create /.test(l));
   assert.ok(create, fs.readFileSync(argvLog, 'utf8'));
@@ -317,10 +316,10 @@ test('podman shows tsrt\'s own error for a command that cannot run, read from ts
   const direct = run(D, TSRT, ['exec', id, '/nonexistent']);
   assert.notEqual(direct.status, 0);
   const msg = direct.stderr.match(/msg="((?:[^"\\]|\\.)*)"/)?.[1].replace(/\\"/g, '"');
-  assert.ok(msg, describe(direct));
+  assert.ok(msg, show(direct));
   const e = podman(['exec', n, '/nonexistent'], { base });
-  assert.equal(e.status, 127, describe(e));
-  assert.ok(e.stderr.includes(msg), `podman exec shows ${JSON.stringify(msg)}\n${describe(e)}`);
+  assert.equal(e.status, 127, show(e));
+  assert.ok(e.stderr.includes(msg), `podman exec shows ${JSON.stringify(msg)}\n${show(e)}`);
   assert.equal(inspect(n).State.Status, 'running');
 });
 

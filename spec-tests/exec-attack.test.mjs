@@ -16,8 +16,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ROOTFS, Sandbox, TSRT, show } from './helpers/tsrt.mjs';
-import { LeaseHolder, waitUntil } from './helpers/terminal.mjs';
+import { ROOTFS, Sandbox, TSRT, show, waitUntil } from './helpers/tsrt.mjs';
+import { LeaseHolder } from './helpers/terminal.mjs';
 
 const status = (pid) => fs.readFileSync(`/proc/${pid}/status`, 'utf8');
 const field = (text, name) => new RegExp(`^${name}:\\s+(.*)$`, 'm').exec(text)?.[1];

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Sandbox, isAlive, nsLink, show, sleep } from './helpers/tsrt.mjs';
-import { ConsoleReceiver, waitUntil } from './helpers/terminal.mjs';
+import { Sandbox, isAlive, nsLink, show, sleep, waitUntil } from './helpers/tsrt.mjs';
+import { ConsoleReceiver } from './helpers/terminal.mjs';
 
 /** Runs a detached container (sleep 1000 unless patched); returns {id, pid, b}. */
 function runDetached(sb, patch) {

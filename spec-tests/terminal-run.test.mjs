@@ -4,8 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import { Sandbox, TSRT, isAlive, show } from './helpers/tsrt.mjs';
-import { waitUntil } from './helpers/terminal.mjs';
+import { Sandbox, TSRT, isAlive, show, waitUntil } from './helpers/tsrt.mjs';
 
 // Exits 42 on SIGTERM and 43 on SIGINT; "ready" once the traps are set.
 const TRAPPER = 'trap "exit 42" TERM; trap "exit 43" INT; echo ready; while :; do sleep 0.1; done';

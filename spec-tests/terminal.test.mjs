@@ -6,8 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Sandbox, TSRT, show, sleep } from './helpers/tsrt.mjs';
-import { ConsoleReceiver, Tmux, waitUntil } from './helpers/terminal.mjs';
+import { Sandbox, TSRT, show, sleep, waitUntil } from './helpers/tsrt.mjs';
+import { ConsoleReceiver, Tmux } from './helpers/terminal.mjs';
 
 /** A bundle whose process has a terminal and runs args (PS1 "ctr# " for busybox sh). */
 function ttyBundle(sb, args, patch) {
@@ -157,7 +157,7 @@ async function checkExitAndRestored(tm, files, code) {
 
 test('interactive run in tmux: prompt, commands, resize, ^C to the container, exit code, terminal restored', { skip: !Tmux.available() && 'tmux is not installed' }, async (t) => {
   const sb = new Sandbox(t);
-  const tm = new Tmux(sb, { cols: 80, rows: 24 });
+  const tm = new Tmux({ cols: 80, rows: 24 });
   t.after(() => tm.kill());
   const b = ttyBundle(sb, ['sh']);
   const id = sb.id('interactive');
@@ -196,7 +196,7 @@ test('interactive exec -t in tmux: the window size from the start, prompt, resiz
   sb.ids.add(id);
   sb.ok(['run', '-d', '--bundle', b.dir, id]);
   const initPid = sb.track(sb.state(id).pid);
-  const tm = new Tmux(sb, { cols: 90, rows: 20 });
+  const tm = new Tmux({ cols: 90, rows: 20 });
   t.after(() => tm.kill());
 
   // The size is there before the process first looks (tsrt gets the master only later).

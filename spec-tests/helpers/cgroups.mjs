@@ -77,17 +77,6 @@ export function removeCgroupDirsLater(t, dirs) {
   });
 }
 
-/** Waits until fn() is truthy (polling); returns its value or throws after limitMs. */
-export async function waitFor(fn, what, limitMs = 10_000) {
-  const end = Date.now() + limitMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
 /** Adds capabilities (bounding, effective, permitted) to a config. */
 export function addCaps(c, ...caps) {
   for (const k of ['bounding', 'effective', 'permitted']) c.process.capabilities[k].push(...caps);

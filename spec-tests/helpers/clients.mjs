@@ -5,7 +5,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { DEMO_CONFIG, ROOTFS, TMP_PREFIX, TSRT, hostMounts, mountPoint, processesUsing, sleep } from './tsrt.mjs';
+import { DEMO_CONFIG, ROOTFS, TMP_PREFIX, TSRT, hostMounts, mountPoint, processesUsing, runToFiles, waitUntil } from './tsrt.mjs';
 
 /** Absolute path of an executable found in PATH (plus the sbin dirs), or undefined. */
 export function which(name) {
@@ -38,54 +38,21 @@ const LIMIT_MS = 120_000;
 let seq = 0;
 
 /**
- * Runs a command and waits for it; stdout and stderr go to files in `dir` (a daemon the
- * command starts may keep pipes open). Returns {status, signal, stdout, stderr, cmd}.
+ * Runs a command and waits for it, stdout and stderr in files under `dir` (runToFiles: a
+ * daemon the command starts may keep pipes open), the command line beside them for a
+ * post-mortem. stdout and stderr are read once, when it ends.
  */
 export function run(dir, cmd, args, opts = {}) {
   const base = path.join(dir, 'io', `${++seq}`);
   fs.mkdirSync(path.dirname(base), { recursive: true });
-  fs.writeFileSync(`${base}.cmd`, `${cmd} ${args.join(' ')}\n`); // for a post-mortem
-  const outFd = fs.openSync(`${base}.out`, 'w');
-  const errFd = fs.openSync(`${base}.err`, 'w');
-  let r;
-  try {
-    r = spawnSync(cmd, args, {
-      stdio: [opts.input !== undefined ? 'pipe' : 'ignore', outFd, errFd],
-      input: opts.input,
-      env: opts.env ?? process.env,
-      timeout: opts.timeout ?? LIMIT_MS,
-      killSignal: 'SIGKILL',
-    });
-  } finally {
-    fs.closeSync(outFd);
-    fs.closeSync(errFd);
-  }
-  if (r.error && r.error.code !== 'ETIMEDOUT') throw r.error;
-  return {
-    cmd: `${cmd} ${args.join(' ')}`,
-    status: r.status,
-    signal: r.signal,
-    timedOut: r.error?.code === 'ETIMEDOUT',
-    stdout: fs.readFileSync(`${base}.out`, 'utf8'),
-    stderr: fs.readFileSync(`${base}.err`, 'utf8'),
-  };
+  fs.writeFileSync(`${base}.cmd`, `${cmd} ${args.join(' ')}\n`);
+  const r = runToFiles(cmd, args, { out: `${base}.out`, err: `${base}.err`, input: opts.input, env: opts.env, timeout: opts.timeout ?? LIMIT_MS });
+  return { cmd: r.cmd, status: r.status, signal: r.signal, timedOut: r.timedOut, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** A result for assertion messages. */
-export function describe(r) {
-  return `${r.cmd}\nstatus ${r.status} signal ${r.signal}${r.timedOut ? ' (timed out)' : ''}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
-}
-
-/** Polls fn() (a value or a promise) until it returns a truthy value; throws after limitMs. */
-export async function waitFor(what, fn, limitMs = 20_000) {
-  const end = Date.now() + limitMs;
-  let last;
-  for (;;) {
-    last = await fn();
-    if (last) return last;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
+/** waitUntil for the clients' tests: every 50 ms (a poll may start podman or ctr), 20 s unless told. */
+export function waitFor(what, fn, limitMs = 20_000) {
+  return waitUntil(fn, limitMs, `waiting for ${what}`, 50);
 }
 
 // --- the image ---------------------------------------------------------------------------
@@ -113,50 +80,8 @@ export function tsrtCreateError(dir, exe) {
   fs.writeFileSync(path.join(ref, 'config.json'), JSON.stringify(config));
   const log = path.join(ref, 'log.json');
   const r = run(dir, TSRT, ['--root', path.join(ref, 'state'), '--log', log, '--log-format', 'json', 'create', '--bundle', ref, `ref-${process.pid}`]);
-  if (r.status === 0) throw new Error(`tsrt create of ${exe} succeeded: ${describe(r)}`);
+  if (r.status === 0) throw new Error(`tsrt create of ${exe} succeeded: ${show(r)}`);
   return JSON.parse(fs.readFileSync(log, 'utf8').trim()).msg;
-}
-
-// --- tmux -------------------------------------------------------------------------------
-
-/** A tmux server of our own (socket in our temp dir) with one window running `command`. */
-export class Tmux {
-  constructor(dir, name) {
-    this.socket = path.join(dir, `tmux-${name}.sock`);
-  }
-
-  tmux(args) {
-    return spawnSync('tmux', ['-S', this.socket, ...args], { encoding: 'utf8', timeout: 20_000 });
-  }
-
-  /** command: a shell command line (tmux runs it with sh -c). */
-  start(command, { width = 100, height = 30 } = {}) {
-    const r = this.tmux(['new-session', '-d', '-x', String(width), '-y', String(height), '-s', 'main', command]);
-    if (r.status !== 0) throw new Error(`tmux new-session: ${r.stderr}`);
-    // Keep the pane after the command exits, so its last lines can still be read.
-    this.tmux(['set-option', '-t', 'main', 'remain-on-exit', 'on']);
-  }
-
-  screen() {
-    return this.tmux(['capture-pane', '-p', '-t', 'main', '-S', '-200']).stdout ?? '';
-  }
-
-  async waitFor(re, limitMs = 20_000) {
-    try {
-      return await waitFor(`${re} on the terminal`, () => re.exec(this.screen()), limitMs);
-    } catch (e) {
-      throw new Error(`${e.message}; the screen:\n${this.screen()}`);
-    }
-  }
-
-  type(line) {
-    this.tmux(['send-keys', '-t', 'main', '-l', line]);
-    this.tmux(['send-keys', '-t', 'main', 'Enter']);
-  }
-
-  kill() {
-    if (fs.existsSync(this.socket)) this.tmux(['kill-server']);
-  }
 }
 
 // --- cgroups ----------------------------------------------------------------------------

@@ -8,18 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { collectJsonLines, sleep } from './tsrt.mjs';
-
-/** Polls fn() until it returns a truthy value; throws describe() after limitMs. */
-export async function waitUntil(fn, limitMs, describe) {
-  const end = Date.now() + limitMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${limitMs} ms: ${typeof describe === 'function' ? describe() : describe}`);
-    await sleep(25);
-  }
-}
+import { collectJsonLines, waitUntil } from './tsrt.mjs';
 
 // The receiver: listens on PATH, accepts ONE connection and reads it to EOF, counting the
 // messages and the SCM_RIGHTS fds they carry; prints that as one JSON line. With exactly
@@ -177,16 +166,18 @@ export class LeaseHolder {
 }
 
 /**
- * A tmux server of its own (-L NAME, no config file) running one window with a plain
- * /bin/sh, sized cols x rows, status line off: a real terminal for tsrt.
+ * A tmux server of its own (-L NAME, no config file) running one window, sized cols x
+ * rows, status line off: a real terminal for tsrt, podman or ctr. The window runs
+ * `command` (a shell command line; by default a plain /bin/sh with a clean environment)
+ * and stays on screen after it exits, so its last lines can still be read.
  */
 export class Tmux {
-  constructor(sb, { cols = 80, rows = 24 } = {}) {
-    this.sb = sb;
+  constructor({ cols = 80, rows = 24, command } = {}) {
     this.name = `tsrt-test-${process.pid}-${randomBytes(4).toString('hex')}`;
-    const env = 'env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin TERM=xterm HOME=/ PS1="host$ "';
-    this.cmd(['new-session', '-d', '-s', 'main', '-x', String(cols), '-y', String(rows), `${env} /bin/sh`]);
+    const shell = 'env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin TERM=xterm HOME=/ PS1="host$ " /bin/sh';
+    this.cmd(['new-session', '-d', '-s', 'main', '-x', String(cols), '-y', String(rows), command ?? shell]);
     this.cmd(['set-option', '-g', 'status', 'off']);
+    this.cmd(['set-option', '-g', 'remain-on-exit', 'on']);
     this.cmd(['resize-window', '-t', 'main', '-x', String(cols), '-y', String(rows)]);
     this.socket = this.cmd(['display-message', '-p', '#{socket_path}']).trim();
   }

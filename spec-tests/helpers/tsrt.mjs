@@ -260,29 +260,15 @@ export class Sandbox {
   }
 
   /**
-   * Runs `tsrt --root <this.root> ...args` and waits for it. stdout / stderr go to files
-   * (never pipes: a created container inherits them and would keep a pipe open).
-   * Returns {status, signal, stdout, stderr, out, err, cmd}.
+   * Runs `tsrt --root <this.root> ...args` and waits for it (runToFiles: stdout and stderr
+   * in files of this sandbox, read when asked for: a created container writes later).
    */
   tsrt(args, opts = {}) {
-    const { out, err, outFd, errFd, stdio } = this._stdio(opts);
     const full = [...(opts.noRoot ? [] : ['--root', this.root]), ...args];
-    let r;
-    try {
-      r = spawnSync(TSRT, full, {
-        cwd: opts.cwd ?? this.dir,
-        stdio,
-        input: opts.input,
-        env: opts.env ?? process.env,
-        timeout: opts.timeout ?? COMMAND_LIMIT_MS,
-        killSignal: 'SIGKILL',
-      });
-    } finally {
-      fs.closeSync(outFd);
-      fs.closeSync(errFd);
-    }
-    if (r.error && r.error.code !== 'ETIMEDOUT') throw r.error;
-    return result(full, r.status, r.signal, out, err, r.error?.code === 'ETIMEDOUT');
+    return runToFiles(TSRT, full, {
+      ...this.ioFiles(), label: `tsrt ${full.join(' ')}`, input: opts.input, stdin: opts.stdin, extraFds: opts.extraFds,
+      cwd: opts.cwd ?? this.dir, env: opts.env, timeout: opts.timeout,
+    });
   }
 
   /** Like tsrt() but asynchronous (for running several commands at once). */
@@ -299,7 +285,7 @@ export class Sandbox {
       child.on('error', (e) => { clearTimeout(timer); reject(e); });
       child.on('exit', (code, signal) => {
         clearTimeout(timer);
-        resolve(result(full, code, signal, out, err, timedOut));
+        resolve(result(`tsrt ${full.join(' ')}`, code, signal, out, err, timedOut));
       });
     });
   }
@@ -372,9 +358,36 @@ export class Sandbox {
   }
 }
 
-function result(cmd, status, signal, out, err, timedOut) {
+/**
+ * Runs a command and waits for it, with stdout and stderr in the files `out` and `err`:
+ * never pipes, which a created container or a daemon the command starts would keep open.
+ * Returns {cmd, status, signal, timedOut, out, err, stdout, stderr}; stdout and stderr
+ * read the files when asked for.
+ */
+export function runToFiles(cmd, args, { out, err, label = `${cmd} ${args.join(' ')}`, input, stdin = 'ignore', extraFds = [], cwd, env = process.env, timeout = COMMAND_LIMIT_MS }) {
+  const outFd = fs.openSync(out, 'w');
+  const errFd = fs.openSync(err, 'w');
+  let r;
+  try {
+    r = spawnSync(cmd, args, {
+      cwd,
+      stdio: [input !== undefined ? 'pipe' : stdin, outFd, errFd, ...extraFds],
+      input,
+      env,
+      timeout,
+      killSignal: 'SIGKILL',
+    });
+  } finally {
+    fs.closeSync(outFd);
+    fs.closeSync(errFd);
+  }
+  if (r.error && r.error.code !== 'ETIMEDOUT') throw r.error;
+  return result(label, r.status, r.signal, out, err, r.error?.code === 'ETIMEDOUT');
+}
+
+function result(label, status, signal, out, err, timedOut) {
   return {
-    cmd: `tsrt ${cmd.join(' ')}`,
+    cmd: label,
     status,
     signal,
     timedOut,
@@ -383,6 +396,17 @@ function result(cmd, status, signal, out, err, timedOut) {
     get stdout() { return fs.readFileSync(out, 'utf8'); },
     get stderr() { return fs.readFileSync(err, 'utf8'); },
   };
+}
+
+/** Polls fn() (a value or a promise) until it is truthy and returns it; throws, naming `describe` (a string or a function giving one), after limitMs. */
+export async function waitUntil(fn, limitMs, describe, everyMs = 25) {
+  const end = Date.now() + limitMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${limitMs} ms: ${typeof describe === 'function' ? describe() : describe}`);
+    await sleep(everyMs);
+  }
 }
 
 /** Describes a command result for assertion messages. */
