@@ -25,7 +25,7 @@ function have(cmd) {
 }
 
 /** The test plan and what it must print: A, B, C on stdout; one error record on stderr. */
-function testPlan() {
+function testPlan(failBy) {
   const p = new lib.Plan();
   const AT_FDCWD = -100;
   p.add('write', [1, p.cstr('A\n'), 2], 'print A');
@@ -38,9 +38,13 @@ function testPlan() {
   // the stored result of the write (2) is the length of the next one
   p.add('write', [1, p.cstr('C\n'), { load: ret }], 'print C with a length loaded from a slot');
   p.check(p.slot('zero', 0n), 0xffffn, 'a check of zero passes');
-  p.add('openat', [AT_FDCWD, p.cstr('/nonexistent-tsrt'), 0, 0], 'fails: reported');
+  // a 16-byte struct: the equality check reads its second word (an offset load)
+  const st = p.blob(Buffer.from('0000000000000000' + '3412000000000080', 'hex'), 'struct');
+  p.checkEquals(st, 8, 0xffffn, 0x1234n, 'an equality check on a loaded field passes');
+  if (failBy === 'check') p.checkEquals(st, 8, 0xffffffffffffffffn, 0x1234n, 'fails: the whole word differs, reported whole');
+  else p.add('openat', [AT_FDCWD, p.cstr('/nonexistent-tsrt'), 0, 0], 'fails: reported');
   p.add('write', [1, p.cstr('NEVER\n'), 6], 'after the failure');
-  return { plan: p, failingStep: 6 };
+  return { plan: p, failingStep: 7, failingValue: failBy === 'check' ? 0x8000000000000000n : 2n };
 }
 
 for (const [arch, a] of Object.entries(ARCHES)) {
@@ -49,7 +53,8 @@ for (const [arch, a] of Object.entries(ARCHES)) {
   test(`trampoline ${arch}: every step feature, and the error report`, { skip }, (t) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrt-tramp-'));
     t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-    const { plan, failingStep } = testPlan();
+    for (const failBy of ['syscall', 'check']) {
+    const { plan, failingStep, failingValue } = testPlan(failBy);
     const mem = Buffer.alloc((lib.planBytes(plan) + 4095) & ~4095);
     lib.encodePlan(plan, 2, PLAN_ADDR, mem, arch);
     fs.writeFileSync(path.join(dir, 'plan.bin'), mem);
@@ -65,6 +70,7 @@ for (const [arch, a] of Object.entries(ARCHES)) {
     assert.equal(r.status, 1, 'a failing step ends the process with exit_group(1)');
     assert.equal(r.stderr.length, 16, 'one 16-byte error record');
     assert.equal(r.stderr.readBigUInt64LE(0), BigInt(failingStep), 'the index of the failing step');
-    assert.equal(r.stderr.readBigUInt64LE(8), 2n, 'its errno (ENOENT)');
+    assert.equal(r.stderr.readBigUInt64LE(8), failingValue, failBy === 'check' ? 'the masked value, whole' : 'its errno (ENOENT)');
+    }
   });
 }

@@ -6,7 +6,7 @@ function showArg(a: Arg): string {
   if (typeof a === 'number') return a < 0 || a < 4096 ? String(a) : '0x' + a.toString(16);
   if (typeof a === 'bigint') return '0x' + a.toString(16);
   if (a instanceof Blob) return a.label;
-  if ('load' in a) return `*[${a.load.label}]`;
+  if ('load' in a) return a.plus ? `*[${a.load.label} + ${a.plus}]` : `*[${a.load.label}]`;
   return `${a.ptrTo.label}+${a.plus}`;
 }
 

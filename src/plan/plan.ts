@@ -6,7 +6,8 @@
 // Memory layout (little-endian u64 words; the trampoline's contract):
 //   header   [0] error fd   [1] number of steps   [2..3] reserved
 //   step i at 32 + 96*i:
-//     [0] syscall number (CHECK_NR: pseudo-op, fails with errno (a0 & a1) when non-zero)
+//     [0] syscall number (CHECK_NR: pseudo-op, fails reporting v = (a0 ^ a2) & a1 when v
+//         is non-zero; v is reported whole, not as an errno)
 //     [1..6] arguments   [7] flags   [8] store address   [9] jump target
 //     [10] tolerated errno   [11] reserved
 // Data blobs (strings, structs, result slots) follow the steps.
@@ -36,8 +37,11 @@ export class Label {
   constructor(readonly name: string) {}
 }
 
-/** An argument: a number, the address of a blob, or "the u64 stored in this blob". */
-export type Arg = number | bigint | Blob | { load: Blob } | { ptrTo: Blob; plus: number };
+/**
+ * An argument: a number, the address of a blob, "the u64 stored in this blob" (at byte
+ * `plus` in: a field of a struct a syscall filled), or the address of a byte in a blob.
+ */
+export type Arg = number | bigint | Blob | { load: Blob; plus?: number } | { ptrTo: Blob; plus: number };
 
 export interface StepOptions {
   /** errno value that counts as success (EEXIST for mkdir of an existing dir). */
@@ -117,9 +121,21 @@ export class Plan {
     this.steps.push({ nr, args, describe, opts });
   }
 
-  /** Fails the plan with errno (value & mask) when the u64 in `value` is non-zero. */
+  /**
+   * Fails the plan when the masked u64 in `value` is non-zero; the masked value is what
+   * `explain` gets (describe + the number when there is no explain).
+   */
   check(value: Blob, mask: bigint, describe: string, explain?: (value: number) => string): void {
-    this.steps.push({ nr: 'check', args: [{ load: value }, mask], describe, opts: {}, explain });
+    this.steps.push({ nr: 'check', args: [{ load: value }, mask, 0n], describe, opts: {}, explain });
+  }
+
+  /**
+   * Fails the plan unless (u64 at `value` + `offset`) & mask == expected: a type or
+   * identity check on what a syscall stored (fstat's st_mode, fstatfs's f_type).
+   * `explain` gets the masked value XOR expected.
+   */
+  checkEquals(value: Blob, offset: number, mask: bigint, expected: bigint, describe: string, explain?: (diff: number) => string): void {
+    this.steps.push({ nr: 'check', args: [{ load: value, plus: offset }, mask, expected & mask], describe, opts: {}, explain });
   }
 
   /** Assigns offsets relative to the data area and resolves string arrays. */

@@ -39,7 +39,7 @@ function encodeArg(a: Arg, base: bigint): { value: bigint; indirect: boolean } {
   if (typeof a === 'number') return { value: BigInt.asUintN(64, BigInt(a)), indirect: false };
   if (typeof a === 'bigint') return { value: BigInt.asUintN(64, a), indirect: false };
   if (a instanceof Blob) return { value: base + BigInt(a.offset), indirect: false };
-  if ('load' in a) return { value: base + BigInt(a.load.offset), indirect: true };
+  if ('load' in a) return { value: base + BigInt(a.load.offset + (a.plus ?? 0)), indirect: true };
   return { value: base + BigInt(a.ptrTo.offset + a.plus), indirect: false };
 }
 
@@ -161,6 +161,7 @@ export function readReport(plan: Plan, fd: number): Report {
   const step = plan.steps[Number(index)];
   const errno = Number(value);
   if (!step) return { kind: 'error', step: Number(index), errno, message: `container setup step ${index}: ${describeErrno(errno)}` };
-  const message = step.explain ? step.explain(errno) : `${step.describe}: ${describeErrno(errno)}`;
+  const message = step.explain ? step.explain(errno)
+    : step.nr === 'check' ? `${step.describe}: check failed (0x${value.toString(16)})` : `${step.describe}: ${describeErrno(errno)}`;
   return { kind: 'error', step: Number(index), errno, message };
 }

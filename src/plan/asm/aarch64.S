@@ -31,9 +31,11 @@ next_step:
 1:  ldr x8, [x21]
     cmn x8, #1
     b.ne do_syscall
+    eor x0, x0, x2
     and x0, x0, x1
-    neg x0, x0
-    b after
+    cbz x0, success
+    mov x10, x0
+    b report
 do_syscall:
     svc #0
 after:
@@ -48,6 +50,7 @@ after:
     cmp x10, x9
     b.eq success
     tbnz x22, #0, success
+report:
     stp x20, x10, [sp, #-16]!
     ldr x0, [x19]
     mov x1, sp

@@ -37,9 +37,11 @@ next_step:
     cmp rax, -1
     jne do_syscall
     mov rax, rdi
+    xor rax, rdx
     and rax, rsi
-    neg rax
-    jmp after
+    jz success
+    mov rbx, rax
+    jmp report
 do_syscall:
     syscall
 after:
@@ -55,6 +57,7 @@ after:
     je success
     bt r15, 0
     jc success
+report:
     push rbx
     push r13
     mov rdi, [r12]
