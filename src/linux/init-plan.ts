@@ -5,7 +5,8 @@ import { CLONE, O, PR, SIGCHLD } from '../libc/constants';
 import { Plan } from '../plan/plan';
 import { MSG } from '../plan/run-plan';
 import type { NamespacePlan } from './namespaces';
-import { buildMountSteps, buildPathProtectionSteps, buildPivotSteps, type RootfsInput } from './rootfs';
+import { buildMountSteps, buildPivotSteps, type RootfsInput } from './rootfs';
+import { buildMaskSourceSteps, buildPathProtectionSteps } from './path-protection';
 import { buildExecSteps, buildFdSteps, buildRlimitSteps, buildSignalResetSteps, buildUserAndCapSteps, processEnv } from './process-setup';
 import { ConfigError } from '../util/errors';
 import { buildEnterAndCloneSteps, buildIntermediateExitSteps, type TwoStage } from './enter-namespaces';
@@ -135,6 +136,8 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
     plan.add('read', [input.syncFd, byte, 1], 'wait for the create hooks');
   }
 
+  // What masks files must be taken from the host, before pivot_root leaves it behind.
+  const maskSources = buildMaskSourceSteps(plan, spec);
   buildPivotSteps(plan, rootfsInput);
   if (input.consoleSocketFd !== undefined) {
     // After pivot_root: the pty must come from the container's own devpts.
@@ -142,7 +145,7 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   }
   // sysctls go through /proc/sys, before readonlyPaths makes it read-only.
   buildSysctlSteps(plan, spec, ns);
-  buildPathProtectionSteps(plan, rootfsInput);
+  buildPathProtectionSteps(plan, spec, maskSources);
   buildRlimitSteps(plan, proc);
   buildSafeChdirSteps(plan, proc.cwd);
   buildProcessAttributeSteps(plan, spec);

@@ -360,37 +360,3 @@ export function buildPivotSteps(plan: Plan, input: RootfsInput): void {
   }
   plan.add('chdir', [plan.cstr('/')], 'chdir to /');
 }
-
-/** maskedPaths, readonlyPaths and root.readonly, after pivot_root. */
-export function buildPathProtectionSteps(plan: Plan, input: RootfsInput): void {
-  const { spec } = input;
-  const existing = (p: string): ReturnType<typeof statSync> | undefined => {
-    // /proc and /sys look the same on the host as in the container's fresh mounts.
-    const hostPath = /^\/(proc|sys)(\/|$)/.test(p) ? p : posix.join(input.rootfs, p);
-    try {
-      // most of the default maskedPaths do not exist on a given host: no exception for those
-      return statSync(hostPath, { throwIfNoEntry: false });
-    } catch {
-      return undefined;
-    }
-  };
-  for (const p of spec.linux?.readonlyPaths ?? []) {
-    if (!existing(p)) continue;
-    const path = plan.cstr(p);
-    plan.add('mount', [path, path, 0, MS.BIND | MS.REC, 0], `readonlyPaths: bind ${p} onto itself`, { okErrno: 2 });
-    plan.add('mount', [0, path, 0, MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, 0], `readonlyPaths: remount ${p} read-only`, { okErrno: 2 });
-  }
-  for (const p of spec.linux?.maskedPaths ?? []) {
-    const st = existing(p);
-    if (!st) continue;
-    if (st.isDirectory()) {
-      plan.add('mount', [plan.cstr('tmpfs'), plan.cstr(p), plan.cstr('tmpfs'), MS.RDONLY, 0], `maskedPaths: mount an empty read-only tmpfs on ${p}`, { okErrno: 2 });
-    } else {
-      plan.add('mount', [plan.cstr('/dev/null'), plan.cstr(p), 0, MS.BIND, 0], `maskedPaths: bind /dev/null on ${p}`, { okErrno: 2 });
-    }
-  }
-  if (spec.root?.readonly) {
-    plan.add('mount', [0, plan.cstr('/'), 0, MS.BIND | MS.REMOUNT | MS.RDONLY, 0], 'make the root filesystem read-only (root.readonly)');
-  }
-}
-
