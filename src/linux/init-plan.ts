@@ -1,7 +1,7 @@
 // The container's init, top to bottom: the one place that decides the order of setup.
 // Each block names why it is where it is; the blocks build their steps in their modules.
 import type { Hook, Spec } from '../oci/spec-types';
-import { CLONE, O, PR, SIGCHLD } from '../libc/constants';
+import { CLONE, O, PR, S_IFIFO, SIGCHLD } from '../libc/constants';
 import { Plan } from '../plan/plan';
 import { MSG } from '../plan/run-plan';
 import type { NamespacePlan } from './namespaces';
@@ -13,6 +13,8 @@ import { buildEnterAndCloneSteps, buildIntermediateExitSteps, type TwoStage } fr
 import { buildConsoleSteps } from '../console/console-steps';
 import { buildLsmSteps, buildProcessAttributeSteps, buildSeccompSteps, buildSafeChdirSteps, checkSecurityConfig, seccompNeedsCapSysAdmin } from './security';
 import { buildSysctlSteps } from './sysctl';
+import { buildProcWriteSteps, openProcFile, openProcRoot } from './proc-files';
+import { checkFileType } from './file-checks';
 
 export interface InitPlanInput {
   spec: Spec;
@@ -156,10 +158,17 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   buildLsmSteps(plan, spec);
   // Wait for `start`: the exec fifo is reopened (for writing) through the container's
   // /proc, the O_PATH fd the parent opened being the only way to reach it after pivot_root.
+  // Checked before READY: tsrt's own FIFO, and a /proc/self/fd that is the kernel's (a
+  // file the rootfs put there could be another FIFO, or a write target).
   const fifo = plan.slot('exec fifo fd');
+  checkFileType(plan, input.fifoFd, S_IFIFO, 'the exec fifo');
+  const procRoot = openProcRoot(plan, 'exec fifo');
+  const fdDir = openProcFile(plan, procRoot, 'self/fd', 'exec fifo', O.PATH | O.DIRECTORY | O.CLOEXEC);
+  plan.add('close', [{ load: procRoot }], 'close /proc');
   plan.add('prctl', [PR.SET_PDEATHSIG, 0, 0, 0, 0], 'outlive `tsrt create`');
   plan.add('write', [report, message(plan, MSG.READY, 'ready message').blob, 16], 'tell the parent the container is created');
-  plan.add('openat', [-100, plan.cstr(`/proc/self/fd/${input.fifoFd}`), O.WRONLY | O.CLOEXEC, 0], 'wait for `tsrt start` (open the exec fifo)', { store: fifo });
+  plan.add('openat', [{ load: fdDir }, plan.cstr(String(input.fifoFd)), O.WRONLY | O.CLOEXEC, 0], 'wait for `tsrt start` (open the exec fifo)', { store: fifo });
+  plan.add('close', [{ load: fdDir }], 'close /proc/self/fd');
   plan.add('write', [{ load: fifo }, plan.cstr('0'), 1], 'signal `tsrt start` through the exec fifo');
   plan.add('close', [{ load: fifo }], 'close the exec fifo');
   buildStartContainerHookSteps(plan, spec.hooks?.startContainer ?? [], input.startHookStdin, input.startHookStdinWrite ?? []);
@@ -180,11 +189,8 @@ function buildTimeNamespaceSteps(plan: Plan, spec: Spec): void {
     return `${id} ${o.secs ?? 0} ${o.nanosecs ?? 0}\n`;
   });
   if (!lines.length) return;
-  const fd = plan.slot('timens_offsets fd');
   const text = lines.join('');
-  plan.add('openat', [-100, plan.cstr('/proc/self/timens_offsets'), O.WRONLY | O.CLOEXEC, 0], 'open /proc/self/timens_offsets', { store: fd });
-  plan.add('write', [{ load: fd }, plan.cstr(text), Buffer.byteLength(text)], `set linux.timeOffsets (${text.trim().replace(/\n/g, '; ')})`);
-  plan.add('close', [{ load: fd }], 'close /proc/self/timens_offsets');
+  buildProcWriteSteps(plan, [{ file: 'self/timens_offsets', value: text, field: `linux.timeOffsets (${text.trim().replace(/\n/g, '; ')})` }], 'linux.timeOffsets');
 }
 
 /** startContainer hooks run inside the container: fork, exec the hook, wait, check. */

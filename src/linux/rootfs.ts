@@ -9,7 +9,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { posix, resolve as resolvePath } from 'node:path';
 import type { Mount, Spec } from '../oci/spec-types';
-import { AT_FDCWD, MNT_DETACH, MS, O, RESOLVE, S_IFCHR, S_IFBLK, S_IFIFO } from '../libc/constants';
+import { AT_FDCWD, MNT_DETACH, MS, O, RESOLVE, S_IFCHR, S_IFBLK, S_IFIFO, S_IFREG } from '../libc/constants';
 import { Plan, type Blob } from '../plan/plan';
 import { parseMountOptions, isBindMount, describeMountFlags } from './mount-options';
 import { mkdirAllInRoot, ensureFileInRoot } from '../util/secure-join';
@@ -64,8 +64,6 @@ interface Ctx extends RootfsInput {
   plan: Plan;
   rootFd: Blob;
   how: Blob;
-  /** open_how creating a regular file (O_CREAT), resolved inside the rootfs */
-  howCreate: Blob;
   /**
    * directories mounted on so far: paths under them live in the mounted file system (a
    * tmpfs, or a bind mount's source), not in the rootfs on disk, so they are made in-plan
@@ -107,9 +105,11 @@ function makeInPlan(c: Ctx, dest: string, asFile: boolean): void {
     const path = '/' + parts.slice(0, i + 1).join('/');
     const last = i === parts.length - 1;
     if (last && asFile) {
-      const fd = c.plan.slot(`fd of ${path}`);
-      c.plan.add('openat2', [{ load: c.rootFd }, c.plan.cstr(path.slice(1)), c.howCreate, 24], `create mount point ${dest} inside the rootfs`, { store: fd });
-      c.plan.add('close', [{ load: fd }], `close ${dest}`);
+      // mknodat makes an empty file without opening anything: an existing FIFO there
+      // (from a volume) would block an open, a device node could react to one.
+      const parent = openInRoot(c, '/' + parts.slice(0, i).join('/'), 'parent directory');
+      c.plan.add('mknodat', [{ load: parent }, c.plan.cstr(p), S_IFREG | 0o644, 0], `create mount point ${dest} inside the rootfs`, { okErrno: 17 });
+      c.plan.add('close', [{ load: parent }], `close the parent of ${path}`);
     } else {
       // mkdirat in the parent resolved inside the rootfs: an existing symlink (EEXIST) is
       // then followed inside the rootfs by the next open, never on the host.
@@ -335,11 +335,7 @@ export function buildMountSteps(plan: Plan, input: RootfsInput): void {
   const how = Buffer.alloc(24);
   how.writeBigUInt64LE(BigInt(O.PATH | O.CLOEXEC), 0);
   how.writeBigUInt64LE(BigInt(RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS), 16);
-  const howCreate = Buffer.alloc(24);
-  howCreate.writeBigUInt64LE(BigInt(O.CREAT | O.WRONLY | O.CLOEXEC), 0);
-  howCreate.writeBigUInt64LE(0o644n, 8);
-  howCreate.writeBigUInt64LE(BigInt(RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS), 16);
-  const c: Ctx = { ...input, plan, rootFd, how: plan.blob(how, 'open_how'), howCreate: plan.blob(howCreate, 'open_how (create)'), virtualDests: [] };
+  const c: Ctx = { ...input, plan, rootFd, how: plan.blob(how, 'open_how'), virtualDests: [] };
   (spec.mounts ?? []).forEach((m, i) => mountOne(c, m, i));
   deviceSteps(c);
 }
