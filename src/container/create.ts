@@ -158,8 +158,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     const hooksPause = createHooks.some((k) => (spec.hooks?.[k]?.length ?? 0) > 0);
     const { plan, cloneFlags } = buildInitPlan({
       spec, bundle, rootfs, ns, reportFd: reportW, syncFd: syncR, fifoFd, noPivot: !!o.noPivot,
-      keepFds: preservedFdCount(o.preserveFds ?? 0), hooksPause, id: o.id, noNewKeyring: !!o.noNewKeyring, startHookStdin: hookPipes.map(([r]) => r), startHookStdinWrite: hookPipes.map(([, w]) => w),
-      parentOnlyFds: lockFd === undefined ? [] : [lockFd],
+      keepFds: preservedFdCount(o.preserveFds ?? 0), hooksPause, id: o.id, noNewKeyring: !!o.noNewKeyring, startHookStdin: hookPipes.map(([r]) => r),
       consoleSocketFd: spec.process?.terminal ? consoleSocketFd ?? 998 : undefined,
       seccompNotify: notify ?? (seccompUsesNotify(spec.linux?.seccomp) ? { socketFd: 997, stateReadFd: 996 } : undefined),
       cgroupPaths: plannedCgroupPaths(spec, o.id, { systemdCgroup: !!o.systemdCgroup }),

@@ -15,6 +15,7 @@ import { buildLsmSteps, buildProcessAttributeSteps, buildSeccompSteps, buildSafe
 import { buildSysctlSteps } from './sysctl';
 import { buildProcWriteSteps, openProcFile, openProcRoot } from './proc-files';
 import { checkFileType } from './file-checks';
+import { buildCloseFdsSteps } from './inherited-fds';
 
 export interface InitPlanInput {
   spec: Spec;
@@ -37,10 +38,6 @@ export interface InitPlanInput {
   hooksPause: boolean;
   /** per startContainer hook, the read end of a pipe that holds the state JSON */
   startHookStdin: number[];
-  /** the write ends of those pipes: the init must close its copies or the hooks never see EOF */
-  startHookStdinWrite?: number[];
-  /** fds only the parent may hold (the container's flock): closed first thing */
-  parentOnlyFds?: number[];
   /** process.terminal: the connected console socket the pty master is sent over */
   consoleSocketFd?: number;
   /** SCMP_ACT_NOTIFY: socket connected to listenerPath, pipe with the process state */
@@ -89,9 +86,14 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   if (!unprivilegedMaps) nonDumpable();
   // node's signal handlers are addresses in a heap the child does not have.
   buildSignalResetSteps(plan);
-  // A flock belongs to the open file, which the clone shares until execve: the init
-  // must not keep `tsrt create`'s lock while it waits for `start`.
-  for (const fd of input.parentOnlyFds ?? []) plan.add('close', [fd], `close the parent's lock fd ${fd}`);
+  // Only the fds named here survive: not `tsrt create`'s flock (the init must not hold
+  // the lock while it waits for `start`), not the write ends of the startContainer hooks'
+  // stdin pipes (the hooks would never see EOF), nothing of node's.
+  buildCloseFdsSteps(plan, input.keepFds, [
+    report, input.syncFd, input.fifoFd, ...input.startHookStdin, ...ns.joined.map((j) => j.fd),
+    ...(input.consoleSocketFd === undefined ? [] : [input.consoleSocketFd]),
+    ...(input.seccompNotify ? [input.seccompNotify.socketFd, input.seccompNotify.stateReadFd] : []),
+  ], 'inherited fds');
   plan.add('prctl', [PR.SET_PDEATHSIG, 9, 0, 0, 0], 'die with the parent while it sets the container up');
 
   let cloneFlags = ns.cloneFlags | SIGCHLD;
@@ -161,6 +163,13 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   // Checked before READY: tsrt's own FIFO, and a /proc/self/fd that is the kernel's (a
   // file the rootfs put there could be another FIFO, or a write target).
   const fifo = plan.slot('exec fifo fd');
+  // The created init may wait for `start` a long time: it keeps only what the steps
+  // after `start` use (not the rootfs fd or the mount targets of the setup).
+  buildCloseFdsSteps(plan, input.keepFds, [
+    report, input.fifoFd, ...input.startHookStdin,
+    ...(input.seccompNotify ? [input.seccompNotify.socketFd, input.seccompNotify.stateReadFd] : []),
+  ], 'setup fds');
+  // Opened after the close above, which would take them too.
   checkFileType(plan, input.fifoFd, S_IFIFO, 'the exec fifo');
   const procRoot = openProcRoot(plan, 'exec fifo');
   const fdDir = openProcFile(plan, procRoot, 'self/fd', 'exec fifo', O.PATH | O.DIRECTORY | O.CLOEXEC);
@@ -171,7 +180,7 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   plan.add('close', [{ load: fdDir }], 'close /proc/self/fd');
   plan.add('write', [{ load: fifo }, plan.cstr('0'), 1], 'signal `tsrt start` through the exec fifo');
   plan.add('close', [{ load: fifo }], 'close the exec fifo');
-  buildStartContainerHookSteps(plan, spec.hooks?.startContainer ?? [], input.startHookStdin, input.startHookStdinWrite ?? []);
+  buildStartContainerHookSteps(plan, spec.hooks?.startContainer ?? [], input.startHookStdin);
   buildSeccompSteps(plan, spec, input.seccompNotify);
   buildExecSteps(plan, proc.args ?? [], processEnv(spec, input.rootfs));
 
@@ -194,10 +203,7 @@ function buildTimeNamespaceSteps(plan: Plan, spec: Spec): void {
 }
 
 /** startContainer hooks run inside the container: fork, exec the hook, wait, check. */
-function buildStartContainerHookSteps(plan: Plan, hooks: Hook[], stdinFds: number[], stdinWriteFds: number[]): void {
-  // Cloned from the parent, we hold the write ends of the hooks' stdin pipes too: a hook
-  // reading its stdin to the end would wait for us forever.
-  for (const w of stdinWriteFds) plan.add('close', [w], 'close our copy of a startContainer hook\'s stdin pipe');
+function buildStartContainerHookSteps(plan: Plan, hooks: Hook[], stdinFds: number[]): void {
   hooks.forEach((h, i) => {
     const what = `startContainer hook #${i} (${h.path})`;
     const pid = plan.slot(`${what} pid`);
