@@ -1,7 +1,8 @@
 // The container's terminal, as plan steps: a pty allocated from the container's own
 // devpts (/dev/ptmx after pivot_root), the slave bound on /dev/console, the master sent
 // over the console socket (one sendmsg: the name as data, one SCM_RIGHTS fd), then the
-// slave made the controlling terminal and fds 0-2. The master never stays inside.
+// slave made the controlling terminal (of the session the process already leads:
+// process-setup.ts buildNewSessionStep) and fds 0-2. The master never stays inside.
 //
 // /dev/ptmx and /dev/console come from the image when /dev is no tmpfs: each is opened so
 // that a FIFO cannot block the open (O_NONBLOCK, or O_PATH), a symlink is not followed
@@ -72,7 +73,6 @@ export function buildConsoleSteps(plan: Plan, c: ConsoleInput): void {
   plan.add('sendmsg', [c.socketFd, msg, 0], 'send the pty master over the console socket');
   plan.add('close', [c.socketFd], 'close the console socket');
   plan.add('close', [MASTER_FD], 'close the pty master in the container');
-  plan.add('setsid', [], 'start a new session');
   plan.add('ioctl', [SLAVE_FD, TIOCSCTTY, 0], 'make the pty the controlling terminal');
   for (const fd of [0, 1, 2]) plan.add('dup3', [SLAVE_FD, fd, 0], `make the pty fd ${fd}`);
   plan.add('close', [SLAVE_FD], 'close the spare pty fd');

@@ -7,7 +7,7 @@ import { PR } from '../libc/constants';
 import { Plan } from '../plan/plan';
 import type { JoinedNamespace } from './namespaces';
 import { buildEnterAndCloneSteps, buildIntermediateExitSteps } from './enter-namespaces';
-import { buildExecSteps, buildFdSteps, buildRlimitSteps, buildSignalResetSteps, buildUserAndCapSteps } from './process-setup';
+import { buildExecSteps, buildFdSteps, buildNewSessionStep, buildRlimitSteps, buildSignalResetSteps, buildUserAndCapSteps } from './process-setup';
 import { buildConsoleSteps } from '../console/console-steps';
 import { buildCloseFdsSteps } from './inherited-fds';
 import { buildCpuAffinitySteps, buildLsmSteps, buildProcessAttributeSteps, buildSafeChdirSteps, buildSeccompSteps, seccompNeedsCapSysAdmin } from './security';
@@ -37,6 +37,7 @@ export function buildExecPlan(input: ExecPlanInput): Plan {
   const twoStage = buildEnterAndCloneSteps(plan, input.joined, 0, () => {}, 'exec process');
   plan.add('read', [input.syncFd, plan.blob(Buffer.alloc(8), 'sync byte'), 1], 'wait for the parent to join the container\'s cgroups');
   plan.add('close', [input.syncFd], 'close the sync pipe');
+  buildNewSessionStep(plan);
   if (input.consoleSocketFd !== undefined) {
     buildConsoleSteps(plan, { socketFd: input.consoleSocketFd, consoleSize: proc.consoleSize, bindDevConsole: false });
   }

@@ -7,7 +7,8 @@ import { MSG } from '../plan/run-plan';
 import type { NamespacePlan } from './namespaces';
 import { buildMountSteps, buildPivotSteps, type RootfsInput } from './rootfs';
 import { buildMaskSourceSteps, buildPathProtectionSteps } from './path-protection';
-import { buildExecSteps, buildFdSteps, buildRlimitSteps, buildSignalResetSteps, buildUserAndCapSteps, processEnv } from './process-setup';
+import { buildExecSteps, buildFdSteps, buildNewSessionStep, buildRlimitSteps, buildSignalResetSteps, buildUserAndCapSteps, processEnv } from './process-setup';
+import { buildLoopbackUpSteps } from './loopback';
 import { ConfigError } from '../util/errors';
 import { buildEnterAndCloneSteps, buildIntermediateExitSteps, type TwoStage } from './enter-namespaces';
 import { buildConsoleSteps } from '../console/console-steps';
@@ -115,6 +116,8 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
     plan.add('setresuid', [0, 0, 0], 'become uid 0 of the new user namespace');
   }
   if (unprivilegedMaps) nonDumpable();
+  buildNewSessionStep(plan);
+  if (ns.cloneFlags & CLONE.NEWNET) buildLoopbackUpSteps(plan);
   if (ns.unshareCgroup) {
     // After the cgroup join, so the namespace's root is the container's cgroup.
     plan.add('unshare', [CLONE.NEWCGROUP], 'create the cgroup namespace');
