@@ -16,6 +16,7 @@ import { mkdirAllInRoot, ensureFileInRoot } from '../util/secure-join';
 import { ConfigError } from '../util/errors';
 import { cgroupOf, dirIn, hostCgroupMounts, procCgroups } from '../cgroups/layout';
 import { withMountLabel } from './lsm';
+import { checkMountDestination, destinationHow, refuseProcfsTarget } from './mount-destination';
 
 /** The fixed fd a mount target is dup'ed to, so the plan can name /proc/self/fd/N. */
 const TARGET_FD = 990;
@@ -76,11 +77,11 @@ function under(path: string, dir: string): boolean {
 }
 
 /** Opens `dest` (container path) inside the rootfs and dups it to TARGET_FD. */
-function openTarget(c: Ctx, dest: string, what: string): void {
+function openTarget(c: Ctx, dest: string, what: string, how: Blob = c.how): void {
   const { plan } = c;
   const fd = plan.slot(`fd of ${dest}`);
   const rel = dest.replace(/^\/+/, '') || '.';
-  plan.add('openat2', [{ load: c.rootFd }, plan.cstr(rel), c.how, 24], `open ${what} ${dest} inside the rootfs`, { store: fd });
+  plan.add('openat2', [{ load: c.rootFd }, plan.cstr(rel), how, 24], `open ${what} ${dest} inside the rootfs`, { store: fd });
   plan.add('dup3', [{ load: fd }, TARGET_FD, O.CLOEXEC], `dup fd of ${dest}`);
   plan.add('close', [{ load: fd }], `close fd of ${dest}`);
 }
@@ -140,6 +141,8 @@ function mountOne(c: Ctx, m: Mount, index: number): void {
   const opts = parseMountOptions(m.options);
   const bind = isBindMount(m);
   const type = m.type ?? (bind ? 'bind' : '');
+  const visible = !c.virtualDests.some((v) => under(dest, v));
+  const kind = checkMountDestination(c.rootfs, m, dest, bind ? resolvePath(c.bundle, m.source ?? '') : '', field, visible);
   if (type === 'cgroup' || type === 'cgroup2') {
     mountCgroup(c, m, dest, opts.flags, field);
     return;
@@ -155,7 +158,8 @@ function mountOne(c: Ctx, m: Mount, index: number): void {
     }
   }
   prepareMountPoint(c, dest, srcIsFile, field);
-  openTarget(c, dest, 'mount destination');
+  openTarget(c, dest, kind === 'special-fs' ? 'mount destination (an ordinary directory, not a symlink)' : 'mount destination', destinationHow(plan, kind));
+  if (kind === 'ordinary') refuseProcfsTarget(plan, TARGET_FD, dest, field);
   const what = `${field}: mount ${source} on ${dest}`;
   if (bind) {
     const recFlag = opts.recursive ? MS.REC : 0;
