@@ -5,7 +5,7 @@ import { CLONE, O, PR, SIGCHLD } from '../libc/constants';
 import { Plan } from '../plan/plan';
 import { MSG } from '../plan/run-plan';
 import type { NamespacePlan } from './namespaces';
-import { buildMountSteps, buildPathProtectionSteps, buildPivotSteps, type RootfsInput } from './rootfs';
+import { buildFinalMountSteps, buildMountSteps, buildPathProtectionSteps, buildPivotSteps, type RootfsInput } from './rootfs';
 import { buildExecSteps, buildFdSteps, buildRlimitSteps, buildSignalResetSteps, buildUserAndCapSteps, processEnv } from './process-setup';
 import { ConfigError } from '../util/errors';
 import { buildEnterAndCloneSteps, buildIntermediateExitSteps, type TwoStage } from './enter-namespaces';
@@ -143,6 +143,7 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   // sysctls go through /proc/sys, before readonlyPaths makes it read-only.
   buildSysctlSteps(plan, spec, ns);
   buildPathProtectionSteps(plan, rootfsInput);
+  buildFinalMountSteps(plan, rootfsInput);
   buildRlimitSteps(plan, proc);
   buildSafeChdirSteps(plan, proc.cwd);
   buildProcessAttributeSteps(plan, spec);
