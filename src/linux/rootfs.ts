@@ -134,6 +134,24 @@ function prepareMountPoint(c: Ctx, dest: string, asFile: boolean, field: string)
   }
 }
 
+/**
+ * A read-only tmpfs (or any file system on /dev) is mounted read-write and made read-only
+ * by buildFinalMountSteps, as runc does: the plan still makes mount points, devices and
+ * links in it (a `ro` tmpfs on /dev failed with EROFS making /dev/pts).
+ */
+function readOnlyLater(m: Mount, flags: number): boolean {
+  return (flags & MS.RDONLY) !== 0 && !isBindMount(m) && (m.type === 'tmpfs' || posix.normalize(m.destination) === '/dev');
+}
+
+/** open_how of O_PATH lookups scoped to the directory fd they start from (the rootfs). */
+function inRootHow(plan: Plan): Blob {
+  // struct open_how { u64 flags, mode, resolve }
+  const how = Buffer.alloc(24);
+  how.writeBigUInt64LE(BigInt(O.PATH | O.CLOEXEC), 0);
+  how.writeBigUInt64LE(BigInt(RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS), 16);
+  return plan.blob(how, 'open_how');
+}
+
 function mountOne(c: Ctx, m: Mount, index: number): void {
   const { plan } = c;
   const field = `mounts[${index}]`;
@@ -172,8 +190,9 @@ function mountOne(c: Ctx, m: Mount, index: number): void {
     // linux.mountLabel: the SELinux context of the filesystems that take one
     const dataText = withMountLabel(opts.data, type, c.spec.linux?.mountLabel);
     const data = dataText ? plan.cstr(dataText) : 0;
-    plan.add('mount', [plan.cstr(source), plan.cstr(TARGET_PATH), plan.cstr(type), opts.flags, data],
-      `${what} (type ${type}${opts.flags ? ', ' + describeMountFlags(opts.flags) : ''}${dataText ? ', ' + dataText : ''})`);
+    const flags = readOnlyLater(m, opts.flags) ? opts.flags & ~MS.RDONLY : opts.flags;
+    plan.add('mount', [plan.cstr(source), plan.cstr(TARGET_PATH), plan.cstr(type), flags, data],
+      `${what} (type ${type}${flags ? ', ' + describeMountFlags(flags) : ''}${dataText ? ', ' + dataText : ''}${flags !== opts.flags ? ', read-only at the end' : ''})`);
     c.virtualDests.push(dest);
     if (dest === '/') {
       // A file system mounted on the rootfs itself (an image's overlay) covers the
@@ -340,15 +359,11 @@ export function buildMountSteps(plan: Plan, input: RootfsInput): void {
   plan.add('mount', [plan.cstr(input.rootfs), plan.cstr(input.rootfs), 0, MS.BIND | MS.REC, 0], `bind the rootfs ${input.rootfs} onto itself`);
   const rootFd = plan.slot('rootfs fd');
   plan.add('openat', [AT_FDCWD, plan.cstr(input.rootfs), O.PATH | O.DIRECTORY | O.CLOEXEC, 0], `open the rootfs ${input.rootfs}`, { store: rootFd });
-  // struct open_how { u64 flags, mode, resolve }
-  const how = Buffer.alloc(24);
-  how.writeBigUInt64LE(BigInt(O.PATH | O.CLOEXEC), 0);
-  how.writeBigUInt64LE(BigInt(RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS), 16);
   const howCreate = Buffer.alloc(24);
   howCreate.writeBigUInt64LE(BigInt(O.CREAT | O.WRONLY | O.CLOEXEC), 0);
   howCreate.writeBigUInt64LE(0o644n, 8);
   howCreate.writeBigUInt64LE(BigInt(RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS), 16);
-  const c: Ctx = { ...input, plan, rootFd, how: plan.blob(how, 'open_how'), howCreate: plan.blob(howCreate, 'open_how (create)'), virtualDests: [] };
+  const c: Ctx = { ...input, plan, rootFd, how: inRootHow(plan), howCreate: plan.blob(howCreate, 'open_how (create)'), virtualDests: [] };
   (spec.mounts ?? []).forEach((m, i) => mountOne(c, m, i));
   deviceSteps(c);
 }
@@ -420,6 +435,21 @@ export function buildPivotSteps(plan: Plan, input: RootfsInput): void {
 
 /** After every other mount of the container (path protections included). */
 export function buildFinalMountSteps(plan: Plan, input: RootfsInput): void {
+  let how: Blob | undefined;
+  (input.spec.mounts ?? []).forEach((m, i) => {
+    const opts = parseMountOptions(m.options);
+    if (!readOnlyLater(m, opts.flags)) return;
+    const dest = posix.normalize(m.destination);
+    // After pivot_root: resolved from the container's / (the cwd), never leaving it.
+    how ??= inRootHow(plan);
+    const fd = plan.slot(`fd of ${dest}`);
+    plan.add('openat2', [AT_FDCWD, plan.cstr(dest.slice(1) || '.'), how, 24], `open the read-only mount ${dest} in the container`, { store: fd });
+    plan.add('dup3', [{ load: fd }, TARGET_FD, O.CLOEXEC], `dup fd of ${dest}`);
+    plan.add('close', [{ load: fd }], `close fd of ${dest}`);
+    // MS_BIND|MS_REMOUNT changes only the mount's flags, which a user namespace may do.
+    const flags = (opts.flags & ~(MS.BIND | MS.REC)) | MS.REMOUNT | MS.BIND | MS.RDONLY;
+    plan.add('mount', [0, plan.cstr(TARGET_PATH), 0, flags, 0], `mounts[${i}]: make ${dest} read-only, now that what goes in it is made`);
+  });
   const prop = rootPropagation(input);
   if (prop !== undefined && prop & MS.UNBINDABLE) {
     plan.add('mount', [0, plan.cstr('/'), 0, prop, 0], `make the container's / ${input.spec.linux?.rootfsPropagation} (linux.rootfsPropagation)`);
