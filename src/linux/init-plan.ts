@@ -5,7 +5,7 @@ import { CLONE, O, PR, S_IFIFO, SIGCHLD } from '../libc/constants';
 import { Plan } from '../plan/plan';
 import { MSG } from '../plan/run-plan';
 import type { NamespacePlan } from './namespaces';
-import { buildMountSteps, buildPivotSteps, type RootfsInput } from './rootfs';
+import { buildFinalMountSteps, buildMountSteps, buildPivotSteps, type RootfsInput } from './rootfs';
 import { buildMaskSourceSteps, buildPathProtectionSteps } from './path-protection';
 import { buildExecSteps, buildFdSteps, buildNewSessionStep, buildRlimitSteps, buildSignalResetSteps, buildUserAndCapSteps, processEnv } from './process-setup';
 import { buildLoopbackUpSteps } from './loopback';
@@ -153,6 +153,7 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   // sysctls go through /proc/sys, before readonlyPaths makes it read-only.
   buildSysctlSteps(plan, spec, ns);
   buildPathProtectionSteps(plan, spec, maskSources);
+  buildFinalMountSteps(plan, rootfsInput);
   buildRlimitSteps(plan, proc);
   buildSafeChdirSteps(plan, proc.cwd);
   buildProcessAttributeSteps(plan, spec);

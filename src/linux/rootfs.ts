@@ -17,6 +17,7 @@ import { ConfigError } from '../util/errors';
 import { cgroupOf, dirIn, hostCgroupMounts, procCgroups } from '../cgroups/layout';
 import { withMountLabel } from './lsm';
 import { checkMountDestination, destinationHow, refuseProcfsTarget } from './mount-destination';
+import { fullProcSysMountsOutside, mountPointHolding } from './mount-table';
 
 /** The fixed fd a mount target is dup'ed to, so the plan can name /proc/self/fd/N. */
 const TARGET_FD = 990;
@@ -134,6 +135,24 @@ function prepareMountPoint(c: Ctx, dest: string, asFile: boolean, field: string)
   }
 }
 
+/**
+ * A read-only tmpfs (or any file system on /dev) is mounted read-write and made read-only
+ * by buildFinalMountSteps, as runc does: the plan still makes mount points, devices and
+ * links in it (a `ro` tmpfs on /dev failed with EROFS making /dev/pts).
+ */
+function readOnlyLater(m: Mount, flags: number): boolean {
+  return (flags & MS.RDONLY) !== 0 && !isBindMount(m) && (m.type === 'tmpfs' || posix.normalize(m.destination) === '/dev');
+}
+
+/** open_how of O_PATH lookups scoped to the directory fd they start from (the rootfs). */
+function inRootHow(plan: Plan): Blob {
+  // struct open_how { u64 flags, mode, resolve }
+  const how = Buffer.alloc(24);
+  how.writeBigUInt64LE(BigInt(O.PATH | O.CLOEXEC), 0);
+  how.writeBigUInt64LE(BigInt(RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS), 16);
+  return plan.blob(how, 'open_how');
+}
+
 function mountOne(c: Ctx, m: Mount, index: number): void {
   const { plan } = c;
   const field = `mounts[${index}]`;
@@ -175,8 +194,9 @@ function mountOne(c: Ctx, m: Mount, index: number): void {
     // linux.mountLabel: the SELinux context of the filesystems that take one
     const dataText = withMountLabel(opts.data, type, c.spec.linux?.mountLabel);
     const data = dataText ? plan.cstr(dataText) : 0;
-    plan.add('mount', [plan.cstr(source), plan.cstr(TARGET_PATH), plan.cstr(type), opts.flags, data],
-      `${what} (type ${type}${opts.flags ? ', ' + describeMountFlags(opts.flags) : ''}${dataText ? ', ' + dataText : ''})`);
+    const flags = readOnlyLater(m, opts.flags) ? opts.flags & ~MS.RDONLY : opts.flags;
+    plan.add('mount', [plan.cstr(source), plan.cstr(TARGET_PATH), plan.cstr(type), flags, data],
+      `${what} (type ${type}${flags ? ', ' + describeMountFlags(flags) : ''}${dataText ? ', ' + dataText : ''}${flags !== opts.flags ? ', read-only at the end' : ''})`);
     c.virtualDests.push(dest);
     if (dest === '/') {
       // A file system mounted on the rootfs itself (an image's overlay) covers the
@@ -327,21 +347,56 @@ function deviceSteps(c: Ctx): void {
 export function buildMountSteps(plan: Plan, input: RootfsInput): void {
   const { spec } = input;
   const prop = spec.linux?.rootfsPropagation;
-  // Nothing the container mounts may reach the host: slave (or what the config asks)
-  // the whole tree first.
-  const rootProp = prop ? PROPAGATION[prop] : MS.SLAVE | MS.REC;
-  if (rootProp === undefined) throw new ConfigError(`linux.rootfsPropagation: unknown propagation ${JSON.stringify(prop)}`);
-  plan.add('mount', [0, plan.cstr('/'), 0, (rootProp & MS.REC ? rootProp : rootProp | MS.REC), 0], `make / ${prop ?? 'rslave'} in the container's mount namespace`);
+  // Host mounts reach the container but not the other way: rslave the whole tree first,
+  // or apply what the config asks (as runc; a volume of a shared host mount is
+  // bidirectional only under a shared root). Unbindable waits until after pivot_root, as
+  // private here: an unbindable host tree could not be bound (rootfs, cgroups, volumes).
+  const configured = rootPropagation(input);
+  const initial = configured === undefined ? MS.SLAVE | MS.REC
+    : configured & MS.UNBINDABLE ? (configured & ~MS.UNBINDABLE) | MS.PRIVATE : configured;
+  plan.add('mount', [0, plan.cstr('/'), 0, initial, 0], `make / ${describeMountFlags(initial)} in the container's mount namespace${prop ? ` (linux.rootfsPropagation ${prop})` : ''}`);
+  // The mount holding the rootfs goes private (in our namespace only): the bind below and
+  // every mount made on it then stay here even when that mount is shared with the host,
+  // and pivot_root refuses a new root whose parent mount is shared (EINVAL).
+  const holder = mountPointHolding(input.rootfs);
+  plan.add('mount', [0, plan.cstr(holder), 0, MS.PRIVATE, 0], `make the mount holding the rootfs (${holder}) private in the container's mount namespace`);
   plan.add('mount', [plan.cstr(input.rootfs), plan.cstr(input.rootfs), 0, MS.BIND | MS.REC, 0], `bind the rootfs ${input.rootfs} onto itself`);
   const rootFd = plan.slot('rootfs fd');
   plan.add('openat', [AT_FDCWD, plan.cstr(input.rootfs), O.PATH | O.DIRECTORY | O.CLOEXEC, 0], `open the rootfs ${input.rootfs}`, { store: rootFd });
-  // struct open_how { u64 flags, mode, resolve }
-  const how = Buffer.alloc(24);
-  how.writeBigUInt64LE(BigInt(O.PATH | O.CLOEXEC), 0);
-  how.writeBigUInt64LE(BigInt(RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS), 16);
-  const c: Ctx = { ...input, plan, rootFd, how: plan.blob(how, 'open_how'), virtualDests: [] };
+  const c: Ctx = { ...input, plan, rootFd, how: inRootHow(plan), virtualDests: [] };
   (spec.mounts ?? []).forEach((m, i) => mountOne(c, m, i));
   deviceSteps(c);
+}
+
+/** linux.rootfsPropagation as MS_* flags (undefined when not set). */
+function rootPropagation(input: RootfsInput): number | undefined {
+  const prop = input.spec.linux?.rootfsPropagation;
+  if (!prop) return undefined;
+  const flags = PROPAGATION[prop];
+  if (flags === undefined) throw new ConfigError(`linux.rootfsPropagation: unknown propagation ${JSON.stringify(prop)}`);
+  return flags;
+}
+
+/**
+ * --no-pivot keeps the old root under the rootfs in the mount namespace: a full proc or
+ * sysfs mount there would let a user namespace made in the container mount a fresh proc
+ * (mount_too_revealing() only refuses when no fully visible one exists). Each one is made
+ * a slave (its unmount must not reach the host), then detached; where it cannot be (a
+ * mount locked by a user namespace), a tmpfs covers it, which hides it just as well.
+ */
+function detachHostProcAndSys(plan: Plan, input: RootfsInput): void {
+  for (const mp of fullProcSysMountsOutside(input.rootfs)) {
+    const path = plan.cstr(mp);
+    const next = plan.label(`after ${mp}`);
+    const cover = plan.label(`cover ${mp}`);
+    // ENOENT: under a mount detached just before; nothing left to do there.
+    plan.add('mount', [0, path, 0, MS.SLAVE | MS.REC, 0], `make the host's ${mp} a slave before detaching it (--no-pivot)`, { okErrno: 2, jumpIfNonzero: next });
+    plan.add('umount2', [path, MNT_DETACH], `detach the host's ${mp} (--no-pivot)`, { ignoreError: true, jumpIfNonzero: cover });
+    plan.add('getpid', [], `${mp} detached: skip covering it`, { jumpIfNonzero: next });
+    plan.place(cover);
+    plan.add('mount', [plan.cstr('tmpfs'), path, plan.cstr('tmpfs'), MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, 0], `cover the host's ${mp}, which cannot be detached, with an empty tmpfs (--no-pivot)`);
+    plan.place(next);
+  }
 }
 
 /** pivot_root (or MS_MOVE + chroot with --no-pivot) into the rootfs. */
@@ -349,14 +404,54 @@ export function buildPivotSteps(plan: Plan, input: RootfsInput): void {
   const rootfs = plan.cstr(input.rootfs);
   plan.add('chdir', [rootfs], `chdir to the rootfs ${input.rootfs}`);
   if (input.noPivot) {
+    // Under a shared root, the move below would propagate the rootfs onto the host's /.
+    plan.add('mount', [0, plan.cstr('/'), 0, MS.PRIVATE, 0], 'make the old / private before moving the rootfs onto it (--no-pivot)');
+    detachHostProcAndSys(plan, input);
     plan.add('mount', [rootfs, plan.cstr('/'), 0, MS.MOVE, 0], 'move the rootfs to / (--no-pivot)');
     plan.add('chroot', [plan.cstr('.')], 'chroot into the rootfs (--no-pivot)');
   } else {
-    // pivot_root(".", ".") stacks the old root on top of the new one; detach it.
+    // pivot_root(".", ".") stacks the old root on top of the new one; detach it. "." must
+    // name the old root's mount (reached through an fd of it): the cwd's own mount is the
+    // new root, and making that an rslave would cut every shared volume off the host.
     const dot = plan.cstr('.');
+    const oldRoot = plan.slot('old root fd');
+    plan.add('openat', [AT_FDCWD, plan.cstr('/'), O.PATH | O.DIRECTORY | O.CLOEXEC, 0], 'open the old root', { store: oldRoot });
     plan.add('pivot_root', [dot, dot], 'pivot_root into the rootfs');
+    plan.add('fchdir', [{ load: oldRoot }], 'chdir to the old root');
+    plan.add('close', [{ load: oldRoot }], 'close the old root fd');
     plan.add('mount', [0, dot, 0, MS.SLAVE | MS.REC, 0], 'make the old root a slave before detaching it');
     plan.add('umount2', [dot, MNT_DETACH], 'detach the old root');
   }
   plan.add('chdir', [plan.cstr('/')], 'chdir to /');
+  // The configured propagation of the container's own / (what runc does after
+  // pivot_root): applied before, it would have made the rootfs a peer of the host. A
+  // private value is already what the bind of the rootfs gave; unbindable comes last
+  // (buildFinalMountSteps), after the binds of readonlyPaths.
+  const prop = rootPropagation(input);
+  if (prop !== undefined && !(prop & (MS.PRIVATE | MS.UNBINDABLE))) {
+    plan.add('mount', [0, plan.cstr('/'), 0, prop, 0], `make the container's / ${input.spec.linux?.rootfsPropagation} (linux.rootfsPropagation)`);
+  }
+}
+
+/** After every other mount of the container (path protections included). */
+export function buildFinalMountSteps(plan: Plan, input: RootfsInput): void {
+  let how: Blob | undefined;
+  (input.spec.mounts ?? []).forEach((m, i) => {
+    const opts = parseMountOptions(m.options);
+    if (!readOnlyLater(m, opts.flags)) return;
+    const dest = posix.normalize(m.destination);
+    // After pivot_root: resolved from the container's / (the cwd), never leaving it.
+    how ??= inRootHow(plan);
+    const fd = plan.slot(`fd of ${dest}`);
+    plan.add('openat2', [AT_FDCWD, plan.cstr(dest.slice(1) || '.'), how, 24], `open the read-only mount ${dest} in the container`, { store: fd });
+    plan.add('dup3', [{ load: fd }, TARGET_FD, O.CLOEXEC], `dup fd of ${dest}`);
+    plan.add('close', [{ load: fd }], `close fd of ${dest}`);
+    // MS_BIND|MS_REMOUNT changes only the mount's flags, which a user namespace may do.
+    const flags = (opts.flags & ~(MS.BIND | MS.REC)) | MS.REMOUNT | MS.BIND | MS.RDONLY;
+    plan.add('mount', [0, plan.cstr(TARGET_PATH), 0, flags, 0], `mounts[${i}]: make ${dest} read-only, now that what goes in it is made`);
+  });
+  const prop = rootPropagation(input);
+  if (prop !== undefined && prop & MS.UNBINDABLE) {
+    plan.add('mount', [0, plan.cstr('/'), 0, prop, 0], `make the container's / ${input.spec.linux?.rootfsPropagation} (linux.rootfsPropagation)`);
+  }
 }
