@@ -18,6 +18,7 @@ import { cgroupOf, dirIn, hostCgroupMounts, procCgroups } from '../cgroups/layou
 import { withMountLabel } from './lsm';
 import { checkMountDestination, destinationHow, refuseProcfsTarget } from './mount-destination';
 import { fullProcSysMountsOutside, mountPointHolding } from './mount-table';
+import { checkFileType } from './file-checks';
 
 /** The fixed fd a mount target is dup'ed to, so the plan can name /proc/self/fd/N. */
 const TARGET_FD = 990;
@@ -324,8 +325,16 @@ function deviceSteps(c: Ctx): void {
     const name = plan.cstr(posix.basename(d.path));
     plan.add('unlinkat', [dir, name, 0], `remove existing ${d.path}`, { ignoreError: true });
     plan.add('mknodat', [dir, name, fmt | (d.mode & 0o7777), dev], `${d.field}: create device ${d.path} (${d.type} ${d.major}:${d.minor})`);
-    plan.add('fchmodat', [dir, name, d.mode & 0o7777], `${d.field}: chmod ${d.path}`);
-    if (d.uid || d.gid) plan.add('fchownat', [dir, name, d.uid, d.gid, 0x100], `${d.field}: chown ${d.path}`);
+    // chmod and chown the node just made through an fd of it, checked to be a node of
+    // the right type: by name, a node swapped for a symlink meanwhile (a rootfs shared
+    // with a running container) would be followed to a host file before pivot_root.
+    const node = plan.slot(`fd of ${d.path}`);
+    plan.add('openat', [dir, name, O.PATH | O.NOFOLLOW | O.CLOEXEC, 0], `${d.field}: open ${d.path} without following a symlink`, { store: node });
+    checkFileType(plan, node, fmt, `${d.field}: ${d.path}`);
+    plan.add('dup3', [{ load: node }, TARGET_FD, O.CLOEXEC], `dup fd of ${d.path}`);
+    plan.add('fchmodat', [AT_FDCWD, plan.cstr(TARGET_PATH), d.mode & 0o7777, 0], `${d.field}: chmod ${d.path}`);
+    if (d.uid || d.gid) plan.add('fchownat', [{ load: node }, plan.cstr(''), d.uid, d.gid, 0x1000 /* AT_EMPTY_PATH */], `${d.field}: chown ${d.path}`);
+    plan.add('close', [{ load: node }], `close fd of ${d.path}`);
   }
   prepareMountPoint(c, '/dev', false, 'default device links');
   const dev = { load: dirFd('/dev') };
