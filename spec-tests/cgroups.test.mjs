@@ -102,6 +102,42 @@ test('cgroups: a cgroup another container uses is refused, and its limits stay',
   assert.deepEqual(ps(sb, first.id), [first.pid]);
 });
 
+/**
+ * Which of `files` a fresh cgroup of `controller`'s v1 hierarchy has on this kernel:
+ * several depend on its configuration and the block devices (BFQ's blkio.bfq.weight,
+ * CFQ's blkio.weight, RT group scheduling, CFS burst). The probe is a cgroup of our own
+ * under our cgroup (the root cgroup lacks some files), removed at once.
+ */
+function kernelHasCgroupFiles(controller, files) {
+  const m = V1().find((h) => h.controllers.includes(controller));
+  if (!m) return new Set();
+  const probe = path.join(m.mountpoint, ownCgroup(m), `tsrt-probe-${process.pid}-${randomBytes(3).toString('hex')}`);
+  fs.mkdirSync(probe);
+  try {
+    return new Set(files.filter((f) => fs.existsSync(path.join(probe, f))));
+  } finally {
+    fs.rmdirSync(probe);
+  }
+}
+
+/** Fields whose v1 file depends on the kernel or hardware: [field path, controller, files (any one will do), value]. */
+const KERNEL_DEPENDENT = [
+  ['blockIO.weight', 'blkio', ['blkio.weight', 'blkio.bfq.weight'], 300],
+  ['cpu.burst', 'cpu', ['cpu.cfs_burst_us'], 10000],
+  ['cpu.realtimePeriod', 'cpu', ['cpu.rt_period_us'], 1000000],
+  ['cpu.realtimeRuntime', 'cpu', ['cpu.rt_runtime_us'], 10000],
+];
+
+function setField(resources, field, value) {
+  const [group, key] = field.split('.');
+  resources[group] ??= {};
+  resources[group][key] = value;
+}
+
+function kernelSupport() {
+  return KERNEL_DEPENDENT.map(([field, ctrl, files, value]) => ({ field, files, value, has: kernelHasCgroupFiles(ctrl, files).size > 0 }));
+}
+
 test('cgroups: the v1 files of memory, cpu, pids and blockIO get their values', { skip: skipUnlessRoot }, (t) => {
   const sb = new Sandbox(t);
   const mounted = new Set(V1().flatMap((m) => m.controllers));
@@ -111,36 +147,58 @@ test('cgroups: the v1 files of memory, cpu, pids and blockIO get their values', 
       return;
     }
   }
+  // Only the fields this kernel has files for; the next test covers the others.
+  const supported = kernelSupport().filter((k) => k.has);
   // The device of the root file system, for the per-device block IO settings.
   const dev = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === '/').split(' ')[2];
   const [major, minor] = dev.split(':').map(Number);
   const realDisk = fs.existsSync(`/sys/dev/block/${major}:${minor}`);
   const { paths } = started(sb, ['sleep', '1000'], (c) => {
     c.linux.resources.memory = { limit: 100 << 20, reservation: 50 << 20, swap: 200 << 20, swappiness: 10, disableOOMKiller: false, useHierarchy: true };
-    c.linux.resources.cpu = { shares: 256, quota: 50000, period: 100000, burst: 10000, idle: 0, realtimePeriod: 1000000, realtimeRuntime: 10000, cpus: '0', mems: '0' };
+    c.linux.resources.cpu = { shares: 256, quota: 50000, period: 100000, idle: 0, cpus: '0', mems: '0' };
     c.linux.resources.pids = { limit: 64 };
-    c.linux.resources.blockIO = { weight: 300 };
+    c.linux.resources.blockIO = {};
+    for (const k of supported) setField(c.linux.resources, k.field, k.value);
     if (realDisk) Object.assign(c.linux.resources.blockIO, { throttleReadBpsDevice: [{ major, minor, rate: 1048576 }], throttleWriteIOPSDevice: [{ major, minor, rate: 100 }] });
   });
   const expect = {
     memory: { 'memory.limit_in_bytes': String(100 << 20), 'memory.soft_limit_in_bytes': String(50 << 20), 'memory.swappiness': '10', 'memory.use_hierarchy': '1' },
-    cpu: { 'cpu.shares': '256', 'cpu.cfs_quota_us': '50000', 'cpu.cfs_period_us': '100000', 'cpu.cfs_burst_us': '10000', 'cpu.rt_period_us': '1000000', 'cpu.rt_runtime_us': '10000' },
+    cpu: { 'cpu.shares': '256', 'cpu.cfs_quota_us': '50000', 'cpu.cfs_period_us': '100000' },
     cpuset: { 'cpuset.cpus': '0', 'cpuset.mems': '0' },
     pids: { 'pids.max': '64' },
   };
   if (fs.existsSync(path.join(paths.memory, 'memory.memsw.limit_in_bytes'))) expect.memory['memory.memsw.limit_in_bytes'] = String(200 << 20);
   for (const [ctrl, files] of Object.entries(expect)) {
-    for (const [f, v] of Object.entries(files)) {
-      if (!fs.existsSync(path.join(paths[ctrl], f))) continue; // e.g. no RT group scheduling in this kernel
-      assert.equal(readCg(paths[ctrl], f), v, f);
-    }
+    for (const [f, v] of Object.entries(files)) assert.equal(readCg(paths[ctrl], f), v, f);
+  }
+  for (const k of supported) {
+    const ctrl = k.files[0].split('.')[0];
+    const file = k.files.find((f) => fs.existsSync(path.join(paths[ctrl], f)));
+    assert.match(readCg(paths[ctrl], file), new RegExp(`\\b${k.value}\\b`), `${k.field}: ${file}`);
   }
   assert.match(readCg(paths.memory, 'memory.oom_control'), /^oom_kill_disable 0$/m);
-  const weight = ['blkio.weight', 'blkio.bfq.weight'].find((f) => fs.existsSync(path.join(paths.blkio, f)));
-  assert.match(readCg(paths.blkio, weight), /\b300\b/);
   if (realDisk) {
     assert.equal(readCg(paths.blkio, 'blkio.throttle.read_bps_device'), `${major}:${minor} 1048576`);
     assert.equal(readCg(paths.blkio, 'blkio.throttle.write_iops_device'), `${major}:${minor} 100`);
+  }
+});
+
+test('cgroups: a field whose file this kernel lacks (no BFQ weight, no RT group scheduling, no CFS burst) fails the create naming the field and the file, as runc', { skip: skipUnlessRoot }, (t) => {
+  const missing = kernelSupport().filter((k) => !k.has);
+  if (!missing.length) {
+    t.skip(`this kernel has a file for each of ${KERNEL_DEPENDENT.map(([f]) => f).join(', ')}`);
+    return;
+  }
+  const sb = new Sandbox(t);
+  for (const k of missing) {
+    const b = bundle(sb, ['true'], (c) => { setField(c.linux.resources, k.field, k.value); });
+    const id = sb.id('nofile');
+    const r = sb.tsrt(['create', '--bundle', b.dir, id]);
+    assert.notEqual(r.status, 0, `${k.field}: ${show(r)}`);
+    const escaped = k.field.replace('.', '\\.');
+    assert.match(r.stderr, new RegExp(`linux\\.resources\\.${escaped}: writing \\S+/(${k.files.join('|').replace(/\./g, '\\.')}): ENOENT`), `${k.field}\n${show(r)}`);
+    assert.ok(!fs.existsSync(sb.stateDir(id)), `${k.field}: no state left`);
+    for (const m of V1()) assert.ok(!fs.existsSync(path.join(m.mountpoint, ownCgroup(m), id)), `${k.field}: ${m.mountpoint}: no ${id} left`);
   }
 });
 

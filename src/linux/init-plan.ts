@@ -7,7 +7,7 @@ import { MSG } from '../plan/run-plan';
 import type { NamespacePlan } from './namespaces';
 import { buildFinalMountSteps, buildMountSteps, buildPivotSteps, type RootfsInput } from './rootfs';
 import { buildMaskSourceSteps, buildPathProtectionSteps } from './path-protection';
-import { buildExecSteps, buildFdSteps, buildNewSessionStep, buildRlimitSteps, buildSignalResetSteps, buildUserAndCapSteps, processEnv } from './process-setup';
+import { buildInitExecSteps, buildFdSteps, buildNewSessionStep, buildRlimitSteps, buildSignalResetSteps, buildUserAndCapSteps, processEnv } from './process-setup';
 import { buildLoopbackUpSteps } from './loopback';
 import { ConfigError } from '../util/errors';
 import { buildEnterAndCloneSteps, buildIntermediateExitSteps, type TwoStage } from './enter-namespaces';
@@ -25,6 +25,8 @@ export interface InitPlanInput {
   ns: NamespacePlan;
   /** child's write end of the report pipe (errors, READY, PID, HOOKS messages) */
   reportFd: number;
+  /** the parent's read end of that pipe, which the clone inherits */
+  reportReadFd?: number;
   /** child's read end of the sync pipe (the parent writes one byte per release) */
   syncFd: number;
   /** O_PATH fd of exec.fifo: the init blocks opening it for writing until `start` */
@@ -45,6 +47,8 @@ export interface InitPlanInput {
   seccompNotify?: { socketFd: number; stateReadFd: number };
   /** the container's cgroup directories, for a cgroup mount without a cgroup namespace */
   cgroupPaths?: Record<string, string>;
+  /** process.args[0] as resolved in the rootfs at create (checkExecutable), if it could be */
+  execPath?: string;
 }
 
 export interface InitPlan {
@@ -186,7 +190,7 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   plan.add('close', [{ load: fifo }], 'close the exec fifo');
   buildStartContainerHookSteps(plan, spec.hooks?.startContainer ?? [], input.startHookStdin);
   buildSeccompSteps(plan, spec, input.seccompNotify);
-  buildExecSteps(plan, proc.args ?? [], processEnv(spec, input.rootfs));
+  buildInitExecSteps(plan, proc.args ?? [], processEnv(spec, input.rootfs), { writeFd: report, readFd: input.reportReadFd }, input.execPath);
 
   if (twoStage) buildIntermediateExitSteps(plan, report, twoStage);
   return { plan, cloneFlags };
