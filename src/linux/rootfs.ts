@@ -16,6 +16,7 @@ import { mkdirAllInRoot, ensureFileInRoot } from '../util/secure-join';
 import { ConfigError } from '../util/errors';
 import { cgroupOf, dirIn, hostCgroupMounts, procCgroups } from '../cgroups/layout';
 import { withMountLabel } from './lsm';
+import { lockedMountFlags } from './locked-mount-flags';
 
 /** The fixed fd a mount target is dup'ed to, so the plan can name /proc/self/fd/N. */
 const TARGET_FD = 990;
@@ -390,7 +391,11 @@ export function buildPathProtectionSteps(plan: Plan, input: RootfsInput): void {
     }
   }
   if (spec.root?.readonly) {
-    plan.add('mount', [0, plan.cstr('/'), 0, MS.BIND | MS.REMOUNT | MS.RDONLY, 0], 'make the root filesystem read-only (root.readonly)');
+    // The mount's own nosuid/nodev/noexec/atime flags go along: a remount without them
+    // would clear them, which a user namespace refuses (EPERM) when they are locked.
+    const keep = lockedMountFlags(input.rootfs);
+    plan.add('mount', [0, plan.cstr('/'), 0, MS.BIND | MS.REMOUNT | MS.RDONLY | keep, 0],
+      `make the root filesystem read-only (root.readonly${keep ? `, keeping ${describeMountFlags(keep)}` : ''})`);
   }
 }
 
