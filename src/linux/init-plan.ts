@@ -156,7 +156,7 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   }
   // sysctls go through /proc/sys, before readonlyPaths makes it read-only.
   buildSysctlSteps(plan, spec, ns);
-  buildPathProtectionSteps(plan, spec, maskSources);
+  buildPathProtectionSteps(plan, spec, maskSources, input.rootfs);
   buildFinalMountSteps(plan, rootfsInput);
   buildRlimitSteps(plan, proc);
   buildSafeChdirSteps(plan, proc.cwd);
