@@ -2,7 +2,8 @@
 // items 1, 2, 3 and 9): a co-tenant racing the masks through a shared rootfs's /dev/null
 // (the CVE-2025-31133 class), masks under a volume, a rootfs whose /proc or /sys is a
 // symlink, and mount destinations that lead into /proc through a symlink. Every decoy
-// is a file or directory the test made.
+// is a file or directory the test made. TSRT_RACE_RUNS changes the race's 100 runs (to
+// try the test on another build or runtime quickly; CI runs the default).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
