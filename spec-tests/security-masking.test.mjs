@@ -110,6 +110,31 @@ test('attack maskedPaths/readonlyPaths under a volume: the masked secret is unre
   assert.equal(fs.readFileSync(path.join(vol, 'secret'), 'utf8'), `${SECRET}\n`, 'the masked file itself is untouched');
 });
 
+test('maskedPaths: a symlink is followed inside the container\'s root; only a missing path is skipped, one that cannot be masked is an error naming it', (t) => {
+  const sb = new Sandbox(t);
+  const hostDecoy = sb.mkdir('host-decoy');
+  fs.writeFileSync(path.join(hostDecoy, 'file'), `${DECOY}\n`);
+  const b = sb.bundle({
+    copyRootfs: true,
+    patch: (c, { rootfs }) => {
+      fs.writeFileSync(path.join(rootfs, 'etc', 'realsecret'), `${SECRET}\n`);
+      fs.symlinkSync('/etc/realsecret', path.join(rootfs, 'link'));
+      // the same path on the host is the test's decoy: it must not be what gets masked
+      fs.symlinkSync(path.join(hostDecoy, 'file'), path.join(rootfs, 'hostlink'));
+      c.linux.maskedPaths = ['/link', '/hostlink', '/no/such/file'];
+      c.process.args = ['sh', '-c', 'echo "real=[$(cat /etc/realsecret)]"; echo "hostlink=[$(cat /hostlink 2>&1)]"'];
+    },
+  });
+  const r = sb.tsrt(['run', '--bundle', b.dir, sb.id('link')]);
+  assert.equal(r.status, 0, show(r));
+  assert.match(r.stdout, /^real=\[\]$/m, 'the file the symlink names inside the rootfs is masked');
+  assert.match(r.stdout, /^hostlink=\[.*No such file or directory\]$/m, 'a symlink to a host path resolves inside the rootfs (where it does not exist: skipped)');
+  assert.equal(fs.readFileSync(path.join(hostDecoy, 'file'), 'utf8'), `${DECOY}\n`);
+
+  const bad = sb.bundle({ patch: (c) => { c.linux.maskedPaths = ['/bin/sh/x']; } });
+  assertRefused(sb, bad, { field: 'maskedPaths', why: /\/bin\/sh\/x.*ENOTDIR/ });
+});
+
 for (const [dir, type] of [['proc', 'proc'], ['sys', 'sysfs']]) {
   test(`attack: a rootfs whose /${dir} is a symlink is refused (${type} must be mounted on an ordinary directory), nothing is mounted where it points`, (t) => {
     const sb = new Sandbox(t);
