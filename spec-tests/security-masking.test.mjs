@@ -2,7 +2,8 @@
 // items 1, 2, 3 and 9): a co-tenant racing the masks through a shared rootfs's /dev/null
 // (the CVE-2025-31133 class), masks under a volume, a rootfs whose /proc or /sys is a
 // symlink, and mount destinations that lead into /proc through a symlink. Every decoy
-// is a file or directory the test made.
+// is a file or directory the test made. TSRT_RACE_RUNS changes the race's 100 runs (to
+// try the test on another build or runtime quickly; CI runs the default).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -107,6 +108,31 @@ test('attack maskedPaths/readonlyPaths under a volume: the masked secret is unre
   assert.match(r.stderr, /Read-only file system/);
   assert.equal(fs.readFileSync(path.join(vol, 'conf'), 'utf8'), 'ORIGINAL\n', 'the host file behind /data/conf is unchanged');
   assert.equal(fs.readFileSync(path.join(vol, 'secret'), 'utf8'), `${SECRET}\n`, 'the masked file itself is untouched');
+});
+
+test('maskedPaths: a symlink is followed inside the container\'s root; only a missing path is skipped, one that cannot be masked is an error naming it', (t) => {
+  const sb = new Sandbox(t);
+  const hostDecoy = sb.mkdir('host-decoy');
+  fs.writeFileSync(path.join(hostDecoy, 'file'), `${DECOY}\n`);
+  const b = sb.bundle({
+    copyRootfs: true,
+    patch: (c, { rootfs }) => {
+      fs.writeFileSync(path.join(rootfs, 'etc', 'realsecret'), `${SECRET}\n`);
+      fs.symlinkSync('/etc/realsecret', path.join(rootfs, 'link'));
+      // the same path on the host is the test's decoy: it must not be what gets masked
+      fs.symlinkSync(path.join(hostDecoy, 'file'), path.join(rootfs, 'hostlink'));
+      c.linux.maskedPaths = ['/link', '/hostlink', '/no/such/file'];
+      c.process.args = ['sh', '-c', 'echo "real=[$(cat /etc/realsecret)]"; echo "hostlink=[$(cat /hostlink 2>&1)]"'];
+    },
+  });
+  const r = sb.tsrt(['run', '--bundle', b.dir, sb.id('link')]);
+  assert.equal(r.status, 0, show(r));
+  assert.match(r.stdout, /^real=\[\]$/m, 'the file the symlink names inside the rootfs is masked');
+  assert.match(r.stdout, /^hostlink=\[.*No such file or directory\]$/m, 'a symlink to a host path resolves inside the rootfs (where it does not exist: skipped)');
+  assert.equal(fs.readFileSync(path.join(hostDecoy, 'file'), 'utf8'), `${DECOY}\n`);
+
+  const bad = sb.bundle({ patch: (c) => { c.linux.maskedPaths = ['/bin/sh/x']; } });
+  assertRefused(sb, bad, { field: 'maskedPaths', why: /\/bin\/sh\/x.*ENOTDIR/ });
 });
 
 for (const [dir, type] of [['proc', 'proc'], ['sys', 'sysfs']]) {

@@ -19,10 +19,11 @@ import { Plan, type Blob } from '../plan/plan';
 import { secureJoin } from '../util/secure-join';
 import { ConfigError } from '../util/errors';
 
-/** Files under /proc a bind mount may cover (what lxcfs provides), as runc allows. */
+/** Files under /proc a mount may cover (what lxcfs provides, FIPS mode), as runc allows. */
 const PROC_FILE_BINDS = new Set([
   '/proc/cpuinfo', '/proc/diskstats', '/proc/meminfo', '/proc/stat', '/proc/swaps', '/proc/uptime',
   '/proc/loadavg', '/proc/slabinfo', '/proc/net/dev', '/proc/sys/kernel/ns_last_pid',
+  '/proc/sys/crypto/fips_enabled',
 ]);
 
 /** How the plan opens and checks a destination. */
@@ -95,8 +96,8 @@ export function checkMountDestination(rootfs: string, m: Mount, destIn: string, 
     throw new ConfigError(`${field}: ${dest} cannot be mounted because it is not of type proc${via}`);
   }
   if (insideProc(at)) {
-    if (bind && at === dest && allowedProcFile(dest)) return 'proc-file';
-    throw new ConfigError(`${field}: ${dest} cannot be mounted because it is inside /proc${via}; only proc on /proc and binds on ${[...PROC_FILE_BINDS].join(', ')}, /proc/pressure/* are allowed`);
+    if (at === dest && allowedProcFile(dest)) return 'proc-file';
+    throw new ConfigError(`${field}: ${dest} cannot be mounted because it is inside /proc${via}; only proc on /proc and mounts on ${[...PROC_FILE_BINDS].join(', ')}, /proc/pressure/* are allowed`);
   }
   return 'ordinary';
 }

@@ -164,6 +164,10 @@ function mountOne(c: Ctx, m: Mount, index: number): void {
   const visible = !c.virtualDests.some((v) => under(dest, v));
   const kind = checkMountDestination(c.rootfs, m, dest, bind ? resolvePath(c.bundle, m.source ?? '') : '', field, visible);
   if (type === 'cgroup' || type === 'cgroup2') {
+    // (the plan's procfs check, on the destination before mountCgroup opens it again)
+    prepareMountPoint(c, dest, false, field);
+    openTarget(c, dest, 'cgroup mount destination');
+    refuseProcfsTarget(plan, TARGET_FD, dest, field);
     mountCgroup(c, m, dest, opts.flags, field);
     return;
   }
