@@ -56,3 +56,22 @@ for (const userns of [false, true]) {
     }
   });
 }
+
+test('/proc bound from the host\'s procfs (user namespace, no pid namespace: rootless podman --pid=host): accepted, as runc', (t) => {
+  const sb = new Sandbox(t);
+  const b = sb.bundle({ patch: (c) => {
+    withUserNs(c);
+    c.linux.namespaces = c.linux.namespaces.filter((n) => n.type !== 'pid');
+    const i = c.mounts.findIndex((m) => m.destination === '/proc');
+    c.mounts[i] = { destination: '/proc', type: 'bind', source: '/proc', options: ['rbind', 'nosuid', 'noexec', 'nodev'] };
+    c.process.args = ['sh', '-c', 'echo "pid 1: $(cat /proc/1/comm)"; grep " /proc " /proc/self/mountinfo | cut -d" " -f4,5,6'];
+  } });
+  const { tsrt, runc } = both(sb, b.dir);
+  assert.equal(tsrt.status, 0, show(tsrt));
+  assert.match(tsrt.stdout, new RegExp(`^pid 1: ${fs.readFileSync('/proc/1/comm', 'utf8').trim()}$`, 'm'), 'the host\'s pid 1, through the host\'s procfs');
+  assert.match(tsrt.stdout, /^\/ \/proc rw,nosuid,nodev,noexec/m, show(tsrt));
+  if (runc) {
+    assert.equal(runc.status, 0, show(runc));
+    assert.equal(tsrt.stdout, runc.stdout, `tsrt and runc differ:\n${show(tsrt)}\n${show(runc)}`);
+  }
+});

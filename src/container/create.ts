@@ -1,12 +1,13 @@
 // `create`: validate the bundle, claim the id, start the init plan, feed it what only
 // the parent can do (id maps, hooks), and record the state. Any failure undoes every
 // step taken so far: no state dir, no process, no fifo is left behind.
-import { chmodSync, closeSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Spec } from '../oci/spec-types';
 import { validateConfig, requireProcess, checkTerminalSocket } from '../oci/validate-config';
 import { O } from '../libc/constants';
 import { libc } from '../libc/libc';
+import { writeProcFile } from '../libc/proc-write';
 import { readReport, startPlan } from '../plan/run-plan';
 import type { Plan } from '../plan/plan';
 import { planNamespaces } from '../linux/namespaces';
@@ -78,18 +79,10 @@ function hostIdOf(maps: { containerID: number; hostID: number; size: number }[] 
 
 function writeIdMaps(pid: number, spec: Spec): void {
   const fmt = (maps: { containerID: number; hostID: number; size: number }[]) => maps.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join('');
-  try {
-    writeFileSync(`/proc/${pid}/uid_map`, fmt(spec.linux?.uidMappings ?? []));
-  } catch (e) {
-    throw new TsrtError('EIDMAP', `linux.uidMappings: writing /proc/${pid}/uid_map: ${(e as NodeJS.ErrnoException).code ?? e}`);
-  }
-  try {
-    // Unprivileged, the kernel takes a gid_map only once setgroups is denied.
-    if (process.geteuid?.() !== 0) writeFileSync(`/proc/${pid}/setgroups`, 'deny');
-    writeFileSync(`/proc/${pid}/gid_map`, fmt(spec.linux?.gidMappings ?? []));
-  } catch (e) {
-    throw new TsrtError('EIDMAP', `linux.gidMappings: writing /proc/${pid}/gid_map: ${(e as NodeJS.ErrnoException).code ?? e}`);
-  }
+  writeProcFile(`${pid}/uid_map`, fmt(spec.linux?.uidMappings ?? []), 'linux.uidMappings');
+  // Unprivileged, the kernel takes a gid_map only once setgroups is denied.
+  if (process.geteuid?.() !== 0) writeProcFile(`${pid}/setgroups`, 'deny', 'linux.gidMappings (setgroups)');
+  writeProcFile(`${pid}/gid_map`, fmt(spec.linux?.gidMappings ?? []), 'linux.gidMappings');
 }
 
 
@@ -165,8 +158,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     const hooksPause = createHooks.some((k) => (spec.hooks?.[k]?.length ?? 0) > 0);
     const { plan, cloneFlags } = buildInitPlan({
       spec, bundle, rootfs, ns, reportFd: reportW, syncFd: syncR, fifoFd, noPivot: !!o.noPivot,
-      keepFds: preservedFdCount(o.preserveFds ?? 0), hooksPause, id: o.id, noNewKeyring: !!o.noNewKeyring, startHookStdin: hookPipes.map(([r]) => r), startHookStdinWrite: hookPipes.map(([, w]) => w),
-      parentOnlyFds: lockFd === undefined ? [] : [lockFd],
+      keepFds: preservedFdCount(o.preserveFds ?? 0), hooksPause, id: o.id, noNewKeyring: !!o.noNewKeyring, startHookStdin: hookPipes.map(([r]) => r),
       consoleSocketFd: spec.process?.terminal ? consoleSocketFd ?? 998 : undefined,
       seccompNotify: notify ?? (seccompUsesNotify(spec.linux?.seccomp) ? { socketFd: 997, stateReadFd: 996 } : undefined),
       cgroupPaths: plannedCgroupPaths(spec, o.id, { systemdCgroup: !!o.systemdCgroup }),
@@ -216,7 +208,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       writeSync(notify.stateWriteFd, seccompProcessState(spec, state));
       safeClose(notify.stateWriteFd);
     }
-    if (spec.process?.oomScoreAdj !== undefined) writeFileSync(`/proc/${pid}/oom_score_adj`, String(spec.process.oomScoreAdj));
+    if (spec.process?.oomScoreAdj !== undefined) writeProcFile(`${pid}/oom_score_adj`, String(spec.process.oomScoreAdj), 'process.oomScoreAdj');
     for (const [, w] of hookPipes) {
       writeSync(w, hookState(state, 'created'));
       safeClose(w);

@@ -22,6 +22,13 @@ export const MOUNT_ATTR = {
   NOATIME: 0x10, STRICTATIME: 0x20, NODIRATIME: 0x80, IDMAP: 0x100000, NOSYMFOLLOW: 0x200000,
 } as const;
 export const AT_RECURSIVE = 0x8000;
+export const AT_EMPTY_PATH = 0x1000;
+export const AT_SYMLINK_NOFOLLOW = 0x100;
+/** open_tree(2): CLONE makes a detached copy of the mount (a bind mount not yet attached). */
+export const OPEN_TREE = { CLONE: 1, CLOEXEC: 0o2000000 } as const;
+/** move_mount(2): take the source / the target from the fd itself (empty path). */
+export const MOVE_MOUNT = { F_EMPTY_PATH: 0x4, T_EMPTY_PATH: 0x40 } as const;
+export const PROC_SUPER_MAGIC = 0x9fa0;
 
 export const O = {
   RDONLY: 0, WRONLY: 1, RDWR: 2, CREAT: 0o100, EXCL: 0o200, NOCTTY: 0o400, TRUNC: 0o1000,
@@ -45,6 +52,8 @@ export const S_IFCHR = 0o20000;
 export const S_IFBLK = 0o60000;
 export const S_IFIFO = 0o10000;
 export const S_IFREG = 0o100000;
+export const S_IFMT = 0o170000;
+export const S_IFDIR = 0o40000;
 
 export const RLIMIT: Record<string, number> = {
   RLIMIT_CPU: 0, RLIMIT_FSIZE: 1, RLIMIT_DATA: 2, RLIMIT_STACK: 3, RLIMIT_CORE: 4,

@@ -3,6 +3,7 @@
 import type * as KoffiModule from 'koffi';
 import { errnoName, strerror } from './errno';
 import { SyscallError } from '../util/errors';
+import { syscallTable } from './syscalls';
 
 type Koffi = typeof KoffiModule;
 type Fn = (...args: unknown[]) => any;
@@ -36,6 +37,8 @@ const SIGNATURES: Record<string, string> = {
   recvmsg: 'long recvmsg(int fd, uintptr_t msg, int flags)',
   ioctlPtr: 'int ioctl(int fd, unsigned long req, const uint8_t *arg)',
   close: 'int close(int fd)',
+  fstat: 'int fstat(int fd, _Out_ uint8_t *buf)',
+  fstatfs: 'int fstatfs(int fd, _Out_ uint8_t *buf)',
 };
 
 let libHandle: ReturnType<Koffi['load']> | undefined;
@@ -114,6 +117,23 @@ export const libc = {
   },
   strerror(e: number): string {
     return fn('strerror')(e) as string;
+  },
+  /** openat2(2) with struct open_how { flags, mode 0, resolve }; throws naming `what`. */
+  openat2(dirfd: number, path: string, flags: number, resolve: number, what: string): number {
+    const how = Buffer.alloc(24);
+    how.writeBigUInt64LE(BigInt(flags), 0);
+    how.writeBigUInt64LE(BigInt(resolve), 16);
+    return check(fn('syscall')(syscallTable().openat2, 'int', dirfd, 'const char *', path, 'uint8_t *', how, 'size_t', 24), what);
+  },
+  /** fstat(2) into `buf` (struct stat, 144 bytes on x86-64) and fstatfs(2) into `sfs` (struct statfs). */
+  fstat(fd: number, buf: Buffer, what: string): void {
+    check(fn('fstat')(fd, buf), what);
+  },
+  fstatfs(fd: number, buf: Buffer, what: string): void {
+    check(fn('fstatfs')(fd, buf), what);
+  },
+  closeFd(fd: number): void {
+    fn('close')(fd);
   },
   /** connect(2) to an AF_UNIX SOCK_STREAM socket; the fd is close-on-exec. */
   unixConnect(path: string): number {

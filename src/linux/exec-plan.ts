@@ -7,8 +7,9 @@ import { PR } from '../libc/constants';
 import { Plan } from '../plan/plan';
 import type { JoinedNamespace } from './namespaces';
 import { buildEnterAndCloneSteps, buildIntermediateExitSteps } from './enter-namespaces';
-import { buildExecSteps, buildFdSteps, buildRlimitSteps, buildSignalResetSteps, buildUserAndCapSteps } from './process-setup';
+import { buildExecSteps, buildFdSteps, buildNewSessionStep, buildRlimitSteps, buildSignalResetSteps, buildUserAndCapSteps } from './process-setup';
 import { buildConsoleSteps } from '../console/console-steps';
+import { buildCloseFdsSteps } from './inherited-fds';
 import { buildCpuAffinitySteps, buildLsmSteps, buildProcessAttributeSteps, buildSafeChdirSteps, buildSeccompSteps, seccompNeedsCapSysAdmin } from './security';
 
 export interface ExecPlanInput {
@@ -27,11 +28,16 @@ export function buildExecPlan(input: ExecPlanInput): Plan {
   const proc = spec.process;
   const plan = new Plan();
   buildSignalResetSteps(plan);
+  buildCloseFdsSteps(plan, input.keepFds, [
+    input.reportFd, input.syncFd, ...input.joined.map((j) => j.fd), ...(input.consoleSocketFd === undefined ? [] : [input.consoleSocketFd]),
+  ], 'inherited fds');
   plan.add('prctl', [PR.SET_DUMPABLE, 0, 0, 0, 0], 'become non-dumpable before entering the container');
   plan.add('prctl', [PR.SET_PDEATHSIG, 9, 0, 0, 0], 'die with the parent while it sets up');
   buildCpuAffinitySteps(plan, proc.execCPUAffinity, 'initial');
   const twoStage = buildEnterAndCloneSteps(plan, input.joined, 0, () => {}, 'exec process');
   plan.add('read', [input.syncFd, plan.blob(Buffer.alloc(8), 'sync byte'), 1], 'wait for the parent to join the container\'s cgroups');
+  plan.add('close', [input.syncFd], 'close the sync pipe');
+  buildNewSessionStep(plan);
   if (input.consoleSocketFd !== undefined) {
     buildConsoleSteps(plan, { socketFd: input.consoleSocketFd, consoleSize: proc.consoleSize, bindDevConsole: false });
   }

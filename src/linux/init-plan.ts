@@ -1,17 +1,22 @@
 // The container's init, top to bottom: the one place that decides the order of setup.
 // Each block names why it is where it is; the blocks build their steps in their modules.
 import type { Hook, Spec } from '../oci/spec-types';
-import { CLONE, O, PR, SIGCHLD } from '../libc/constants';
+import { CLONE, O, PR, S_IFIFO, SIGCHLD } from '../libc/constants';
 import { Plan } from '../plan/plan';
 import { MSG } from '../plan/run-plan';
 import type { NamespacePlan } from './namespaces';
-import { buildFinalMountSteps, buildMountSteps, buildPathProtectionSteps, buildPivotSteps, type RootfsInput } from './rootfs';
-import { buildExecSteps, buildFdSteps, buildRlimitSteps, buildSignalResetSteps, buildUserAndCapSteps, processEnv } from './process-setup';
+import { buildFinalMountSteps, buildMountSteps, buildPivotSteps, hasProcOnProc, type RootfsInput } from './rootfs';
+import { buildMaskSourceSteps, buildPathProtectionSteps } from './path-protection';
+import { buildExecSteps, buildFdSteps, buildNewSessionStep, buildRlimitSteps, buildSignalResetSteps, buildUserAndCapSteps, processEnv } from './process-setup';
+import { buildLoopbackUpSteps } from './loopback';
 import { ConfigError } from '../util/errors';
 import { buildEnterAndCloneSteps, buildIntermediateExitSteps, type TwoStage } from './enter-namespaces';
 import { buildConsoleSteps } from '../console/console-steps';
 import { buildLsmSteps, buildProcessAttributeSteps, buildSeccompSteps, buildSafeChdirSteps, checkSecurityConfig, seccompNeedsCapSysAdmin } from './security';
 import { buildSysctlSteps } from './sysctl';
+import { buildProcWriteSteps, openProcFile, openProcRoot } from './proc-files';
+import { checkFileType } from './file-checks';
+import { buildCloseFdsSteps } from './inherited-fds';
 
 export interface InitPlanInput {
   spec: Spec;
@@ -34,10 +39,6 @@ export interface InitPlanInput {
   hooksPause: boolean;
   /** per startContainer hook, the read end of a pipe that holds the state JSON */
   startHookStdin: number[];
-  /** the write ends of those pipes: the init must close its copies or the hooks never see EOF */
-  startHookStdinWrite?: number[];
-  /** fds only the parent may hold (the container's flock): closed first thing */
-  parentOnlyFds?: number[];
   /** process.terminal: the connected console socket the pty master is sent over */
   consoleSocketFd?: number;
   /** SCMP_ACT_NOTIFY: socket connected to listenerPath, pipe with the process state */
@@ -69,8 +70,8 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   }
   checkSecurityConfig(spec, ns);
   // The init reaches the exec fifo through the container's /proc after pivot_root.
-  if (!(spec.mounts ?? []).some((m) => m.destination.replace(/\/+$/, '') === '/proc' && m.type === 'proc')) {
-    throw new ConfigError('mounts: tsrt needs /proc mounted in the container (a mount of type proc on /proc)');
+  if (!hasProcOnProc(spec, input.bundle)) {
+    throw new ConfigError('mounts: tsrt needs /proc mounted in the container (a mount of type proc on /proc, or a bind of a procfs)');
   }
   const plan = new Plan();
   const report = input.reportFd;
@@ -86,9 +87,14 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   if (!unprivilegedMaps) nonDumpable();
   // node's signal handlers are addresses in a heap the child does not have.
   buildSignalResetSteps(plan);
-  // A flock belongs to the open file, which the clone shares until execve: the init
-  // must not keep `tsrt create`'s lock while it waits for `start`.
-  for (const fd of input.parentOnlyFds ?? []) plan.add('close', [fd], `close the parent's lock fd ${fd}`);
+  // Only the fds named here survive: not `tsrt create`'s flock (the init must not hold
+  // the lock while it waits for `start`), not the write ends of the startContainer hooks'
+  // stdin pipes (the hooks would never see EOF), nothing of node's.
+  buildCloseFdsSteps(plan, input.keepFds, [
+    report, input.syncFd, input.fifoFd, ...input.startHookStdin, ...ns.joined.map((j) => j.fd),
+    ...(input.consoleSocketFd === undefined ? [] : [input.consoleSocketFd]),
+    ...(input.seccompNotify ? [input.seccompNotify.socketFd, input.seccompNotify.stateReadFd] : []),
+  ], 'inherited fds');
   plan.add('prctl', [PR.SET_PDEATHSIG, 9, 0, 0, 0], 'die with the parent while it sets the container up');
 
   let cloneFlags = ns.cloneFlags | SIGCHLD;
@@ -110,6 +116,8 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
     plan.add('setresuid', [0, 0, 0], 'become uid 0 of the new user namespace');
   }
   if (unprivilegedMaps) nonDumpable();
+  buildNewSessionStep(plan);
+  if (ns.cloneFlags & CLONE.NEWNET) buildLoopbackUpSteps(plan);
   if (ns.unshareCgroup) {
     // After the cgroup join, so the namespace's root is the container's cgroup.
     plan.add('unshare', [CLONE.NEWCGROUP], 'create the cgroup namespace');
@@ -135,6 +143,8 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
     plan.add('read', [input.syncFd, byte, 1], 'wait for the create hooks');
   }
 
+  // What masks files must be taken from the host, before pivot_root leaves it behind.
+  const maskSources = buildMaskSourceSteps(plan, spec);
   buildPivotSteps(plan, rootfsInput);
   if (input.consoleSocketFd !== undefined) {
     // After pivot_root: the pty must come from the container's own devpts.
@@ -142,7 +152,7 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   }
   // sysctls go through /proc/sys, before readonlyPaths makes it read-only.
   buildSysctlSteps(plan, spec, ns);
-  buildPathProtectionSteps(plan, rootfsInput);
+  buildPathProtectionSteps(plan, spec, maskSources);
   buildFinalMountSteps(plan, rootfsInput);
   buildRlimitSteps(plan, proc);
   buildSafeChdirSteps(plan, proc.cwd);
@@ -154,13 +164,27 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   buildLsmSteps(plan, spec);
   // Wait for `start`: the exec fifo is reopened (for writing) through the container's
   // /proc, the O_PATH fd the parent opened being the only way to reach it after pivot_root.
+  // Checked before READY: tsrt's own FIFO, and a /proc/self/fd that is the kernel's (a
+  // file the rootfs put there could be another FIFO, or a write target).
   const fifo = plan.slot('exec fifo fd');
+  // The created init may wait for `start` a long time: it keeps only what the steps
+  // after `start` use (not the rootfs fd or the mount targets of the setup).
+  buildCloseFdsSteps(plan, input.keepFds, [
+    report, input.fifoFd, ...input.startHookStdin,
+    ...(input.seccompNotify ? [input.seccompNotify.socketFd, input.seccompNotify.stateReadFd] : []),
+  ], 'setup fds');
+  // Opened after the close above, which would take them too.
+  checkFileType(plan, input.fifoFd, S_IFIFO, 'the exec fifo');
+  const procRoot = openProcRoot(plan, 'exec fifo');
+  const fdDir = openProcFile(plan, procRoot, 'self/fd', 'exec fifo', O.PATH | O.DIRECTORY | O.CLOEXEC);
+  plan.add('close', [{ load: procRoot }], 'close /proc');
   plan.add('prctl', [PR.SET_PDEATHSIG, 0, 0, 0, 0], 'outlive `tsrt create`');
   plan.add('write', [report, message(plan, MSG.READY, 'ready message').blob, 16], 'tell the parent the container is created');
-  plan.add('openat', [-100, plan.cstr(`/proc/self/fd/${input.fifoFd}`), O.WRONLY | O.CLOEXEC, 0], 'wait for `tsrt start` (open the exec fifo)', { store: fifo });
+  plan.add('openat', [{ load: fdDir }, plan.cstr(String(input.fifoFd)), O.WRONLY | O.CLOEXEC, 0], 'wait for `tsrt start` (open the exec fifo)', { store: fifo });
+  plan.add('close', [{ load: fdDir }], 'close /proc/self/fd');
   plan.add('write', [{ load: fifo }, plan.cstr('0'), 1], 'signal `tsrt start` through the exec fifo');
   plan.add('close', [{ load: fifo }], 'close the exec fifo');
-  buildStartContainerHookSteps(plan, spec.hooks?.startContainer ?? [], input.startHookStdin, input.startHookStdinWrite ?? []);
+  buildStartContainerHookSteps(plan, spec.hooks?.startContainer ?? [], input.startHookStdin);
   buildSeccompSteps(plan, spec, input.seccompNotify);
   buildExecSteps(plan, proc.args ?? [], processEnv(spec, input.rootfs));
 
@@ -178,18 +202,12 @@ function buildTimeNamespaceSteps(plan: Plan, spec: Spec): void {
     return `${id} ${o.secs ?? 0} ${o.nanosecs ?? 0}\n`;
   });
   if (!lines.length) return;
-  const fd = plan.slot('timens_offsets fd');
   const text = lines.join('');
-  plan.add('openat', [-100, plan.cstr('/proc/self/timens_offsets'), O.WRONLY | O.CLOEXEC, 0], 'open /proc/self/timens_offsets', { store: fd });
-  plan.add('write', [{ load: fd }, plan.cstr(text), Buffer.byteLength(text)], `set linux.timeOffsets (${text.trim().replace(/\n/g, '; ')})`);
-  plan.add('close', [{ load: fd }], 'close /proc/self/timens_offsets');
+  buildProcWriteSteps(plan, [{ file: 'self/timens_offsets', value: text, field: `linux.timeOffsets (${text.trim().replace(/\n/g, '; ')})` }], 'linux.timeOffsets');
 }
 
 /** startContainer hooks run inside the container: fork, exec the hook, wait, check. */
-function buildStartContainerHookSteps(plan: Plan, hooks: Hook[], stdinFds: number[], stdinWriteFds: number[]): void {
-  // Cloned from the parent, we hold the write ends of the hooks' stdin pipes too: a hook
-  // reading its stdin to the end would wait for us forever.
-  for (const w of stdinWriteFds) plan.add('close', [w], 'close our copy of a startContainer hook\'s stdin pipe');
+function buildStartContainerHookSteps(plan: Plan, hooks: Hook[], stdinFds: number[]): void {
   hooks.forEach((h, i) => {
     const what = `startContainer hook #${i} (${h.path})`;
     const pid = plan.slot(`${what} pid`);

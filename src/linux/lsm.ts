@@ -5,9 +5,9 @@
 // container unconfined would be worse than not running it.
 import { existsSync, readFileSync } from 'node:fs';
 import type { Spec } from '../oci/spec-types';
-import { O } from '../libc/constants';
 import type { Plan } from '../plan/plan';
 import { ConfigError } from '../util/errors';
+import { buildProcWriteSteps, type ProcWrite } from './proc-files';
 
 /** AppArmor is enabled: the module says so and its attr directory exists. */
 export function appArmorEnabled(): boolean {
@@ -50,23 +50,21 @@ export function checkLsmSupport(spec: Spec): void {
   }
 }
 
-function writeAttr(plan: Plan, path: string, value: string, what: string): void {
-  const fd = plan.slot(`fd of ${path}`);
-  plan.add('openat', [-100, plan.cstr(path), O.WRONLY | O.CLOEXEC, 0], `${what}: open ${path}`, { store: fd });
-  plan.add('write', [{ load: fd }, plan.cstr(value), Buffer.byteLength(value)], `${what}: write ${JSON.stringify(value)} to ${path}`);
-  plan.add('close', [{ load: fd }], `close ${path}`);
-}
-
-/** Exec-time labels, written after pivot_root (through the container's /proc). */
+/**
+ * Exec-time labels, written after pivot_root through the container's procfs, to this
+ * thread's attr files (proc-files.ts: no symlink or mount in the rootfs can redirect them).
+ */
 export function buildLsmAttrSteps(plan: Plan, spec: Spec): void {
   checkLsmSupport(spec);
   const proc = spec.process;
+  const writes: ProcWrite[] = [];
   if (proc?.apparmorProfile) {
     // Kernels since 5.1 have a per-LSM directory; older ones only the shared file.
-    const path = existsSync('/proc/self/attr/apparmor/exec') ? '/proc/self/attr/apparmor/exec' : '/proc/self/attr/exec';
-    writeAttr(plan, path, `exec ${proc.apparmorProfile}`, `process.apparmorProfile ${proc.apparmorProfile}`);
+    const file = existsSync('/proc/thread-self/attr/apparmor/exec') ? 'thread-self/attr/apparmor/exec' : 'thread-self/attr/exec';
+    writes.push({ file, value: `exec ${proc.apparmorProfile}`, field: `process.apparmorProfile ${proc.apparmorProfile}` });
   }
   if (proc?.selinuxLabel) {
-    writeAttr(plan, '/proc/self/attr/exec', proc.selinuxLabel, `process.selinuxLabel ${proc.selinuxLabel}`);
+    writes.push({ file: 'thread-self/attr/exec', value: proc.selinuxLabel, field: `process.selinuxLabel ${proc.selinuxLabel}` });
   }
+  buildProcWriteSteps(plan, writes, 'process LSM labels');
 }

@@ -36,6 +36,15 @@ export function buildSignalResetSteps(plan: Plan): void {
   plan.add('rt_sigprocmask', [SIG_SETMASK, plan.blob(Buffer.alloc(8), 'empty sigset'), 0, 8], 'unblock all signals');
 }
 
+/**
+ * A session and process group of its own, as runc gives every init and exec process:
+ * conmon and shells kill -getpgid(pid), which must not reach tsrt or its caller. A
+ * terminal then becomes this session's controlling terminal (console-steps.ts).
+ */
+export function buildNewSessionStep(plan: Plan): void {
+  plan.add('setsid', [], 'start a new session (the process leads its own process group)');
+}
+
 export function buildRlimitSteps(plan: Plan, proc: Process): void {
   (proc.rlimits ?? []).forEach((r, i) => {
     const res = RLIMIT[r.type];

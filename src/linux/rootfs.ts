@@ -6,10 +6,10 @@
 // the rootfs and mounted through /proc/self/fd/N, so a symlink in the rootfs can never
 // send a mount outside it (the CVE-2021-30465 class), even if it appears after the
 // parent looked.
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, statSync, statfsSync } from 'node:fs';
 import { posix, resolve as resolvePath } from 'node:path';
 import type { Mount, Spec } from '../oci/spec-types';
-import { AT_FDCWD, MNT_DETACH, MS, O, RESOLVE, S_IFCHR, S_IFBLK, S_IFIFO } from '../libc/constants';
+import { AT_FDCWD, MNT_DETACH, MS, O, RESOLVE, S_IFCHR, S_IFBLK, S_IFIFO, S_IFREG, PROC_SUPER_MAGIC } from '../libc/constants';
 import { Plan, type Blob } from '../plan/plan';
 import { parseMountOptions, isBindMount, describeMountFlags } from './mount-options';
 import { mkdirAllInRoot, ensureFileInRoot } from '../util/secure-join';
@@ -65,8 +65,6 @@ interface Ctx extends RootfsInput {
   plan: Plan;
   rootFd: Blob;
   how: Blob;
-  /** open_how creating a regular file (O_CREAT), resolved inside the rootfs */
-  howCreate: Blob;
   /**
    * directories mounted on so far: paths under them live in the mounted file system (a
    * tmpfs, or a bind mount's source), not in the rootfs on disk, so they are made in-plan
@@ -108,9 +106,11 @@ function makeInPlan(c: Ctx, dest: string, asFile: boolean): void {
     const path = '/' + parts.slice(0, i + 1).join('/');
     const last = i === parts.length - 1;
     if (last && asFile) {
-      const fd = c.plan.slot(`fd of ${path}`);
-      c.plan.add('openat2', [{ load: c.rootFd }, c.plan.cstr(path.slice(1)), c.howCreate, 24], `create mount point ${dest} inside the rootfs`, { store: fd });
-      c.plan.add('close', [{ load: fd }], `close ${dest}`);
+      // mknodat makes an empty file without opening anything: an existing FIFO there
+      // (from a volume) would block an open, a device node could react to one.
+      const parent = openInRoot(c, '/' + parts.slice(0, i).join('/'), 'parent directory');
+      c.plan.add('mknodat', [{ load: parent }, c.plan.cstr(p), S_IFREG | 0o644, 0], `create mount point ${dest} inside the rootfs`, { okErrno: 17 });
+      c.plan.add('close', [{ load: parent }], `close the parent of ${path}`);
     } else {
       // mkdirat in the parent resolved inside the rootfs: an existing symlink (EEXIST) is
       // then followed inside the rootfs by the next open, never on the host.
@@ -359,13 +359,28 @@ export function buildMountSteps(plan: Plan, input: RootfsInput): void {
   plan.add('mount', [plan.cstr(input.rootfs), plan.cstr(input.rootfs), 0, MS.BIND | MS.REC, 0], `bind the rootfs ${input.rootfs} onto itself`);
   const rootFd = plan.slot('rootfs fd');
   plan.add('openat', [AT_FDCWD, plan.cstr(input.rootfs), O.PATH | O.DIRECTORY | O.CLOEXEC, 0], `open the rootfs ${input.rootfs}`, { store: rootFd });
-  const howCreate = Buffer.alloc(24);
-  howCreate.writeBigUInt64LE(BigInt(O.CREAT | O.WRONLY | O.CLOEXEC), 0);
-  howCreate.writeBigUInt64LE(0o644n, 8);
-  howCreate.writeBigUInt64LE(BigInt(RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS), 16);
-  const c: Ctx = { ...input, plan, rootFd, how: inRootHow(plan), howCreate: plan.blob(howCreate, 'open_how (create)'), virtualDests: [] };
+  const c: Ctx = { ...input, plan, rootFd, how: inRootHow(plan), virtualDests: [] };
   (spec.mounts ?? []).forEach((m, i) => mountOne(c, m, i));
   deviceSteps(c);
+}
+
+/**
+ * Whether config.mounts puts a proc on /proc: a mount of type proc, or (as runc allows) a
+ * bind of the root of a procfs, which a container without a pid namespace of its own
+ * uses when it may not mount a new proc (rootless podman with --pid=host).
+ */
+export function hasProcOnProc(spec: Spec, bundle: string): boolean {
+  return (spec.mounts ?? []).some((m) => {
+    if (posix.normalize(m.destination).replace(/\/+$/, '') !== '/proc') return false;
+    if (m.type === 'proc') return true;
+    if (!isBindMount(m)) return false;
+    try {
+      const source = resolvePath(bundle, m.source ?? '');
+      return statfsSync(source).type === PROC_SUPER_MAGIC && statSync(source).ino === 1;
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** linux.rootfsPropagation as MS_* flags (undefined when not set). */
@@ -455,37 +470,3 @@ export function buildFinalMountSteps(plan: Plan, input: RootfsInput): void {
     plan.add('mount', [0, plan.cstr('/'), 0, prop, 0], `make the container's / ${input.spec.linux?.rootfsPropagation} (linux.rootfsPropagation)`);
   }
 }
-
-/** maskedPaths, readonlyPaths and root.readonly, after pivot_root. */
-export function buildPathProtectionSteps(plan: Plan, input: RootfsInput): void {
-  const { spec } = input;
-  const existing = (p: string): ReturnType<typeof statSync> | undefined => {
-    // /proc and /sys look the same on the host as in the container's fresh mounts.
-    const hostPath = /^\/(proc|sys)(\/|$)/.test(p) ? p : posix.join(input.rootfs, p);
-    try {
-      // most of the default maskedPaths do not exist on a given host: no exception for those
-      return statSync(hostPath, { throwIfNoEntry: false });
-    } catch {
-      return undefined;
-    }
-  };
-  for (const p of spec.linux?.readonlyPaths ?? []) {
-    if (!existing(p)) continue;
-    const path = plan.cstr(p);
-    plan.add('mount', [path, path, 0, MS.BIND | MS.REC, 0], `readonlyPaths: bind ${p} onto itself`, { okErrno: 2 });
-    plan.add('mount', [0, path, 0, MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, 0], `readonlyPaths: remount ${p} read-only`, { okErrno: 2 });
-  }
-  for (const p of spec.linux?.maskedPaths ?? []) {
-    const st = existing(p);
-    if (!st) continue;
-    if (st.isDirectory()) {
-      plan.add('mount', [plan.cstr('tmpfs'), plan.cstr(p), plan.cstr('tmpfs'), MS.RDONLY, 0], `maskedPaths: mount an empty read-only tmpfs on ${p}`, { okErrno: 2 });
-    } else {
-      plan.add('mount', [plan.cstr('/dev/null'), plan.cstr(p), 0, MS.BIND, 0], `maskedPaths: bind /dev/null on ${p}`, { okErrno: 2 });
-    }
-  }
-  if (spec.root?.readonly) {
-    plan.add('mount', [0, plan.cstr('/'), 0, MS.BIND | MS.REMOUNT | MS.RDONLY, 0], 'make the root filesystem read-only (root.readonly)');
-  }
-}
-

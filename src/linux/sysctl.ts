@@ -3,13 +3,14 @@
 //   kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*  -> an ipc namespace
 //   net.*                                              -> a network namespace (not the host's)
 //   kernel.hostname, kernel.domainname                 -> a uts namespace
-// Anything else is refused. The writes go through the container's /proc/sys.
+// Anything else is refused. The writes go through the container's /proc/sys, opened
+// so that no symlink or mount in the rootfs can redirect them (proc-files.ts).
 import { statSync } from 'node:fs';
 import type { Spec } from '../oci/spec-types';
-import { O } from '../libc/constants';
 import type { Plan } from '../plan/plan';
 import { ConfigError } from '../util/errors';
 import type { NamespacePlan } from './namespaces';
+import { buildProcWriteSteps } from './proc-files';
 
 const IPC_KEYS = new Set(['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall', 'kernel.shmmax', 'kernel.shmmni', 'kernel.shm_rmid_forced']);
 
@@ -63,11 +64,9 @@ export function checkSysctl(spec: Spec, ns: NamespacePlan): void {
 /** The writes, after pivot_root and before /proc/sys is made read-only (readonlyPaths). */
 export function buildSysctlSteps(plan: Plan, spec: Spec, ns: NamespacePlan): void {
   checkSysctl(spec, ns);
-  for (const [key, value] of Object.entries(spec.linux?.sysctl ?? {})) {
-    const path = '/proc/sys/' + keyPath(key, `linux.sysctl.${key}`);
-    const fd = plan.slot(`fd of ${path}`);
-    plan.add('openat', [-100, plan.cstr(path), O.WRONLY | O.CLOEXEC, 0], `linux.sysctl.${key}: open ${path}`, { store: fd });
-    plan.add('write', [{ load: fd }, plan.cstr(value), Buffer.byteLength(value)], `linux.sysctl.${key}: write ${JSON.stringify(value)}`);
-    plan.add('close', [{ load: fd }], `close ${path}`);
-  }
+  const writes = Object.entries(spec.linux?.sysctl ?? {}).map(([key, value]) => {
+    const field = `linux.sysctl.${key}`;
+    return { file: 'sys/' + keyPath(key, field), value, field };
+  });
+  buildProcWriteSteps(plan, writes, 'linux.sysctl');
 }
