@@ -43,6 +43,8 @@ export interface InitPlanInput {
   consoleSocketFd?: number;
   /** SCMP_ACT_NOTIFY: socket connected to listenerPath, pipe with the process state */
   seccompNotify?: { socketFd: number; stateReadFd: number };
+  /** bind sources the user namespace cannot reach, received over this socket (mount-sources.ts) */
+  hostSources?: RootfsInput['hostSources'];
   /** the container's cgroup directories, for a cgroup mount without a cgroup namespace */
   cgroupPaths?: Record<string, string>;
 }
@@ -94,6 +96,7 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
     report, input.syncFd, input.fifoFd, ...input.startHookStdin, ...ns.joined.map((j) => j.fd),
     ...(input.consoleSocketFd === undefined ? [] : [input.consoleSocketFd]),
     ...(input.seccompNotify ? [input.seccompNotify.socketFd, input.seccompNotify.stateReadFd] : []),
+    ...(input.hostSources ? [input.hostSources.socketFd] : []),
   ], 'inherited fds');
   plan.add('prctl', [PR.SET_PDEATHSIG, 9, 0, 0, 0], 'die with the parent while it sets the container up');
 
@@ -133,7 +136,7 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   const rootfsInput: RootfsInput = {
     spec, bundle: input.bundle, rootfs: input.rootfs, noPivot: input.noPivot,
     // a joined user namespace forbids mknod just as a new one does
-    newUserNs: ns.has('user'), newMountNs: true, newCgroupNs: ns.has('cgroup'), cgroupPaths: input.cgroupPaths,
+    newUserNs: ns.has('user'), newMountNs: true, newCgroupNs: ns.has('cgroup'), cgroupPaths: input.cgroupPaths, hostSources: input.hostSources,
   };
   buildMountSteps(plan, rootfsInput);
 

@@ -9,7 +9,7 @@
 import { existsSync, statSync, statfsSync } from 'node:fs';
 import { posix, resolve as resolvePath } from 'node:path';
 import type { Mount, Spec } from '../oci/spec-types';
-import { AT_FDCWD, MNT_DETACH, MS, O, RESOLVE, S_IFCHR, S_IFBLK, S_IFIFO, S_IFREG, PROC_SUPER_MAGIC } from '../libc/constants';
+import { AT_FDCWD, MNT_DETACH, MS, O, RESOLVE, S_IFCHR, S_IFBLK, S_IFIFO, S_IFREG, PROC_SUPER_MAGIC, MOVE_MOUNT } from '../libc/constants';
 import { Plan, type Blob } from '../plan/plan';
 import { parseMountOptions, isBindMount, describeMountFlags } from './mount-options';
 import { mkdirAllInRoot, ensureFileInRoot } from '../util/secure-join';
@@ -17,6 +17,7 @@ import { ConfigError } from '../util/errors';
 import { cgroupOf, dirIn, hostCgroupMounts, procCgroups } from '../cgroups/layout';
 import { withMountLabel } from './lsm';
 import { fullProcSysMountsOutside, mountPointHolding } from './mount-table';
+import { buildReceiveSourceSteps, type HostSource } from './mount-sources';
 
 /** The fixed fd a mount target is dup'ed to, so the plan can name /proc/self/fd/N. */
 const TARGET_FD = 990;
@@ -59,6 +60,8 @@ export interface RootfsInput {
    * limits there (as runc). Without them, tsrt's own cgroups are bound.
    */
   cgroupPaths?: Record<string, string>;
+  /** bind sources the user namespace cannot reach, sent over this socket (mount-sources.ts) */
+  hostSources?: { socketFd: number; sources: HostSource[] };
 }
 
 interface Ctx extends RootfsInput {
@@ -70,6 +73,10 @@ interface Ctx extends RootfsInput {
    * tmpfs, or a bind mount's source), not in the rootfs on disk, so they are made in-plan
    */
   virtualDests: string[];
+  /** per config.mounts index, the received copy of its source (fd at +16) */
+  received: Map<number, Blob>;
+  /** the propagation given to / first (buildMountSteps) */
+  initialPropagation: number;
 }
 
 function under(path: string, dir: string): boolean {
@@ -178,7 +185,20 @@ function mountOne(c: Ctx, m: Mount, index: number): void {
   const what = `${field}: mount ${source} on ${dest}`;
   if (bind) {
     const recFlag = opts.recursive ? MS.REC : 0;
-    plan.add('mount', [plan.cstr(source), plan.cstr(TARGET_PATH), 0, MS.BIND | recFlag, 0], `${what} (${opts.recursive ? 'rbind' : 'bind'})`);
+    const copy = c.received.get(index);
+    if (copy) {
+      const fd = { load: copy, plus: 16 };
+      plan.add('move_mount', [fd, plan.cstr(''), TARGET_FD, plan.cstr(''), MOVE_MOUNT.F_EMPTY_PATH | MOVE_MOUNT.T_EMPTY_PATH], `${what} (${opts.recursive ? 'rbind' : 'bind'} of the copy opened on the host side)`);
+      plan.add('close', [fd], `${field}: close the copy of ${source}`);
+      if (c.initialPropagation & MS.REC) {
+        // The copy was taken before / got its propagation: give it what a bind made now
+        // would have (a slave of the host's mount by default, not its peer).
+        openTarget(c, dest, 'bind mount');
+        plan.add('mount', [0, plan.cstr(TARGET_PATH), 0, c.initialPropagation, 0], `${field}: make ${dest} ${describeMountFlags(c.initialPropagation)} like /`);
+      }
+    } else {
+      plan.add('mount', [plan.cstr(source), plan.cstr(TARGET_PATH), 0, MS.BIND | recFlag, 0], `${what} (${opts.recursive ? 'rbind' : 'bind'})`);
+    }
     const extra = opts.flags & ~(MS.BIND | MS.REC);
     if (extra !== 0) {
       // A bind mount takes its flags only from a remount of the new mount.
@@ -359,7 +379,8 @@ export function buildMountSteps(plan: Plan, input: RootfsInput): void {
   plan.add('mount', [plan.cstr(input.rootfs), plan.cstr(input.rootfs), 0, MS.BIND | MS.REC, 0], `bind the rootfs ${input.rootfs} onto itself`);
   const rootFd = plan.slot('rootfs fd');
   plan.add('openat', [AT_FDCWD, plan.cstr(input.rootfs), O.PATH | O.DIRECTORY | O.CLOEXEC, 0], `open the rootfs ${input.rootfs}`, { store: rootFd });
-  const c: Ctx = { ...input, plan, rootFd, how: inRootHow(plan), virtualDests: [] };
+  const received = input.hostSources ? buildReceiveSourceSteps(plan, input.hostSources.socketFd, input.hostSources.sources) : new Map<number, Blob>();
+  const c: Ctx = { ...input, plan, rootFd, how: inRootHow(plan), virtualDests: [], received, initialPropagation: initial };
   (spec.mounts ?? []).forEach((m, i) => mountOne(c, m, i));
   deviceSteps(c);
 }
