@@ -5,6 +5,8 @@
 //   npm test                                   all of spec-tests/*.test.mjs
 //   npm test -- spec-tests/state.test.mjs      only the files given
 //   npm test -- --test-name-pattern=kill       options (--opt=value form) go to node --test
+//   npm run test:vm -- FILES                   the same, inside the VM lane (scripts/vm/run.sh:
+//                                              Debian 12's kernel, cgroup v2 alone; VM_CGROUP=...)
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -40,7 +42,9 @@ if (!existsSync(join(rootfs, 'bin', 'busybox')) || !existsSync(join(rootfs, 'bin
 }
 
 const extra = process.argv.slice(2);
-const options = extra.filter((a) => a.startsWith('-'));
+// --vm: build and make the rootfs here, run the tests in the VM (it sees this checkout).
+const inVm = extra.includes('--vm');
+const options = extra.filter((a) => a.startsWith('-') && a !== '--vm');
 let files = extra.filter((a) => !a.startsWith('-'));
 if (files.length === 0) {
   const dir = join(root, 'spec-tests');
@@ -60,9 +64,8 @@ if (files.length === 0) {
 // Node 20 picks the TAP reporter when stdout is not a terminal (CI); ask for the spec
 // reporter explicitly so the summary ("ℹ tests N", "ℹ pass N", "ℹ fail N") is always
 // printed the same way.
-const r = spawnSync(
-  process.execPath,
-  ['--test', '--test-concurrency=1', '--test-reporter=spec', ...options, ...files],
-  { cwd: root, stdio: 'inherit' },
-);
+const testArgs = ['--test', '--test-concurrency=1', '--test-reporter=spec', ...options, ...files];
+const r = inVm
+  ? spawnSync(join(root, 'scripts', 'vm', 'run.sh'), ['node', ...testArgs], { cwd: root, stdio: 'inherit' })
+  : spawnSync(process.execPath, testArgs, { cwd: root, stdio: 'inherit' });
 process.exit(exitCode(r));

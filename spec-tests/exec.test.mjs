@@ -209,13 +209,15 @@ test('exec --cgroup: a sub-cgroup of the container for every controller, or for 
       }
     }
   });
-  for (const { dir } of dirs) {
+  for (const { controllers, dir } of dirs) {
     const d = path.join(dir, sub);
     fs.mkdirSync(d);
     made.push(d);
-    // A v1 cpuset cgroup takes no task before it has cpus and mems.
+    // A v1 cpuset cgroup takes no task before it has cpus and mems. (On v2 the sub-cgroup
+    // has no controller files: its parent holds the init, so it enables none for it.)
+    if (!controllers.split(',').includes('cpuset')) continue;
     for (const f of ['cpuset.cpus', 'cpuset.mems']) {
-      if (fs.existsSync(path.join(dir, f)) && !fs.readFileSync(path.join(d, f), 'utf8').trim()) fs.writeFileSync(path.join(d, f), fs.readFileSync(path.join(dir, f)));
+      if (!fs.readFileSync(path.join(d, f), 'utf8').trim()) fs.writeFileSync(path.join(d, f), fs.readFileSync(path.join(dir, f)));
     }
   }
   const init = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').filter(Boolean);

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { ROOTFS, Sandbox, TSRT, isAlive, show } from './helpers/tsrt.mjs';
 
@@ -26,11 +27,11 @@ function makeUser(t) {
  * Everything the user needs: a bundle it owns (rootfs copied and chowned), an
  * XDG_RUNTIME_DIR, and a way to run tsrt as the user there (no --root: the default).
  */
-function rootlessSetup(t) {
+function rootlessSetup(t, { under } = {}) {
   const user = makeUser(t);
   const sb = new Sandbox(t);
   fs.chmodSync(sb.dir, 0o755);
-  const bundle = path.join(sb.dir, 'rl-bundle');
+  const bundle = path.join(under ?? sb.dir, 'rl-bundle');
   fs.mkdirSync(bundle);
   const cp = spawnSync('cp', ['-a', ROOTFS, path.join(bundle, 'rootfs')]);
   if (cp.status !== 0) throw new Error('cp rootfs');
@@ -134,4 +135,27 @@ test('rootless: what needs privileges is refused with a clear error, leaving not
     assert.match(r.stderr, why, r.stderr);
     assert.equal(fs.existsSync(path.join(stateRoot, cid)), false, 'no state left');
   }
+});
+
+test('rootless: root.readonly on a nosuid,nodev file system (as systemd mounts /tmp): the remount keeps the locked flags', { skip: !HAVE_USERADD && 'needs useradd' }, (t) => {
+  // A tmpfs of the test's own, mounted nosuid,nodev: in the container's user namespace
+  // those flags are locked, and a read-only remount that drops them is refused (EPERM).
+  const fsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrt-nosuid-'));
+  const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'nosuid,nodev,mode=755', 'tsrt-test', fsDir], { encoding: 'utf8' });
+  if (m.status !== 0) return t.skip(`cannot mount a tmpfs: ${m.stderr}`);
+  // Registered first, so it runs first: `run` has ended by then; lazily, in case not.
+  t.after(() => { spawnSync('umount', ['-l', fsDir]); fs.rmdirSync(fsDir); });
+  const { bundle, as, id } = rootlessSetup(t, { under: fsDir });
+  assert.equal(as(['spec', '--rootless']).status, 0);
+  const c = patchConfig(bundle, (c) => {
+    c.process.terminal = false;
+    c.process.args = ['sh', '-c', 'cat /proc/self/mountinfo; touch /x 2>/dev/null; echo touch=$?'];
+  });
+  assert.equal(c.root.readonly, true, 'tsrt spec --rootless asks for a read-only root');
+  const r = as(['run', id('ro')]);
+  assert.equal(r.status, 0, show(r));
+  const root = r.stdout.split('\n').find((l) => l.split(' ')[4] === '/') ?? r.stdout;
+  const opts = root.split(' ')[5]?.split(',') ?? [];
+  for (const o of ['ro', 'nosuid', 'nodev']) assert.ok(opts.includes(o), `the root is ${o}: ${root}`);
+  assert.match(r.stdout, /^touch=1$/m, 'the root is read-only');
 });

@@ -37,7 +37,11 @@ test('fds: a created init holds only stdio, the preserved and LISTEN_FDS fds, th
   const report = own.filter((f) => /^pipe:\[\d+\]$/.test(f.target) && (f.flags & O_ACCMODE) === 1);
   assert.equal(fifo.length, 1, `one O_PATH fd of the exec fifo: ${JSON.stringify(own)}`);
   assert.equal(report.length, 1, `one write-only report pipe: ${JSON.stringify(own)}`);
-  assert.equal(own.length, 2, `no other fd (node's pipes, eventfds, epoll, cgroup.procs): ${JSON.stringify(own)}`);
+  // The fifo is reopened through the container's own /proc/self/fd, held as an O_PATH
+  // directory fd opened after its procfs was verified (nothing can be written through it).
+  const fdDir = own.filter((f) => f.target === '/proc/1/fd' && (f.flags & O_PATH));
+  assert.equal(fdDir.length, 1, `one O_PATH fd of the init's own /proc/self/fd: ${JSON.stringify(own)}`);
+  assert.equal(own.length, 3, `no other fd (node's pipes, eventfds, epoll, cgroup.procs): ${JSON.stringify(own)}`);
   assert.ok(!fds.some((f) => /cgroup|eventfd|eventpoll/.test(f.target)), JSON.stringify(fds));
 });
 
@@ -97,7 +101,9 @@ test('fds attack: a container in A\'s pid namespace with CAP_SYS_PTRACE finds no
   assert.match(r.stdout, /^FD \/proc\/1\/fd\/0 /m, `B sees A's init as its pid 1:\n${r.stdout}`);
   const wrote = r.stdout.split('\n').filter((l) => l.startsWith('WROTE'));
   assert.deepEqual(wrote.filter((l) => /cgroup|eventfd|eventpoll|anon_inode/.test(l)), [], `B wrote to a host handle of A's init:\n${r.stdout}\nA's fds: ${JSON.stringify(fdsA)}`);
-  // The only fds B may reach are A's stdio, its exec fifo and its report pipe.
+  // The only fds B may reach are A's stdio, its exec fifo, its report pipe and the O_PATH
+  // fd of its own /proc/self/fd (through which the fifo is reopened at `start`).
   const reached = r.stdout.split('\n').filter((l) => l.startsWith('FD ')).map((l) => Number(l.split(' ')[1].split('/').pop())).sort((x, y) => x - y);
-  assert.equal(reached.length, 5, `A's init has stdio, the fifo and the report pipe only:\n${r.stdout}`);
+  assert.equal(reached.length, 6, `A's init has stdio, the fifo, the report pipe and its /proc/self/fd only:\n${r.stdout}`);
+  assert.deepEqual(r.stdout.split('\n').filter((l) => /^WROTE .* \/proc\//.test(l)), [], `nothing under /proc was written:\n${r.stdout}`);
 });

@@ -48,13 +48,92 @@ export function ownCgroup(mount) {
   return '/';
 }
 
+/** No v1 hierarchy, only cgroup2 (Debian 12, Fedora, current Kubernetes nodes). */
+export const unifiedOnly = () => !V1().length && !!V2();
+
+/**
+ * Where a relative cgroupsPath starts in mount m: our own cgroup, except on a v2-only
+ * host, where it is its parent (runc's fs2 rule: our own cgroup holds processes, and v2
+ * enables no controller below a cgroup that does).
+ */
+export function relativeBase(m, { v2Only = unifiedOnly() } = {}) {
+  const own = ownCgroup(m);
+  return m.version === 2 && v2Only ? path.posix.dirname(own) : own;
+}
+
+/**
+ * The whole disk (sysfs "major:minor") behind the file system of dir, or undefined when
+ * it is not on a block device (tmpfs, overlay, 9p): io.max takes whole disks only.
+ */
+export function wholeDiskOf(dir) {
+  const dev = fs.statSync(dir).dev;
+  const [major, minor] = [Math.floor(dev / 256) & 0xfff, (dev & 0xff) | ((dev >> 12) & 0xfff00)];
+  const sys = `/sys/dev/block/${major}:${minor}`;
+  if (!fs.existsSync(sys)) return undefined;
+  const disk = fs.existsSync(path.join(sys, 'partition')) ? path.join(sys, '..') : sys;
+  const [ma, mi] = fs.readFileSync(path.join(disk, 'dev'), 'utf8').trim().split(':').map(Number);
+  return { major: ma, minor: mi };
+}
+
+const V2_NAME = { blkio: 'io', cpuacct: 'cpu' };
+
+/**
+ * The directory with controller ctrl's files (v1 name) for a container: its v1
+ * directory, else its v2 one when v2 gives it that controller; undefined otherwise.
+ */
+export function ctrlDir(paths, ctrl) {
+  if (paths[ctrl]) return paths[ctrl];
+  const u = paths.unified;
+  if (u && (readCg(u, 'cgroup.controllers') ?? '').split(/\s+/).includes(V2_NAME[ctrl] ?? ctrl)) return u;
+  return undefined;
+}
+
+/**
+ * A container's limits and counters, read from whichever cgroup version holds each
+ * controller here (v1 file names differ from v2's: memory.limit_in_bytes / memory.max).
+ */
+export function cgFiles(paths) {
+  const dir = (ctrl) => {
+    const d = ctrlDir(paths, ctrl);
+    if (!d) throw new Error(`no ${ctrl} cgroup for this container (cgroupPaths ${JSON.stringify(paths)})`);
+    return d;
+  };
+  const onV1 = (ctrl) => !!paths[ctrl];
+  const field = (text, key) => Number(new RegExp(`^${key} (\\d+)$`, 'm').exec(text ?? '')?.[1] ?? NaN);
+  return {
+    dir,
+    v1: onV1,
+    /** memory limit in bytes as the file says it ("max" on v2 when unlimited) */
+    memoryLimit: () => readCg(dir('memory'), onV1('memory') ? 'memory.limit_in_bytes' : 'memory.max'),
+    memoryReservation: () => readCg(dir('memory'), onV1('memory') ? 'memory.soft_limit_in_bytes' : 'memory.low'),
+    memoryPeak: () => readCg(dir('memory'), onV1('memory') ? 'memory.max_usage_in_bytes' : 'memory.peak'),
+    oomKills: () => field(readCg(dir('memory'), onV1('memory') ? 'memory.oom_control' : 'memory.events'), 'oom_kill'),
+    pidsMax: () => readCg(dir('pids'), 'pids.max'),
+    /** the CFS quota in microseconds, or "max" / "-1" when unlimited */
+    cpuQuota: () => (onV1('cpu') ? readCg(dir('cpu'), 'cpu.cfs_quota_us') : readCg(dir('cpu'), 'cpu.max').split(' ')[0]),
+    /** v1 cpu.shares, or v2 cpu.weight */
+    cpuWeight: () => readCg(dir('cpu'), onV1('cpu') ? 'cpu.shares' : 'cpu.weight'),
+    cpuUsageNs: () => (onV1('cpuacct') ? Number(readCg(dir('cpuacct'), 'cpuacct.usage')) : field(readCg(dir('cpu'), 'cpu.stat'), 'usage_usec') * 1000),
+    cpuThrottled: () => field(readCg(dir('cpu'), 'cpu.stat'), 'nr_throttled'),
+    cpusetCpus: () => readCg(dir('cpuset'), 'cpuset.cpus'),
+    /** [dir, file, frozen value, thawed value] */
+    freezer: () => (paths.freezer ? [paths.freezer, 'freezer.state', 'FROZEN', 'THAWED'] : [paths.unified, 'cgroup.freeze', '1', '0']),
+  };
+}
+
 /** cgroupPaths of a container, from its state.json. */
 export function cgroupPaths(sb, id) {
   return JSON.parse(fs.readFileSync(path.join(sb.stateDir(id), 'state.json'), 'utf8')).cgroupPaths ?? {};
 }
 
+/** A cgroup file's trimmed text; undefined when it does not exist. */
 export function readCg(dir, file) {
-  return fs.readFileSync(path.join(dir, file), 'utf8').trim();
+  try {
+    return fs.readFileSync(path.join(dir, file), 'utf8').trim();
+  } catch (e) {
+    if (e.code === 'ENOENT') return undefined;
+    throw e;
+  }
 }
 
 /**

@@ -39,7 +39,8 @@ function isSet(o: object | undefined | null): boolean {
 export class CgroupManager {
   private v2Controllers?: Set<string>;
 
-  constructor(readonly paths: Record<string, string>) {}
+  /** @param whyMissing v2 controllers create could not enable, with the failed write */
+  constructor(readonly paths: Record<string, string>, private readonly whyMissing?: ReadonlyMap<string, string>) {}
 
   get unified(): string | undefined {
     return this.paths.unified;
@@ -68,8 +69,10 @@ export class CgroupManager {
     if (p) return p;
     const u = this.unified;
     const v2name = V2_NAME[ctrl] ?? ctrl;
+    const why = this.whyMissing?.get(v2name);
     throw new CgroupError(`${field}: no ${ctrl} controller for this container: it is not mounted as a cgroup v1 hierarchy`
-      + (u ? ` and ${v2name} is not in ${u}/cgroup.controllers (${[...this.unifiedControllers()].join(' ') || 'empty'})` : ' and cgroup v2 is not mounted'));
+      + (u ? ` and ${v2name} is not in ${u}/cgroup.controllers (${[...this.unifiedControllers()].join(' ') || 'empty'})` : ' and cgroup v2 is not mounted')
+      + (why ? `: ${why}` : ''));
   }
 
   /** Directories, each once (co-mounted controllers share one). */

@@ -5,7 +5,7 @@
 // Steps: find the hierarchies the host mounts (layout.ts), resolve linux.cgroupsPath in
 // each (cgroups-path.ts), create the directories (v1 cpuset: a new level inherits its
 // parent's cpus and mems, or no task could join it; v2: the ancestors enable the
-// controllers they offer in cgroup.subtree_control, as runc does), apply linux.resources,
+// controllers they offer in cgroup.subtree_control from the root down, as runc does), apply linux.resources,
 // and only then move the init in, so it never runs unlimited.
 import { accessSync, constants as fsConstants, mkdirSync, rmdirSync } from 'node:fs';
 import { posix } from 'node:path';
@@ -52,8 +52,23 @@ function inheritCpuset(dir: string, parent: string): void {
   }
 }
 
-/** Enables in `parent` every controller it offers that its subtree does not have yet. */
-function enableControllers(parent: string): void {
+/** Why a v2 controller could not be enabled: controller -> the failed write, topmost first. */
+export type WhyMissing = Map<string, string>;
+
+/** Why the kernel refuses to enable a controller in a cgroup's subtree_control. */
+function subtreeHint(code: string): string | undefined {
+  if (code === 'EBUSY') return 'that cgroup has processes of its own: cgroup v2 enables controllers only for cgroups without (the no-internal-process rule)';
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return `that cgroup is not delegated to uid ${process.geteuid?.()}`;
+  if (code === 'EOPNOTSUPP' || code === 'ENOTSUP') return 'that cgroup is threaded: only threaded controllers can be enabled there';
+  return undefined;
+}
+
+/**
+ * Enables in `parent` every controller it offers that its subtree does not have yet (runc
+ * enables them all, from the root down). A controller the kernel refuses is recorded in
+ * `why` with the reason; only the resources that need it fail, naming it.
+ */
+function enableControllers(parent: string, why: WhyMissing): void {
   const offered = (readCg(parent, 'cgroup.controllers') ?? '').trim().split(/\s+/).filter(Boolean);
   const enabled = new Set((readCg(parent, 'cgroup.subtree_control') ?? '').trim().split(/\s+/).filter(Boolean));
   const missing = offered.filter((c) => !enabled.has(c));
@@ -61,13 +76,12 @@ function enableControllers(parent: string): void {
   try {
     writeCg(parent, 'cgroup.subtree_control', missing.map((c) => `+${c}`).join(' '), 'cgroup.subtree_control');
   } catch {
-    // One at a time: a controller that cannot be enabled here (a parent with processes of
-    // its own, a threaded subtree) only fails the resources that need it, with their name.
+    // One at a time, so that one refused controller does not hold back the others.
     for (const c of missing) {
       try {
-        writeCg(parent, 'cgroup.subtree_control', `+${c}`, 'cgroup.subtree_control');
-      } catch {
-        // reported later by the resource that needs it
+        writeCg(parent, 'cgroup.subtree_control', `+${c}`, `enabling ${c}`, subtreeHint);
+      } catch (e) {
+        if (!why.has(c)) why.set(c, (e as Error).message);
       }
     }
   }
@@ -100,12 +114,18 @@ function returnToOwnCgroups(layout: ReturnType<typeof detectLayout>, pid: number
   }
 }
 
-/** Where the container's cgroup goes in each hierarchy: {root it is made under, its dir}. */
-function placer(spec: Spec, id: string, systemdCgroup: boolean): (h: Hierarchy) => { root: string; dir: string } {
+/**
+ * Where the container's cgroup goes in each hierarchy: {root it is made under, its dir}.
+ * A relative path is under tsrt's own cgroup, except on a v2-only host: there it goes
+ * under the parent of tsrt's cgroup (runc's fs2 rule), because tsrt's own cgroup holds
+ * tsrt and the kernel puts no process-holding cgroup above one with controllers.
+ */
+function placer(spec: Spec, id: string, systemdCgroup: boolean, layout: Layout): (h: Hierarchy) => { root: string; dir: string } {
   const target = resolveCgroupsPath(spec.linux?.cgroupsPath, id, systemdCgroup);
   const self = target.absolute ? [] : procCgroups('self');
   return (h) => {
-    const base = target.absolute ? '/' : cgroupOf(h, self);
+    let base = target.absolute ? '/' : cgroupOf(h, self);
+    if (!target.absolute && h.version === 2 && layout.mode === 'unified') base = posix.dirname(base);
     return { root: dirIn(h, base), dir: dirIn(h, posix.join(base, target.path)) };
   };
 }
@@ -138,8 +158,9 @@ function usableLayout(spec: Spec, layout: Layout, place: (h: Hierarchy) => { roo
  * without touching anything: the init's plan binds them on /sys/fs/cgroup.
  */
 export function plannedCgroupPaths(spec: Spec, id: string, opts: { systemdCgroup: boolean }): Record<string, string> {
-  const place = placer(spec, id, opts.systemdCgroup);
-  const layout = usableLayout(spec, detectLayout(), place);
+  const found = detectLayout();
+  const place = placer(spec, id, opts.systemdCgroup, found);
+  const layout = usableLayout(spec, found, place);
   const paths: Record<string, string> = {};
   for (const h of layout.v1) for (const c of h.controllers) paths[c] = place(h).dir;
   if (layout.v2) paths.unified = place(layout.v2).dir;
@@ -155,8 +176,10 @@ export function setupCgroups(spec: Spec, id: string, pid: number, opts: { system
   const created: string[] = [];
   const paths: Record<string, string> = {};
   const existing: string[] = [];
-  const place = placer(spec, id, opts.systemdCgroup);
-  const layout = usableLayout(spec, detectLayout(), place);
+  const found = detectLayout();
+  const place = placer(spec, id, opts.systemdCgroup, found);
+  const layout = usableLayout(spec, found, place);
+  const why: WhyMissing = new Map();
   const rollback = () => removeDirs(created);
   let joining = false;
   try {
@@ -169,14 +192,16 @@ export function setupCgroups(spec: Spec, id: string, pid: number, opts: { system
     }
     if (layout.v2) {
       const h = layout.v2;
-      const { root, dir } = place(h);
+      const { dir } = place(h);
       const before = created.length;
-      // Each level's parent enables its controllers before the level is made.
-      makeDirs(root, dir, created, (_d, parent) => enableControllers(parent));
+      // From the hierarchy's root down, each level's parent enables its controllers
+      // before the level is made (or entered): a controller reaches the container's
+      // cgroup only if every ancestor passes it on.
+      makeDirs(h.mountpoint, dir, created, (_d, parent) => enableControllers(parent, why));
       if (created.length === before) existing.push(dir);
       paths.unified = dir;
     }
-    const m = new CgroupManager(paths);
+    const m = new CgroupManager(paths, why);
     // An existing cgroup is refused when processes use it (another container: its limits
     // would be overwritten and its delete would find ours; runc 1.2 refuses it too) or
     // when it is frozen (the container would be frozen at birth). Parents are shared freely.

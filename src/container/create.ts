@@ -100,7 +100,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
   } catch (e) {
     throw new ConfigError(`root.path: ${rootfs}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
-  checkExecutable(spec, rootfs, spec.process?.env ?? []);
+  const execPath = checkExecutable(spec, rootfs, spec.process?.env ?? []);
   const store = new StateStore(o.root);
   const undo: (() => void)[] = [];
   // fds the parent opened for the child; each closed exactly once (numbers get reused).
@@ -162,12 +162,13 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     const sourceSocket = sources.length && !o.printPlan ? libc.socketpair() : undefined;
     sourceSocket?.forEach((fd) => closeLater.add(fd));
     const { plan, cloneFlags } = buildInitPlan({
-      spec, bundle, rootfs, ns, reportFd: reportW, syncFd: syncR, fifoFd, noPivot: !!o.noPivot,
+      spec, bundle, rootfs, ns, reportFd: reportW, reportReadFd: reportR, syncFd: syncR, fifoFd, noPivot: !!o.noPivot,
       keepFds: preservedFdCount(o.preserveFds ?? 0), hooksPause, id: o.id, noNewKeyring: !!o.noNewKeyring, startHookStdin: hookPipes.map(([r]) => r),
       consoleSocketFd: spec.process?.terminal ? consoleSocketFd ?? 998 : undefined,
       seccompNotify: notify ?? (seccompUsesNotify(spec.linux?.seccomp) ? { socketFd: 997, stateReadFd: 996 } : undefined),
       cgroupPaths: plannedCgroupPaths(spec, o.id, { systemdCgroup: !!o.systemdCgroup }),
       hostSources: sources.length ? { socketFd: sourceSocket?.[0] ?? 995, sources } : undefined,
+      execPath,
     });
     if (o.printPlan) {
       process.stdout.write(describePlan(plan, cloneFlags));
@@ -227,9 +228,9 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       if (r.kind === 'ready') break;
       if (r.kind !== 'hooks') fail(r);
       const st = hookState(state, 'creating');
-      await runHooks(spec.hooks?.prestart, st, 'prestart');
-      await runHooks(spec.hooks?.createRuntime, st, 'createRuntime');
-      (spec.hooks?.createContainer ?? []).forEach((h, i) => runHookInMountNs(h, st, 'createContainer', i, pid));
+      await runHooks(spec.hooks?.prestart, st, 'prestart', bundle);
+      await runHooks(spec.hooks?.createRuntime, st, 'createRuntime', bundle);
+      (spec.hooks?.createContainer ?? []).forEach((h, i) => runHookInMountNs(h, st, 'createContainer', i, pid, rootfs));
       writeSync(syncW, '1');
     }
     delete state.creating;

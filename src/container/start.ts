@@ -45,7 +45,7 @@ export async function releaseInit(store: StateStore, s: SavedState): Promise<voi
   }
   unlinkSync(fifo);
   try {
-    await runHooks(s.config.hooks?.poststart, hookState(s, 'running'), 'poststart');
+    await runHooks(s.config.hooks?.poststart, hookState(s, 'running'), 'poststart', s.bundle);
   } catch (e) {
     try { process.kill(s.pid, 'SIGKILL'); } catch { /* already gone */ }
     throw e;

@@ -9,7 +9,8 @@ import { readReport, startPlan } from '../plan/run-plan';
 import { buildSignalResetSteps } from '../linux/process-setup';
 import { HookError } from '../util/errors';
 
-export function runHookInMountNs(hook: Hook, stateJson: string, kind: string, index: number, pid: number): void {
+/** `rootfs`: the hook's cwd, the container's rootfs as mounted in its namespace (runc's). */
+export function runHookInMountNs(hook: Hook, stateJson: string, kind: string, index: number, pid: number, rootfs: string): void {
   const what = `${kind} hook #${index} (${hook.path})`;
   const mntFd = openSync(`/proc/${pid}/ns/mnt`, 'r');
   const [stdinR, stdinW] = libc.pipe2(O.CLOEXEC);
@@ -20,6 +21,7 @@ export function runHookInMountNs(hook: Hook, stateJson: string, kind: string, in
     // A copy of node until execve: non-dumpable before it enters the container (CVE-2019-5736).
     plan.add('prctl', [4 /* PR_SET_DUMPABLE */, 0, 0, 0, 0], `${what}: become non-dumpable`);
     plan.add('setns', [mntFd, CLONE.NEWNS], `${what}: join the container's mount namespace`);
+    plan.add('chdir', [plan.cstr(rootfs)], `${what}: chdir to the container's rootfs ${rootfs}`);
     plan.add('dup3', [stdinR, 0, 0], `${what}: state on stdin`);
     plan.add('fcntl', [1, 2, 0], 'keep stdout', { ignoreError: true });
     plan.add('fcntl', [2, 2, 0], 'keep stderr', { ignoreError: true });

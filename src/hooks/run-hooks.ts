@@ -18,8 +18,12 @@ const OUTPUT_CAP = 4096;
  * started) before we stop waiting for them. */
 const CLOSE_GRACE_MS = 200;
 
-/** Runs one hook; rejects with a HookError naming `kind`, `index` and the hook's path. */
-export function runHook(hook: HookSpec, stateJson: string, kind: string, index: number): Promise<void> {
+/**
+ * Runs one hook; rejects with a HookError naming `kind`, `index` and the hook's path.
+ * `cwd`: the bundle for prestart, createRuntime and poststart, where runc runs them (it
+ * works in the bundle directory); poststop from `delete` keeps the caller's, as runc's.
+ */
+export function runHook(hook: HookSpec, stateJson: string, kind: string, index: number, cwd?: string): Promise<void> {
   const what = `${kind} hook #${index} (${hook.path})`;
   return new Promise<void>((resolve, reject) => {
     const fail = (detail: string): void => reject(new HookError(`${what}: ${detail}`));
@@ -34,6 +38,7 @@ export function runHook(hook: HookSpec, stateJson: string, kind: string, index: 
         env: envFromList(hook.env),
         stdio: ['pipe', 'pipe', 'pipe'],
         detached: true,
+        cwd,
       });
     } catch (e) {
       return fail(`could not be started: ${describeSpawnError(e)}`);
@@ -86,9 +91,9 @@ export function runHook(hook: HookSpec, stateJson: string, kind: string, index: 
 }
 
 /** Runs hooks in order, stopping at (and rejecting with) the first failure. */
-export async function runHooks(hooks: HookSpec[] | undefined, stateJson: string, kind: string): Promise<void> {
+export async function runHooks(hooks: HookSpec[] | undefined, stateJson: string, kind: string, cwd?: string): Promise<void> {
   for (const [index, hook] of (hooks ?? []).entries()) {
-    await runHook(hook, stateJson, kind, index);
+    await runHook(hook, stateJson, kind, index, cwd);
   }
 }
 

@@ -7,7 +7,7 @@ import { MSG } from '../plan/run-plan';
 import type { NamespacePlan } from './namespaces';
 import { buildFinalMountSteps, buildMountSteps, buildPivotSteps, hasProcOnProc, type RootfsInput } from './rootfs';
 import { buildMaskSourceSteps, buildPathProtectionSteps } from './path-protection';
-import { buildExecSteps, buildFdSteps, buildNewSessionStep, buildRlimitSteps, buildSignalResetSteps, buildUserAndCapSteps, processEnv } from './process-setup';
+import { buildInitExecSteps, buildFdSteps, buildNewSessionStep, buildRlimitSteps, buildSignalResetSteps, buildUserAndCapSteps, processEnv } from './process-setup';
 import { buildLoopbackUpSteps } from './loopback';
 import { ConfigError } from '../util/errors';
 import { buildEnterAndCloneSteps, buildIntermediateExitSteps, type TwoStage } from './enter-namespaces';
@@ -25,6 +25,8 @@ export interface InitPlanInput {
   ns: NamespacePlan;
   /** child's write end of the report pipe (errors, READY, PID, HOOKS messages) */
   reportFd: number;
+  /** the parent's read end of that pipe, which the clone inherits */
+  reportReadFd?: number;
   /** child's read end of the sync pipe (the parent writes one byte per release) */
   syncFd: number;
   /** O_PATH fd of exec.fifo: the init blocks opening it for writing until `start` */
@@ -47,6 +49,8 @@ export interface InitPlanInput {
   hostSources?: RootfsInput['hostSources'];
   /** the container's cgroup directories, for a cgroup mount without a cgroup namespace */
   cgroupPaths?: Record<string, string>;
+  /** process.args[0] as resolved in the rootfs at create (checkExecutable), if it could be */
+  execPath?: string;
 }
 
 export interface InitPlan {
@@ -155,7 +159,7 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   }
   // sysctls go through /proc/sys, before readonlyPaths makes it read-only.
   buildSysctlSteps(plan, spec, ns);
-  buildPathProtectionSteps(plan, spec, maskSources);
+  buildPathProtectionSteps(plan, spec, maskSources, input.rootfs);
   buildFinalMountSteps(plan, rootfsInput);
   buildRlimitSteps(plan, proc);
   buildSafeChdirSteps(plan, proc.cwd);
@@ -189,7 +193,7 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   plan.add('close', [{ load: fifo }], 'close the exec fifo');
   buildStartContainerHookSteps(plan, spec.hooks?.startContainer ?? [], input.startHookStdin);
   buildSeccompSteps(plan, spec, input.seccompNotify);
-  buildExecSteps(plan, proc.args ?? [], processEnv(spec, input.rootfs));
+  buildInitExecSteps(plan, proc.args ?? [], processEnv(spec, input.rootfs), { writeFd: report, readFd: input.reportReadFd }, input.execPath);
 
   if (twoStage) buildIntermediateExitSteps(plan, report, twoStage);
   return { plan, cloneFlags };

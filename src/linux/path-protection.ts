@@ -15,6 +15,8 @@
 // - a read-only path is cloned (open_tree, recursive), made read-only on the detached
 //   copy (mount_setattr) and moved over itself: no second lookup of the path after the
 //   bind, which another process could have redirected meanwhile.
+import { lockedMountFlags } from './locked-mount-flags';
+import { describeMountFlags } from './mount-options';
 import { posix } from 'node:path';
 import type { Spec } from '../oci/spec-types';
 import {
@@ -88,7 +90,7 @@ function openOrSkip(plan: Plan, root: Blob, how: Blob, path: string, field: stri
 }
 
 /** maskedPaths, readonlyPaths and root.readonly, after pivot_root. */
-export function buildPathProtectionSteps(plan: Plan, spec: Spec, sources: MaskSources): void {
+export function buildPathProtectionSteps(plan: Plan, spec: Spec, sources: MaskSources, rootfs: string): void {
   const readonly = [...new Set((spec.linux?.readonlyPaths ?? []).map((p) => posix.normalize(p)))];
   const masked = maskedPaths(spec);
   if (readonly.length || masked.length) {
@@ -100,7 +102,11 @@ export function buildPathProtectionSteps(plan: Plan, spec: Spec, sources: MaskSo
     plan.add('close', [{ load: root }], 'close the container\'s root fd');
   }
   if (spec.root?.readonly) {
-    plan.add('mount', [0, plan.cstr('/'), 0, MS.BIND | MS.REMOUNT | MS.RDONLY, 0], 'make the root filesystem read-only (root.readonly)');
+    // The mount's own nosuid/nodev/noexec/atime flags go along: a remount without them
+    // would clear them, which a user namespace refuses (EPERM) when they are locked.
+    const keep = lockedMountFlags(rootfs);
+    plan.add('mount', [0, plan.cstr('/'), 0, MS.BIND | MS.REMOUNT | MS.RDONLY | keep, 0],
+      `make the root filesystem read-only (root.readonly${keep ? `, keeping ${describeMountFlags(keep)}` : ''})`);
   }
 }
 

@@ -60,7 +60,7 @@ export function openProcFile(plan: Plan, root: Blob, file: string, why: string, 
   const fd = plan.slot(`fd of /proc/${file}`);
   const how = openHow(plan, flags, beneath | RESOLVE.NO_SYMLINKS, `open_how (/proc/${file})`);
   plan.add('openat2', [{ load: dir }, plan.cstr(rest), how, 24],
-    `${why}: open /proc/${file} (no symlinks, no mount crossed, on the container's procfs)`, { store: fd });
+    `${why}: open /proc/${file} on the container's procfs (a symlink there is refused with ELOOP, a mount over part of /proc with EXDEV)`, { store: fd });
   if (selfDir) plan.add('close', [{ load: selfDir }], `close /proc/${first}`);
   return fd;
 }

@@ -2,6 +2,7 @@
 // user and groups, capabilities, umask, no_new_privs, file descriptors, execve.
 import { readFileSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
+import { constants as osConstants } from 'node:os';
 import type { Process, Spec } from '../oci/spec-types';
 import { CLOSE_RANGE_CLOEXEC, F_SETFD, PR, PR_CAP_AMBIENT_RAISE, RLIMIT, SIG_SETMASK } from '../libc/constants';
 import type { Plan } from '../plan/plan';
@@ -9,6 +10,8 @@ import { CAPABILITY_NUMBERS, capMask, hostLastCap } from './capabilities';
 import { secureJoin } from '../util/secure-join';
 import { selfStatusMask } from './proc-status';
 import { ConfigError } from '../util/errors';
+import { strerror } from '../libc/errno';
+import { buildExecFailureSteps, execFailureSentence, type ReportPipe } from './exec-failure';
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -209,43 +212,77 @@ export function buildExecSteps(plan: Plan, args: string[], env: string[]): void 
     plan.add('execve', [plan.cstr(name), argv, envp], `exec ${JSON.stringify(name)} in the container`);
     return;
   }
-  const pathVar = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
-  const candidates = pathVar.split(':').filter(Boolean).map((d) => posix.join(d, name));
-  for (const c of candidates) {
+  for (const c of pathCandidates(name, env)) {
     plan.add('execve', [plan.cstr(c), argv, envp], `exec ${c}`, { ignoreError: true });
   }
   const notFound = plan.slot('ENOENT', 2n);
-  plan.check(notFound, 0xffffn, `exec ${name}`, () => `exec ${JSON.stringify(name)}: executable file not found in $PATH`);
+  plan.check(notFound, 0xffffn, `exec ${name}`, () => notInPath(name));
 }
 
 /**
- * Fails `create` early, as runc does, when args[0] cannot be found in the rootfs; paths
- * under a config mount are not judged (the mount may bring the file).
+ * The init's execve, after `start`: of `resolved` (checkExecutable's answer) or else of
+ * each $PATH candidate; a failure goes to whoever reads the report pipe, or to the
+ * container's stderr when nobody does (exec-failure.ts).
  */
-export function checkExecutable(spec: Spec, rootfs: string, env: string[]): void {
+export function buildInitExecSteps(plan: Plan, args: string[], env: string[], report: ReportPipe, resolved: string | undefined): void {
+  const argv = plan.strArray(args, 'argv');
+  const envp = plan.strArray(env, 'envp');
+  const name = resolved ?? args[0]!;
+  const record = plan.blob(Buffer.alloc(16), 'exec failure record');
+  const candidates = name.includes('/') ? [name] : pathCandidates(name, env);
+  for (const c of candidates) {
+    record.bytes.writeBigUInt64LE(BigInt(plan.steps.length), 0); // the last one's index
+    plan.add('execve', [plan.cstr(c), argv, envp], `exec ${JSON.stringify(c)} in the container`, { ignoreError: true, store: record, storeOffset: 8 });
+  }
+  buildExecFailureSteps(plan, report, record, execFailureSentence(name), name.includes('/') ? undefined : notInPath(name));
+}
+
+function pathCandidates(name: string, env: string[]): string[] {
+  const pathVar = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
+  return pathVar.split(':').filter(Boolean).map((d) => posix.join(d, name));
+}
+
+const notInPath = (name: string) => `exec: ${JSON.stringify(name)}: executable file not found in $PATH`;
+
+/**
+ * Fails `create` early, as runc does (its init looks the command up before it waits for
+ * `start`), when args[0] cannot run from the rootfs, with runc's words: podman and
+ * docker map "no such file or directory" and "not found" to exit code 127, "permission
+ * denied" (not executable, a directory) to 126. Returns what execve will be given:
+ * args[0] when it has a '/', else the first executable $PATH candidate (Go's LookPath,
+ * as runc), or undefined when a config mount decides (it may bring the file).
+ */
+export function checkExecutable(spec: Spec, rootfs: string, env: string[]): string | undefined {
   const name = spec.process?.args?.[0];
-  if (!name) return;
+  if (!name) return undefined;
   const mounts = (spec.mounts ?? []).map((m) => posix.normalize(m.destination));
   // A file system mounted on / (an image's overlay) replaces what the host sees there.
-  if (mounts.includes('/')) return;
+  if (mounts.includes('/')) return name.includes('/') ? name : undefined;
   const coveredByMount = (p: string) => mounts.some((d) => d !== '/' && (p === d || p.startsWith(d + '/')));
-  const isExecutableFile = (p: string): boolean => {
-    try {
-      const st = statSync(secureJoin(rootfs, p));
-      return st.isFile() && (st.mode & 0o111) !== 0;
-    } catch {
-      return false;
-    }
-  };
   if (name.includes('/')) {
     const p = posix.resolve(spec.process?.cwd ?? '/', name);
-    if (coveredByMount(p) || isExecutableFile(p)) return;
-    throw new ConfigError(`exec: ${JSON.stringify(name)}: stat ${p}: no such file or directory, or not executable, in the rootfs`);
+    const why = coveredByMount(p) ? undefined : whyNotExecutable(rootfs, p);
+    if (why) throw new ConfigError(`exec: ${JSON.stringify(name)}: ${why}`);
+    return name;
   }
-  const pathVar = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
-  for (const dir of pathVar.split(':').filter(Boolean)) {
-    const p = posix.join(dir, name);
-    if (coveredByMount(p) || isExecutableFile(p)) return;
+  for (const p of pathCandidates(name, env)) {
+    if (coveredByMount(p)) return undefined;
+    if (!whyNotExecutable(rootfs, p)) return p;
   }
-  throw new ConfigError(`exec: ${JSON.stringify(name)}: executable file not found in $PATH`);
+  throw new ConfigError(notInPath(name));
+}
+
+/** Why execve of p (a path in the container) would fail, in runc's words; undefined if it would not. */
+function whyNotExecutable(rootfs: string, p: string): string | undefined {
+  let st;
+  try {
+    st = statSync(secureJoin(rootfs, p));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const errno = code ? (osConstants.errno as Record<string, number | undefined>)[code] : undefined;
+    return `stat ${p}: ${errno ? strerror(errno) : (e as Error).message}`;
+  }
+  if (st.isDirectory()) return 'permission denied (is a directory)';
+  if (!st.isFile() || (st.mode & 0o111) === 0) return 'permission denied';
+  return undefined;
 }

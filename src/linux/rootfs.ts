@@ -16,8 +16,10 @@ import { mkdirAllInRoot, ensureFileInRoot } from '../util/secure-join';
 import { ConfigError } from '../util/errors';
 import { cgroupOf, dirIn, hostCgroupMounts, procCgroups } from '../cgroups/layout';
 import { withMountLabel } from './lsm';
+import { checkMountDestination, destinationHow, refuseProcfsTarget } from './mount-destination';
 import { fullProcSysMountsOutside, mountPointHolding } from './mount-table';
 import { buildReceiveSourceSteps, type HostSource } from './mount-sources';
+import { checkFileType } from './file-checks';
 
 /** The fixed fd a mount target is dup'ed to, so the plan can name /proc/self/fd/N. */
 const TARGET_FD = 990;
@@ -84,11 +86,11 @@ function under(path: string, dir: string): boolean {
 }
 
 /** Opens `dest` (container path) inside the rootfs and dups it to TARGET_FD. */
-function openTarget(c: Ctx, dest: string, what: string): void {
+function openTarget(c: Ctx, dest: string, what: string, how: Blob = c.how): void {
   const { plan } = c;
   const fd = plan.slot(`fd of ${dest}`);
   const rel = dest.replace(/^\/+/, '') || '.';
-  plan.add('openat2', [{ load: c.rootFd }, plan.cstr(rel), c.how, 24], `open ${what} ${dest} inside the rootfs`, { store: fd });
+  plan.add('openat2', [{ load: c.rootFd }, plan.cstr(rel), how, 24], `open ${what} ${dest} inside the rootfs`, { store: fd });
   plan.add('dup3', [{ load: fd }, TARGET_FD, O.CLOEXEC], `dup fd of ${dest}`);
   plan.add('close', [{ load: fd }], `close fd of ${dest}`);
 }
@@ -166,6 +168,8 @@ function mountOne(c: Ctx, m: Mount, index: number): void {
   const opts = parseMountOptions(m.options);
   const bind = isBindMount(m);
   const type = m.type ?? (bind ? 'bind' : '');
+  const visible = !c.virtualDests.some((v) => under(dest, v));
+  const kind = checkMountDestination(c.rootfs, m, dest, bind ? resolvePath(c.bundle, m.source ?? '') : '', field, visible);
   if (type === 'cgroup' || type === 'cgroup2') {
     mountCgroup(c, m, dest, opts.flags, field);
     return;
@@ -181,7 +185,8 @@ function mountOne(c: Ctx, m: Mount, index: number): void {
     }
   }
   prepareMountPoint(c, dest, srcIsFile, field);
-  openTarget(c, dest, 'mount destination');
+  openTarget(c, dest, kind === 'special-fs' ? 'mount destination (an ordinary directory, not a symlink)' : 'mount destination', destinationHow(plan, kind));
+  if (kind === 'ordinary') refuseProcfsTarget(plan, TARGET_FD, dest, field);
   const what = `${field}: mount ${source} on ${dest}`;
   if (bind) {
     const recFlag = opts.recursive ? MS.REC : 0;
@@ -340,8 +345,16 @@ function deviceSteps(c: Ctx): void {
     const name = plan.cstr(posix.basename(d.path));
     plan.add('unlinkat', [dir, name, 0], `remove existing ${d.path}`, { ignoreError: true });
     plan.add('mknodat', [dir, name, fmt | (d.mode & 0o7777), dev], `${d.field}: create device ${d.path} (${d.type} ${d.major}:${d.minor})`);
-    plan.add('fchmodat', [dir, name, d.mode & 0o7777], `${d.field}: chmod ${d.path}`);
-    if (d.uid || d.gid) plan.add('fchownat', [dir, name, d.uid, d.gid, 0x100], `${d.field}: chown ${d.path}`);
+    // chmod and chown the node just made through an fd of it, checked to be a node of
+    // the right type: by name, a node swapped for a symlink meanwhile (a rootfs shared
+    // with a running container) would be followed to a host file before pivot_root.
+    const node = plan.slot(`fd of ${d.path}`);
+    plan.add('openat', [dir, name, O.PATH | O.NOFOLLOW | O.CLOEXEC, 0], `${d.field}: open ${d.path} without following a symlink`, { store: node });
+    checkFileType(plan, node, fmt, `${d.field}: ${d.path}`);
+    plan.add('dup3', [{ load: node }, TARGET_FD, O.CLOEXEC], `dup fd of ${d.path}`);
+    plan.add('fchmodat', [AT_FDCWD, plan.cstr(TARGET_PATH), d.mode & 0o7777, 0], `${d.field}: chmod ${d.path}`);
+    if (d.uid || d.gid) plan.add('fchownat', [{ load: node }, plan.cstr(''), d.uid, d.gid, 0x1000 /* AT_EMPTY_PATH */], `${d.field}: chown ${d.path}`);
+    plan.add('close', [{ load: node }], `close fd of ${d.path}`);
   }
   prepareMountPoint(c, '/dev', false, 'default device links');
   const dev = { load: dirFd('/dev') };

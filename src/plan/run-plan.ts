@@ -159,7 +159,8 @@ export function readReport(plan: Plan, fd: number): Report {
   if (index === MSG.HOOKS) return { kind: 'hooks' };
   if (index === MSG.PID) return { kind: 'pid', pid: Number(value) };
   const step = plan.steps[Number(index)];
-  const errno = Number(value);
+  // A step that stores its raw result reports it as such (-errno: exec-failure.ts).
+  const errno = value >= 1n << 63n ? Number(-BigInt.asIntN(64, value)) : Number(value);
   if (!step) return { kind: 'error', step: Number(index), errno, message: `container setup step ${index}: ${describeErrno(errno)}` };
   const message = step.explain ? step.explain(errno)
     : step.nr === 'check' ? `${step.describe}: check failed (0x${value.toString(16)})` : `${step.describe}: ${describeErrno(errno)}`;

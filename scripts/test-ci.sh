@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The whole test command of CI (`npm run test:ci`; .ci/run runs it, README gives it):
+#
+#   1. the whole suite on this host (npm test);
+#   2. in the VM lane (scripts/vm/run.sh: Debian 12's own 6.1 kernel, cgroup v2 alone),
+#      every test file that touches cgroups, namespaces, mounts, rootless containers,
+#      the clients (podman, containerd) and images, twice: tsrt started from the root
+#      cgroup, then from a service's leaf cgroup as systemd runs one (VM_CGROUP).
+#
+# Every lane runs even when one before it failed; the exit status is 1 if any failed.
+# TSRT_CI_LANES="host vm-root vm-service" picks lanes (default: all three).
+set -uo pipefail
+cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.."
+
+# Files that run under the VM's kernel and v2 layout (docs/vm-lane.md says why these).
+VM_FILES=(
+  spec-tests/cgroups-v2.test.mjs
+  spec-tests/cgroups.test.mjs
+  spec-tests/exec.test.mjs
+  spec-tests/lifecycle.test.mjs
+  spec-tests/run.test.mjs
+  spec-tests/failure-cleanup.test.mjs
+  spec-tests/namespaces.test.mjs
+  spec-tests/userns.test.mjs
+  spec-tests/security-rootless.test.mjs
+  spec-tests/security-paths.test.mjs
+  spec-tests/attacks.test.mjs
+  spec-tests/image.test.mjs
+  spec-tests/image-layers.test.mjs
+  spec-tests/clients-podman.test.mjs
+  spec-tests/clients-containerd.test.mjs
+)
+SERVICE_CGROUP=/system.slice/tsrt-ci.service
+
+lanes=${TSRT_CI_LANES:-host vm-root vm-service}
+failed=()
+summary=()
+lane() { # name, command...
+  local name=$1 start=$SECONDS status
+  shift
+  echo "== test-ci: lane $name: $*"
+  "$@"
+  status=$?
+  summary+=("$name: exit $status after $((SECONDS - start)) s")
+  ((status == 0)) || failed+=("$name")
+}
+
+for l in $lanes; do
+  case $l in
+    host) lane host npm test ;;
+    vm-root) lane vm-root npm run test:vm -- "${VM_FILES[@]}" ;;
+    vm-service) lane vm-service env VM_CGROUP="$SERVICE_CGROUP" npm run test:vm -- "${VM_FILES[@]}" ;;
+    *) echo "test-ci: unknown lane $l (host, vm-root, vm-service)" >&2; exit 2 ;;
+  esac
+done
+printf 'test-ci: %s\n' "${summary[@]}"
+if ((${#failed[@]})); then
+  echo "test-ci: failed lanes: ${failed[*]}" >&2
+  exit 1
+fi
