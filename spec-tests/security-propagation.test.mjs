@@ -9,9 +9,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { Sandbox, hostMounts, mountChanges, mountPoint, show, waitUntil, withUserNs, TSRT, ROOTFS, DEMO_CONFIG } from './helpers/tsrt.mjs';
+import { Sandbox, hostMounts, mountChanges, mountPoint, runToFiles, show, waitUntil, withUserNs, TSRT, ROOTFS, DEMO_CONFIG } from './helpers/tsrt.mjs';
+import { which } from './helpers/clients.mjs';
 import { addCaps } from './helpers/cgroups.mjs';
 
+const RUNC = which('runc');
 const FOREIGN = [os.tmpdir(), '/run', '/var/lib/containers', '/var/lib/containerd'];
 const PROPAGATIONS = ['private', 'rprivate', 'slave', 'rslave', 'shared', 'rshared', 'unbindable', 'runbindable', undefined];
 
@@ -85,46 +87,76 @@ for (const prop of PROPAGATIONS) {
   });
 }
 
-test('rshared volume under rootfsPropagation rshared: mounts cross both ways while the container lives; nothing is left after delete', async (t) => {
-  const sb = new Sandbox(t);
-  const parent = sharedMount(sb, 'shared-parent');
-  const vol = sharedMount(sb, 'bidirectional');
-  fs.mkdirSync(path.join(vol, 'from-container'));
-  fs.mkdirSync(path.join(vol, 'from-host'));
-  const dir = bundleUnder(parent, (c, { rootfs }) => {
-    c.linux.rootfsPropagation = 'rshared';
-    fs.mkdirSync(path.join(rootfs, 'vol'));
-    c.mounts.push({ destination: '/vol', type: 'bind', source: vol, options: ['rbind', 'rshared'] });
-    addCaps(c, 'CAP_SYS_ADMIN');
-    // mount in the volume, wait for the host's mount to show, then unmount ours
-    c.process.args = ['sh', '-c', [
-      'mount -t tmpfs -o size=1m from-container /vol/from-container || exit 1',
-      'echo made-inside > /vol/from-container/marker',
-      'i=0; while [ ! -e /vol/from-host/marker ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done',
-      'echo "seen from the host: $(cat /vol/from-host/marker)"',
-      'umount /vol/from-container && echo unmounted',
-      'while [ -e /vol/from-host/marker ]; do sleep 0.05; done; echo "host mount gone"',
-    ].join('\n')];
+/**
+ * The runtime commands of one test: tsrt, or runc (when installed) for the same flow, with
+ * its own --root under the sandbox. Made before the Sandbox, so that runc's containers are
+ * deleted before the sandbox's cleanup removes their state.
+ */
+function runtimeOf(t, name) {
+  let sb;
+  const ids = [];
+  const root = () => path.join(sb.dir, 'runc-state');
+  if (name === 'runc') t.after(() => ids.forEach((id) => spawnSync(RUNC, ['--root', root(), 'delete', '--force', id], { stdio: 'ignore' })));
+  return {
+    use(sandbox) { sb = sandbox; },
+    run(args) {
+      if (name === 'tsrt') return sb.tsrt(args);
+      if (args[0] === 'create') ids.push(args.at(-1));
+      return runToFiles(RUNC, ['--root', root(), ...args], { ...sb.ioFiles(), label: `runc ${args.join(' ')}` });
+    },
+  };
+}
+
+for (const runtime of ['tsrt', 'runc']) {
+  test(`rshared volume under rootfsPropagation rshared (${runtime}): mounts cross both ways while the container lives; nothing is left after delete`, { skip: runtime === 'runc' && !RUNC && 'runc is not installed' }, async (t) => {
+    const rt = runtimeOf(t, runtime);
+    const sb = new Sandbox(t);
+    rt.use(sb);
+    const ok = (args) => {
+      const r = rt.run(args);
+      assert.equal(r.status, 0, show(r));
+      return r;
+    };
+    const parent = sharedMount(sb, 'shared-parent');
+    const vol = sharedMount(sb, 'bidirectional');
+    fs.mkdirSync(path.join(vol, 'from-container'));
+    fs.mkdirSync(path.join(vol, 'from-host'));
+    const dir = bundleUnder(parent, (c, { rootfs }) => {
+      c.linux.rootfsPropagation = 'rshared';
+      fs.mkdirSync(path.join(rootfs, 'vol'));
+      c.mounts.push({ destination: '/vol', type: 'bind', source: vol, options: ['rbind', 'rshared'] });
+      addCaps(c, 'CAP_SYS_ADMIN');
+      // mount in the volume, wait for the host's mount to show, then unmount ours
+      c.process.args = ['sh', '-c', [
+        'mount -t tmpfs -o size=1m from-container /vol/from-container || exit 1',
+        'echo made-inside > /vol/from-container/marker',
+        'i=0; while [ ! -e /vol/from-host/marker ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done',
+        'echo "seen from the host: $(cat /vol/from-host/marker)"',
+        'umount /vol/from-container && echo unmounted',
+        'while [ -e /vol/from-host/marker ]; do sleep 0.05; done; echo "host mount gone"',
+      ].join('\n')];
+    });
+    const before = hostMounts();
+    const id = sb.id('bidir');
+    const create = ok(['create', '--bundle', dir, '--pid-file', path.join(sb.dir, 'bidir.pid'), id]);
+    sb.track(Number(fs.readFileSync(path.join(sb.dir, 'bidir.pid'), 'utf8')));
+    ok(['start', id]);
+    // container -> host
+    await waitUntil(() => fs.existsSync(path.join(vol, 'from-container', 'marker')), 20_000, 'the container\'s tmpfs in the volume to show on the host');
+    assert.equal(fs.readFileSync(path.join(vol, 'from-container', 'marker'), 'utf8'), 'made-inside\n');
+    assert.ok(hostMounts().some((l) => mountPoint(l) === path.join(vol, 'from-container')), 'a host mount at the volume\'s from-container');
+    // host -> container
+    sh(`mount -t tmpfs -o size=1m from-host '${path.join(vol, 'from-host')}' && echo made-outside > '${path.join(vol, 'from-host', 'marker')}'`);
+    await waitUntil(() => !hostMounts().some((l) => mountPoint(l) === path.join(vol, 'from-container')), 20_000, 'the container\'s unmount to reach the host');
+    sh(`umount '${path.join(vol, 'from-host')}'`);
+    await waitUntil(() => JSON.parse(ok(['state', id]).stdout).status === 'stopped', 20_000, 'the container to stop');
+    assert.match(create.stdout, /^seen from the host: made-outside$/m, show(create));
+    assert.match(create.stdout, /^unmounted$/m, show(create));
+    assert.match(create.stdout, /^host mount gone$/m, show(create));
+    ok(['delete', '--force', id]);
+    assertNoHostMounts(before, sb, 'after delete --force');
   });
-  const before = hostMounts();
-  const id = sb.id('bidir');
-  const { create } = sb.create(id, dir);
-  sb.ok(['start', id]);
-  // container -> host
-  await waitUntil(() => fs.existsSync(path.join(vol, 'from-container', 'marker')), 20_000, 'the container\'s tmpfs in the volume to show on the host');
-  assert.equal(fs.readFileSync(path.join(vol, 'from-container', 'marker'), 'utf8'), 'made-inside\n');
-  assert.ok(hostMounts().some((l) => mountPoint(l) === path.join(vol, 'from-container')), 'a host mount at the volume\'s from-container');
-  // host -> container
-  sh(`mount -t tmpfs -o size=1m from-host '${path.join(vol, 'from-host')}' && echo made-outside > '${path.join(vol, 'from-host', 'marker')}'`);
-  await waitUntil(() => !hostMounts().some((l) => mountPoint(l) === path.join(vol, 'from-container')), 20_000, 'the container\'s unmount to reach the host');
-  sh(`umount '${path.join(vol, 'from-host')}'`);
-  await sb.waitStatus(id, 'stopped');
-  assert.match(create.stdout, /^seen from the host: made-outside$/m, show(create));
-  assert.match(create.stdout, /^unmounted$/m, show(create));
-  assert.match(create.stdout, /^host mount gone$/m, show(create));
-  sb.ok(['delete', '--force', id]);
-  assertNoHostMounts(before, sb, 'after delete --force');
-});
+}
 
 /** Runs the attack shell of `attack` in a --no-pivot container with docker's default capabilities. */
 function noPivotRun(t, script, patch) {
