@@ -6,11 +6,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { Sandbox, hostMounts, mountChanges, mountPoint, show, waitUntil, withUserNs, TSRT, ROOTFS, DEMO_CONFIG } from './helpers/tsrt.mjs';
+import { Sandbox, hostMounts, mountChanges, mountPoint, runToFiles, show, waitUntil, withUserNs, TSRT, ROOTFS, DEMO_CONFIG } from './helpers/tsrt.mjs';
+import { which } from './helpers/clients.mjs';
 import { addCaps } from './helpers/cgroups.mjs';
 
+const RUNC = which('runc');
+const FOREIGN = [os.tmpdir(), '/run', '/var/lib/containers', '/var/lib/containerd'];
 const PROPAGATIONS = ['private', 'rprivate', 'slave', 'rslave', 'shared', 'rshared', 'unbindable', 'runbindable', undefined];
 
 function sh(cmd) {
@@ -83,46 +87,76 @@ for (const prop of PROPAGATIONS) {
   });
 }
 
-test('rshared volume under rootfsPropagation rshared: mounts cross both ways while the container lives; nothing is left after delete', async (t) => {
-  const sb = new Sandbox(t);
-  const parent = sharedMount(sb, 'shared-parent');
-  const vol = sharedMount(sb, 'bidirectional');
-  fs.mkdirSync(path.join(vol, 'from-container'));
-  fs.mkdirSync(path.join(vol, 'from-host'));
-  const dir = bundleUnder(parent, (c, { rootfs }) => {
-    c.linux.rootfsPropagation = 'rshared';
-    fs.mkdirSync(path.join(rootfs, 'vol'));
-    c.mounts.push({ destination: '/vol', type: 'bind', source: vol, options: ['rbind', 'rshared'] });
-    addCaps(c, 'CAP_SYS_ADMIN');
-    // mount in the volume, wait for the host's mount to show, then unmount ours
-    c.process.args = ['sh', '-c', [
-      'mount -t tmpfs -o size=1m from-container /vol/from-container || exit 1',
-      'echo made-inside > /vol/from-container/marker',
-      'i=0; while [ ! -e /vol/from-host/marker ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done',
-      'echo "seen from the host: $(cat /vol/from-host/marker)"',
-      'umount /vol/from-container && echo unmounted',
-      'while [ -e /vol/from-host/marker ]; do sleep 0.05; done; echo "host mount gone"',
-    ].join('\n')];
+/**
+ * The runtime commands of one test: tsrt, or runc (when installed) for the same flow, with
+ * its own --root under the sandbox. Made before the Sandbox, so that runc's containers are
+ * deleted before the sandbox's cleanup removes their state.
+ */
+function runtimeOf(t, name) {
+  let sb;
+  const ids = [];
+  const root = () => path.join(sb.dir, 'runc-state');
+  if (name === 'runc') t.after(() => ids.forEach((id) => spawnSync(RUNC, ['--root', root(), 'delete', '--force', id], { stdio: 'ignore' })));
+  return {
+    use(sandbox) { sb = sandbox; },
+    run(args) {
+      if (name === 'tsrt') return sb.tsrt(args);
+      if (args[0] === 'create') ids.push(args.at(-1));
+      return runToFiles(RUNC, ['--root', root(), ...args], { ...sb.ioFiles(), label: `runc ${args.join(' ')}` });
+    },
+  };
+}
+
+for (const runtime of ['tsrt', 'runc']) {
+  test(`rshared volume under rootfsPropagation rshared (${runtime}): mounts cross both ways while the container lives; nothing is left after delete`, { skip: runtime === 'runc' && !RUNC && 'runc is not installed' }, async (t) => {
+    const rt = runtimeOf(t, runtime);
+    const sb = new Sandbox(t);
+    rt.use(sb);
+    const ok = (args) => {
+      const r = rt.run(args);
+      assert.equal(r.status, 0, show(r));
+      return r;
+    };
+    const parent = sharedMount(sb, 'shared-parent');
+    const vol = sharedMount(sb, 'bidirectional');
+    fs.mkdirSync(path.join(vol, 'from-container'));
+    fs.mkdirSync(path.join(vol, 'from-host'));
+    const dir = bundleUnder(parent, (c, { rootfs }) => {
+      c.linux.rootfsPropagation = 'rshared';
+      fs.mkdirSync(path.join(rootfs, 'vol'));
+      c.mounts.push({ destination: '/vol', type: 'bind', source: vol, options: ['rbind', 'rshared'] });
+      addCaps(c, 'CAP_SYS_ADMIN');
+      // mount in the volume, wait for the host's mount to show, then unmount ours
+      c.process.args = ['sh', '-c', [
+        'mount -t tmpfs -o size=1m from-container /vol/from-container || exit 1',
+        'echo made-inside > /vol/from-container/marker',
+        'i=0; while [ ! -e /vol/from-host/marker ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done',
+        'echo "seen from the host: $(cat /vol/from-host/marker)"',
+        'umount /vol/from-container && echo unmounted',
+        'while [ -e /vol/from-host/marker ]; do sleep 0.05; done; echo "host mount gone"',
+      ].join('\n')];
+    });
+    const before = hostMounts();
+    const id = sb.id('bidir');
+    const create = ok(['create', '--bundle', dir, '--pid-file', path.join(sb.dir, 'bidir.pid'), id]);
+    sb.track(Number(fs.readFileSync(path.join(sb.dir, 'bidir.pid'), 'utf8')));
+    ok(['start', id]);
+    // container -> host
+    await waitUntil(() => fs.existsSync(path.join(vol, 'from-container', 'marker')), 20_000, 'the container\'s tmpfs in the volume to show on the host');
+    assert.equal(fs.readFileSync(path.join(vol, 'from-container', 'marker'), 'utf8'), 'made-inside\n');
+    assert.ok(hostMounts().some((l) => mountPoint(l) === path.join(vol, 'from-container')), 'a host mount at the volume\'s from-container');
+    // host -> container
+    sh(`mount -t tmpfs -o size=1m from-host '${path.join(vol, 'from-host')}' && echo made-outside > '${path.join(vol, 'from-host', 'marker')}'`);
+    await waitUntil(() => !hostMounts().some((l) => mountPoint(l) === path.join(vol, 'from-container')), 20_000, 'the container\'s unmount to reach the host');
+    sh(`umount '${path.join(vol, 'from-host')}'`);
+    await waitUntil(() => JSON.parse(ok(['state', id]).stdout).status === 'stopped', 20_000, 'the container to stop');
+    assert.match(create.stdout, /^seen from the host: made-outside$/m, show(create));
+    assert.match(create.stdout, /^unmounted$/m, show(create));
+    assert.match(create.stdout, /^host mount gone$/m, show(create));
+    ok(['delete', '--force', id]);
+    assertNoHostMounts(before, sb, 'after delete --force');
   });
-  const before = hostMounts();
-  const id = sb.id('bidir');
-  const { create } = sb.create(id, dir);
-  sb.ok(['start', id]);
-  // container -> host
-  await waitUntil(() => fs.existsSync(path.join(vol, 'from-container', 'marker')), 20_000, 'the container\'s tmpfs in the volume to show on the host');
-  assert.equal(fs.readFileSync(path.join(vol, 'from-container', 'marker'), 'utf8'), 'made-inside\n');
-  assert.ok(hostMounts().some((l) => mountPoint(l) === path.join(vol, 'from-container')), 'a host mount at the volume\'s from-container');
-  // host -> container
-  sh(`mount -t tmpfs -o size=1m from-host '${path.join(vol, 'from-host')}' && echo made-outside > '${path.join(vol, 'from-host', 'marker')}'`);
-  await waitUntil(() => !hostMounts().some((l) => mountPoint(l) === path.join(vol, 'from-container')), 20_000, 'the container\'s unmount to reach the host');
-  sh(`umount '${path.join(vol, 'from-host')}'`);
-  await sb.waitStatus(id, 'stopped');
-  assert.match(create.stdout, /^seen from the host: made-outside$/m, show(create));
-  assert.match(create.stdout, /^unmounted$/m, show(create));
-  assert.match(create.stdout, /^host mount gone$/m, show(create));
-  sb.ok(['delete', '--force', id]);
-  assertNoHostMounts(before, sb, 'after delete --force');
-});
+}
 
 /** Runs the attack shell of `attack` in a --no-pivot container with docker's default capabilities. */
 function noPivotRun(t, script, patch) {
@@ -173,7 +207,8 @@ test('on a host whose / is rshared (a private copy made by the test), neither pi
         c.process.args = ['true'];
       } });
       const id = sb.id('rshared-host');
-      lines.push(`b=$(wc -l < /proc/self/mountinfo); '${TSRT}' --root '${sb.root}' run ${noPivot ? '--no-pivot ' : ''}--bundle '${b.dir}' ${id} >&2; rc=$?; echo "${prop ?? 'unset'} ${noPivot ? 'no-pivot' : 'pivot'} rc=$rc before=$b after=$(wc -l < /proc/self/mountinfo)"`);
+      // mount points (field 5) before and after, sorted, on one line each
+      lines.push(`b=$(cut -d' ' -f5 /proc/self/mountinfo | sort | tr '\\n' ' '); '${TSRT}' --root '${sb.root}' run ${noPivot ? '--no-pivot ' : ''}--bundle '${b.dir}' ${id} >&2; rc=$?; echo "${prop ?? 'unset'} ${noPivot ? 'no-pivot' : 'pivot'} rc=$rc"; echo "$b"; cut -d' ' -f5 /proc/self/mountinfo | sort | tr '\\n' ' '; echo`);
     }
   }
   // The test's own mount namespace, where / is made rshared as systemd makes it: a leak
@@ -181,11 +216,20 @@ test('on a host whose / is rshared (a private copy made by the test), neither pi
   const r = spawnSync('unshare', ['-m', '--propagation', 'private', '--', 'sh', '-c', `mount --make-rshared / && ${lines.join('\n')}`], { encoding: 'utf8', timeout: 120_000 });
   assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
   const results = r.stdout.trim().split('\n');
-  assert.equal(results.length, PROPAGATIONS.length * 2, r.stdout + r.stderr);
-  for (const line of results) {
-    const m = /^(\S+) (\S+) rc=(\d+) before=(\d+) after=(\d+)$/.exec(line);
-    assert.ok(m, line);
-    assert.equal(m[3], '0', `${line}\n${r.stderr}`);
-    assert.equal(m[5], m[4], `mounts leaked into the namespace whose / is rshared: ${line}`);
+  assert.equal(results.length, PROPAGATIONS.length * 2 * 3, r.stdout + r.stderr);
+  for (let i = 0; i < results.length; i += 3) {
+    const [what, before, after] = results.slice(i, i + 3);
+    assert.match(what, / rc=0$/, `${what}\n${r.stderr}`);
+    // Other tests' mounts come and go in the copy too: a mount point they delete on the
+    // host is detached here as well.
+    const mine = (m) => !FOREIGN.some((d) => m.startsWith(d + '/')) || m === sb.dir || m.startsWith(sb.dir + '/');
+    const removed = before.trim().split(' ').filter(mine);
+    const added = [];
+    for (const m of after.trim().split(' ').filter(mine)) {
+      const j = removed.indexOf(m);
+      if (j >= 0) removed.splice(j, 1);
+      else added.push(m);
+    }
+    assert.deepEqual({ added, removed }, { added: [], removed: [] }, `mount points that changed in the namespace whose / is rshared: ${what}`);
   }
 });

@@ -22,6 +22,7 @@ import { plannedCgroupPaths, setupCgroups } from '../cgroups/setup';
 import { openSeccompListener, seccompProcessState } from '../linux/security';
 import { seccompUsesNotify } from '../linux/seccomp';
 import { moveNetDevices } from '../linux/net-devices';
+import { hostSideBindSources, sendHostSources } from '../linux/mount-sources';
 import { checkExecutable } from '../linux/process-setup';
 import { warmCgroupAttach } from '../cgroups/warm-attach';
 
@@ -156,12 +157,17 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     for (const [r, w] of hookPipes) { closeLater.add(r); closeLater.add(w); }
     const createHooks = ['prestart', 'createRuntime', 'createContainer'] as const;
     const hooksPause = createHooks.some((k) => (spec.hooks?.[k]?.length ?? 0) > 0);
+    // Bind sources the container's user namespace cannot reach come from the host side.
+    const sources = hostSideBindSources(spec, bundle, ns.newUser);
+    const sourceSocket = sources.length && !o.printPlan ? libc.socketpair() : undefined;
+    sourceSocket?.forEach((fd) => closeLater.add(fd));
     const { plan, cloneFlags } = buildInitPlan({
       spec, bundle, rootfs, ns, reportFd: reportW, reportReadFd: reportR, syncFd: syncR, fifoFd, noPivot: !!o.noPivot,
       keepFds: preservedFdCount(o.preserveFds ?? 0), hooksPause, id: o.id, noNewKeyring: !!o.noNewKeyring, startHookStdin: hookPipes.map(([r]) => r),
       consoleSocketFd: spec.process?.terminal ? consoleSocketFd ?? 998 : undefined,
       seccompNotify: notify ?? (seccompUsesNotify(spec.linux?.seccomp) ? { socketFd: 997, stateReadFd: 996 } : undefined),
       cgroupPaths: plannedCgroupPaths(spec, o.id, { systemdCgroup: !!o.systemdCgroup }),
+      hostSources: sources.length ? { socketFd: sourceSocket?.[0] ?? 995, sources } : undefined,
       execPath,
     });
     if (o.printPlan) {
@@ -178,6 +184,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     if (consoleSocketFd !== undefined && o.consoleFd === undefined) safeClose(consoleSocketFd);
     for (const [r] of hookPipes) safeClose(r);
     if (notify) { safeClose(notify.socketFd); safeClose(notify.stateReadFd); }
+    if (sourceSocket) safeClose(sourceSocket[0]);
     let pid = first;
     const fail = (r: ReturnType<typeof readReport>): never => {
       if (r.kind === 'error') throw new TsrtError('ESETUP', r.message);
@@ -205,6 +212,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     state.cgroupPaths = cgroups.paths;
     store.save(state);
     moveNetDevices(spec, pid);
+    if (sourceSocket) sendHostSources(pid, sourceSocket[1], sources);
     if (notify) {
       writeSync(notify.stateWriteFd, seccompProcessState(spec, state));
       safeClose(notify.stateWriteFd);

@@ -5,7 +5,7 @@ import { CLONE, O, PR, S_IFIFO, SIGCHLD } from '../libc/constants';
 import { Plan } from '../plan/plan';
 import { MSG } from '../plan/run-plan';
 import type { NamespacePlan } from './namespaces';
-import { buildFinalMountSteps, buildMountSteps, buildPivotSteps, type RootfsInput } from './rootfs';
+import { buildFinalMountSteps, buildMountSteps, buildPivotSteps, hasProcOnProc, type RootfsInput } from './rootfs';
 import { buildMaskSourceSteps, buildPathProtectionSteps } from './path-protection';
 import { buildInitExecSteps, buildFdSteps, buildNewSessionStep, buildRlimitSteps, buildSignalResetSteps, buildUserAndCapSteps, processEnv } from './process-setup';
 import { buildLoopbackUpSteps } from './loopback';
@@ -45,6 +45,8 @@ export interface InitPlanInput {
   consoleSocketFd?: number;
   /** SCMP_ACT_NOTIFY: socket connected to listenerPath, pipe with the process state */
   seccompNotify?: { socketFd: number; stateReadFd: number };
+  /** bind sources the user namespace cannot reach, received over this socket (mount-sources.ts) */
+  hostSources?: RootfsInput['hostSources'];
   /** the container's cgroup directories, for a cgroup mount without a cgroup namespace */
   cgroupPaths?: Record<string, string>;
   /** process.args[0] as resolved in the rootfs at create (checkExecutable), if it could be */
@@ -74,8 +76,8 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   }
   checkSecurityConfig(spec, ns);
   // The init reaches the exec fifo through the container's /proc after pivot_root.
-  if (!(spec.mounts ?? []).some((m) => m.destination.replace(/\/+$/, '') === '/proc' && m.type === 'proc')) {
-    throw new ConfigError('mounts: tsrt needs /proc mounted in the container (a mount of type proc on /proc)');
+  if (!hasProcOnProc(spec, input.bundle)) {
+    throw new ConfigError('mounts: tsrt needs /proc mounted in the container (a mount of type proc on /proc, or a bind of a procfs)');
   }
   const plan = new Plan();
   const report = input.reportFd;
@@ -98,6 +100,7 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
     report, input.syncFd, input.fifoFd, ...input.startHookStdin, ...ns.joined.map((j) => j.fd),
     ...(input.consoleSocketFd === undefined ? [] : [input.consoleSocketFd]),
     ...(input.seccompNotify ? [input.seccompNotify.socketFd, input.seccompNotify.stateReadFd] : []),
+    ...(input.hostSources ? [input.hostSources.socketFd] : []),
   ], 'inherited fds');
   plan.add('prctl', [PR.SET_PDEATHSIG, 9, 0, 0, 0], 'die with the parent while it sets the container up');
 
@@ -137,7 +140,7 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   const rootfsInput: RootfsInput = {
     spec, bundle: input.bundle, rootfs: input.rootfs, noPivot: input.noPivot,
     // a joined user namespace forbids mknod just as a new one does
-    newUserNs: ns.has('user'), newMountNs: true, newCgroupNs: ns.has('cgroup'), cgroupPaths: input.cgroupPaths,
+    newUserNs: ns.has('user'), newMountNs: true, newCgroupNs: ns.has('cgroup'), cgroupPaths: input.cgroupPaths, hostSources: input.hostSources,
   };
   buildMountSteps(plan, rootfsInput);
 

@@ -6,10 +6,10 @@
 // the rootfs and mounted through /proc/self/fd/N, so a symlink in the rootfs can never
 // send a mount outside it (the CVE-2021-30465 class), even if it appears after the
 // parent looked.
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, statSync, statfsSync } from 'node:fs';
 import { posix, resolve as resolvePath } from 'node:path';
 import type { Mount, Spec } from '../oci/spec-types';
-import { AT_FDCWD, MNT_DETACH, MS, O, RESOLVE, S_IFCHR, S_IFBLK, S_IFIFO, S_IFREG } from '../libc/constants';
+import { AT_FDCWD, MNT_DETACH, MS, O, RESOLVE, S_IFCHR, S_IFBLK, S_IFIFO, S_IFREG, PROC_SUPER_MAGIC, MOVE_MOUNT } from '../libc/constants';
 import { Plan, type Blob } from '../plan/plan';
 import { parseMountOptions, isBindMount, describeMountFlags } from './mount-options';
 import { mkdirAllInRoot, ensureFileInRoot } from '../util/secure-join';
@@ -18,6 +18,7 @@ import { cgroupOf, dirIn, hostCgroupMounts, procCgroups } from '../cgroups/layou
 import { withMountLabel } from './lsm';
 import { checkMountDestination, destinationHow, refuseProcfsTarget } from './mount-destination';
 import { fullProcSysMountsOutside, mountPointHolding } from './mount-table';
+import { buildReceiveSourceSteps, type HostSource } from './mount-sources';
 import { checkFileType } from './file-checks';
 
 /** The fixed fd a mount target is dup'ed to, so the plan can name /proc/self/fd/N. */
@@ -61,6 +62,8 @@ export interface RootfsInput {
    * limits there (as runc). Without them, tsrt's own cgroups are bound.
    */
   cgroupPaths?: Record<string, string>;
+  /** bind sources the user namespace cannot reach, sent over this socket (mount-sources.ts) */
+  hostSources?: { socketFd: number; sources: HostSource[] };
 }
 
 interface Ctx extends RootfsInput {
@@ -72,6 +75,10 @@ interface Ctx extends RootfsInput {
    * tmpfs, or a bind mount's source), not in the rootfs on disk, so they are made in-plan
    */
   virtualDests: string[];
+  /** per config.mounts index, the received copy of its source (fd at +16) */
+  received: Map<number, Blob>;
+  /** the propagation given to / first (buildMountSteps) */
+  initialPropagation: number;
 }
 
 function under(path: string, dir: string): boolean {
@@ -187,7 +194,20 @@ function mountOne(c: Ctx, m: Mount, index: number): void {
   const what = `${field}: mount ${source} on ${dest}`;
   if (bind) {
     const recFlag = opts.recursive ? MS.REC : 0;
-    plan.add('mount', [plan.cstr(source), plan.cstr(TARGET_PATH), 0, MS.BIND | recFlag, 0], `${what} (${opts.recursive ? 'rbind' : 'bind'})`);
+    const copy = c.received.get(index);
+    if (copy) {
+      const fd = { load: copy, plus: 16 };
+      plan.add('move_mount', [fd, plan.cstr(''), TARGET_FD, plan.cstr(''), MOVE_MOUNT.F_EMPTY_PATH | MOVE_MOUNT.T_EMPTY_PATH], `${what} (${opts.recursive ? 'rbind' : 'bind'} of the copy opened on the host side)`);
+      plan.add('close', [fd], `${field}: close the copy of ${source}`);
+      if (c.initialPropagation & MS.REC) {
+        // The copy was taken before / got its propagation: give it what a bind made now
+        // would have (a slave of the host's mount by default, not its peer).
+        openTarget(c, dest, 'bind mount');
+        plan.add('mount', [0, plan.cstr(TARGET_PATH), 0, c.initialPropagation, 0], `${field}: make ${dest} ${describeMountFlags(c.initialPropagation)} like /`);
+      }
+    } else {
+      plan.add('mount', [plan.cstr(source), plan.cstr(TARGET_PATH), 0, MS.BIND | recFlag, 0], `${what} (${opts.recursive ? 'rbind' : 'bind'})`);
+    }
     const extra = opts.flags & ~(MS.BIND | MS.REC);
     if (extra !== 0) {
       // A bind mount takes its flags only from a remount of the new mount.
@@ -376,9 +396,29 @@ export function buildMountSteps(plan: Plan, input: RootfsInput): void {
   plan.add('mount', [plan.cstr(input.rootfs), plan.cstr(input.rootfs), 0, MS.BIND | MS.REC, 0], `bind the rootfs ${input.rootfs} onto itself`);
   const rootFd = plan.slot('rootfs fd');
   plan.add('openat', [AT_FDCWD, plan.cstr(input.rootfs), O.PATH | O.DIRECTORY | O.CLOEXEC, 0], `open the rootfs ${input.rootfs}`, { store: rootFd });
-  const c: Ctx = { ...input, plan, rootFd, how: inRootHow(plan), virtualDests: [] };
+  const received = input.hostSources ? buildReceiveSourceSteps(plan, input.hostSources.socketFd, input.hostSources.sources) : new Map<number, Blob>();
+  const c: Ctx = { ...input, plan, rootFd, how: inRootHow(plan), virtualDests: [], received, initialPropagation: initial };
   (spec.mounts ?? []).forEach((m, i) => mountOne(c, m, i));
   deviceSteps(c);
+}
+
+/**
+ * Whether config.mounts puts a proc on /proc: a mount of type proc, or (as runc allows) a
+ * bind of the root of a procfs, which a container without a pid namespace of its own
+ * uses when it may not mount a new proc (rootless podman with --pid=host).
+ */
+export function hasProcOnProc(spec: Spec, bundle: string): boolean {
+  return (spec.mounts ?? []).some((m) => {
+    if (posix.normalize(m.destination).replace(/\/+$/, '') !== '/proc') return false;
+    if (m.type === 'proc') return true;
+    if (!isBindMount(m)) return false;
+    try {
+      const source = resolvePath(bundle, m.source ?? '');
+      return statfsSync(source).type === PROC_SUPER_MAGIC && statSync(source).ino === 1;
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** linux.rootfsPropagation as MS_* flags (undefined when not set). */
