@@ -277,3 +277,42 @@ test('linux.devices: mode and owner are applied to the node made, on the image\'
   assert.equal(r.status, 0, show(r));
   assert.deepEqual(r.stdout.trim().split('\n'), ['character special file 640 12:34 1:3', 'character special file 666 0:0 1:5']);
 });
+
+// The race behind the fd-based chmod: two containers share one rootfs without a /dev
+// tmpfs. A (running) swaps /dev/tsrt-race for a symlink to a decoy of the test, by its
+// host path, as fast as it can; B is created over and over with that device at mode 0666.
+// A chmod by name, before B's pivot_root, would follow the link to the host's decoy.
+test('linux.devices race: a node swapped for a symlink to a host decoy never gets chmod\'ed (100 creates)', async (t) => {
+  const sb = new Sandbox(t);
+  const decoy = path.join(sb.mkdir('decoy'), 'host-file');
+  fs.writeFileSync(decoy, DECOY);
+  fs.chmodSync(decoy, 0o600);
+  const noDevTmpfs = (c) => { c.mounts = c.mounts.filter((m) => !m.destination.startsWith('/dev')); };
+  const a = sb.bundle({ copyRootfs: true, patch: (c) => {
+    noDevTmpfs(c);
+    c.process.args = ['sh', '-c', `renice -n 10 $$ >/dev/null; while :; do rm -f /dev/tsrt-race; ln -s ${decoy} /dev/tsrt-race 2>/dev/null; done`];
+  } });
+  const b = sb.bundle({ patch: (c) => {
+    noDevTmpfs(c);
+    c.root = { path: a.rootfs, readonly: false };
+    c.linux.devices = [{ path: '/dev/tsrt-race', type: 'c', major: 1, minor: 3, fileMode: 0o666, uid: 0, gid: 0 }];
+    c.process.args = ['true'];
+  } });
+  const attacker = sb.id('racer');
+  sb.ok(['run', '-d', '--bundle', a.dir, attacker]);
+  let created = 0;
+  for (let i = 0; i < 100; i++) {
+    const id = sb.id('victim');
+    const r = sb.tsrt(['create', '--bundle', b.dir, id], { timeout: HANG_LIMIT_MS });
+    assert.equal(r.timedOut, false, show(r));
+    if (r.status === 0) created++;
+    sb.tsrt(['delete', '--force', id]);
+    const st = fs.statSync(decoy);
+    assert.equal(st.mode & 0o7777, 0o600, `iteration ${i}: the host decoy's mode is unchanged`);
+    assert.equal(fs.readFileSync(decoy, 'utf8'), DECOY);
+  }
+  // A lost race shows as a clear error (the node was not what mknodat made), never as a
+  // chmod elsewhere; most creates succeed.
+  assert.ok(created > 0, `some creates succeeded (${created} of 100)`);
+  sb.ok(['kill', attacker, 'KILL']);
+});
