@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Sandbox, OTHER_RUNTIME, TSRT, hostMounts, mountChanges, show, waitUntil } from './helpers/tsrt.mjs';
+import { Sandbox, OTHER_RUNTIME, TSRT, hostMounts, mountChanges, show, waitUntil, withUserNs } from './helpers/tsrt.mjs';
 import { ConsoleReceiver } from './helpers/terminal.mjs';
 
 /** A bound on commands that an attack could hang: a hang fails the test, it never stalls it. */
@@ -276,6 +276,25 @@ test('linux.devices: mode and owner are applied to the node made, on the image\'
   const r = sb.tsrt(['run', '--bundle', b.dir, sb.id('dev')]);
   assert.equal(r.status, 0, show(r));
   assert.deepEqual(r.stdout.trim().split('\n'), ['character special file 640 12:34 1:3', 'character special file 666 0:0 1:5']);
+});
+
+// In a user namespace the host's devices are bound on empty files: an image's /dev/null
+// that is a symlink to one of its files must not get the device bound on that file.
+test('user namespace, the image\'s /dev/null a symlink to a file: the device is bound on a new node, the file stays', (t) => {
+  const sb = new Sandbox(t);
+  const b = sb.bundle({ copyRootfs: true, patch: (c, { rootfs }) => {
+    withUserNs(c);
+    fs.chmodSync(sb.dir, 0o755); // the namespace's root (host uid 100000) must reach the rootfs
+    c.mounts = c.mounts.filter((m) => !m.destination.startsWith('/dev'));
+    fs.writeFileSync(path.join(rootfs, 'decoy'), DECOY);
+    fs.symlinkSync('/decoy', path.join(rootfs, 'dev', 'null'));
+    fs.chownSync(path.join(rootfs, 'dev'), 100000, 100000);
+    c.process.args = ['sh', '-c', 'cat /decoy; stat -c "%F %t:%T" /dev/null'];
+  } });
+  const r = sb.tsrt(['run', '--bundle', b.dir, sb.id('userns-dev')]);
+  assert.equal(r.status, 0, show(r));
+  assert.equal(r.stdout, `${DECOY}character special file 1:3\n`, 'the decoy keeps its content, /dev/null is the device');
+  assert.equal(fs.readFileSync(path.join(b.rootfs, 'decoy'), 'utf8'), DECOY);
 });
 
 // The race behind the fd-based chmod: two containers share one rootfs without a /dev
