@@ -135,32 +135,33 @@ test('failure-cleanup: a failed create frees the id for the next create', (t) =>
   assert.equal(sb.state(id).pid, pid);
 });
 
-// A tmpfs mounted over /proc after the proc mount hides /proc/self/fd, through which the
-// init reopens its exec fifo: the init fails after `create` was told it is ready.
-const hideProc = (c) => {
-  c.process.args = ['true'];
-  c.mounts.push({ destination: '/proc', type: 'tmpfs', source: 'tmpfs' });
+// The init fails after `create` was told it is ready: its execve of a file that is
+// executable but no program (ENOEXEC) comes after the wait for `start`.
+const badProgram = (c, { rootfs }) => {
+  fs.writeFileSync(path.join(rootfs, 'not-a-program'), 'garbage, no #! line\n', { mode: 0o755 });
+  c.process.args = ['/not-a-program'];
 };
 
 test('failure-cleanup: run whose init dies after "ready" fails with the step\'s error (no hang)', (t) => {
   const sb = new Sandbox(t);
-  const b = sb.bundle({ copyRootfs: true, patch: hideProc });
+  const b = sb.bundle({ copyRootfs: true, patch: badProgram });
   const before = hostMounts();
   const id = sb.id('lateinit');
   const r = sb.tsrt(['run', '--bundle', b.dir, id], { timeout: 30_000 });
   assert.ok(!r.timedOut, 'run returned');
   assert.notEqual(r.status, 0, show(r));
-  assert.match(r.stderr, /exec fifo/);
-  assert.match(r.stderr, /ENOENT/);
+  assert.match(r.stderr, /not-a-program/);
+  assert.match(r.stderr, /ENOEXEC/);
   assert.ok(!fs.existsSync(sb.stateDir(id)));
   assert.deepEqual(leftovers(sb, b, undefined, before, id), NOTHING);
 });
 
 test('failure-cleanup: start of a container whose init died after create fails (no hang)', async (t) => {
   const sb = new Sandbox(t);
-  const b = sb.bundle({ copyRootfs: true, patch: hideProc });
+  const b = sb.bundle({ patch: (c) => { c.process.args = ['true']; } });
   const id = sb.id('latestart');
   const { pid } = sb.create(id, b.dir);
+  process.kill(pid, 'SIGKILL');
   const r = sb.tsrt(['start', id], { timeout: 30_000 });
   assert.ok(!r.timedOut, 'start returned');
   assert.notEqual(r.status, 0, show(r));

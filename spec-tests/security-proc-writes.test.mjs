@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Sandbox, OTHER_RUNTIME, TSRT, hostMounts, mountChanges, show, waitUntil } from './helpers/tsrt.mjs';
+import { Sandbox, OTHER_RUNTIME, TSRT, hostMounts, mountChanges, show, waitUntil, withUserNs } from './helpers/tsrt.mjs';
 import { ConsoleReceiver } from './helpers/terminal.mjs';
 
 /** A bound on commands that an attack could hang: a hang fails the test, it never stalls it. */
@@ -276,4 +276,62 @@ test('linux.devices: mode and owner are applied to the node made, on the image\'
   const r = sb.tsrt(['run', '--bundle', b.dir, sb.id('dev')]);
   assert.equal(r.status, 0, show(r));
   assert.deepEqual(r.stdout.trim().split('\n'), ['character special file 640 12:34 1:3', 'character special file 666 0:0 1:5']);
+});
+
+// In a user namespace the host's devices are bound on empty files: an image's /dev/null
+// that is a symlink to one of its files must not get the device bound on that file.
+test('user namespace, the image\'s /dev/null a symlink to a file: the device is bound on a new node, the file stays', (t) => {
+  const sb = new Sandbox(t);
+  const b = sb.bundle({ copyRootfs: true, patch: (c, { rootfs }) => {
+    withUserNs(c);
+    fs.chmodSync(sb.dir, 0o755); // the namespace's root (host uid 100000) must reach the rootfs
+    c.mounts = c.mounts.filter((m) => !m.destination.startsWith('/dev'));
+    fs.writeFileSync(path.join(rootfs, 'decoy'), DECOY);
+    fs.symlinkSync('/decoy', path.join(rootfs, 'dev', 'null'));
+    fs.chownSync(path.join(rootfs, 'dev'), 100000, 100000);
+    c.process.args = ['sh', '-c', 'cat /decoy; stat -c "%F %t:%T" /dev/null'];
+  } });
+  const r = sb.tsrt(['run', '--bundle', b.dir, sb.id('userns-dev')]);
+  assert.equal(r.status, 0, show(r));
+  assert.equal(r.stdout, `${DECOY}character special file 1:3\n`, 'the decoy keeps its content, /dev/null is the device');
+  assert.equal(fs.readFileSync(path.join(b.rootfs, 'decoy'), 'utf8'), DECOY);
+});
+
+// The race behind the fd-based chmod: two containers share one rootfs without a /dev
+// tmpfs. A (running) swaps /dev/tsrt-race for a symlink to a decoy of the test, by its
+// host path, as fast as it can; B is created over and over with that device at mode 0666.
+// A chmod by name, before B's pivot_root, would follow the link to the host's decoy.
+test('linux.devices race: a node swapped for a symlink to a host decoy never gets chmod\'ed (100 creates)', async (t) => {
+  const sb = new Sandbox(t);
+  const decoy = path.join(sb.mkdir('decoy'), 'host-file');
+  fs.writeFileSync(decoy, DECOY);
+  fs.chmodSync(decoy, 0o600);
+  const noDevTmpfs = (c) => { c.mounts = c.mounts.filter((m) => !m.destination.startsWith('/dev')); };
+  const a = sb.bundle({ copyRootfs: true, patch: (c) => {
+    noDevTmpfs(c);
+    c.process.args = ['sh', '-c', `renice -n 10 $$ >/dev/null; while :; do rm -f /dev/tsrt-race; ln -s ${decoy} /dev/tsrt-race 2>/dev/null; done`];
+  } });
+  const b = sb.bundle({ patch: (c) => {
+    noDevTmpfs(c);
+    c.root = { path: a.rootfs, readonly: false };
+    c.linux.devices = [{ path: '/dev/tsrt-race', type: 'c', major: 1, minor: 3, fileMode: 0o666, uid: 0, gid: 0 }];
+    c.process.args = ['true'];
+  } });
+  const attacker = sb.id('racer');
+  sb.ok(['run', '-d', '--bundle', a.dir, attacker]);
+  let created = 0;
+  for (let i = 0; i < 100; i++) {
+    const id = sb.id('victim');
+    const r = sb.tsrt(['create', '--bundle', b.dir, id], { timeout: HANG_LIMIT_MS });
+    assert.equal(r.timedOut, false, show(r));
+    if (r.status === 0) created++;
+    sb.tsrt(['delete', '--force', id]);
+    const st = fs.statSync(decoy);
+    assert.equal(st.mode & 0o7777, 0o600, `iteration ${i}: the host decoy's mode is unchanged`);
+    assert.equal(fs.readFileSync(decoy, 'utf8'), DECOY);
+  }
+  // A lost race shows as a clear error (the node was not what mknodat made), never as a
+  // chmod elsewhere; most creates succeed.
+  assert.ok(created > 0, `some creates succeeded (${created} of 100)`);
+  sb.ok(['kill', attacker, 'KILL']);
 });

@@ -3,7 +3,6 @@
 import type * as KoffiModule from 'koffi';
 import { errnoName, strerror } from './errno';
 import { SyscallError } from '../util/errors';
-import { syscallTable } from './syscalls';
 
 type Koffi = typeof KoffiModule;
 type Fn = (...args: unknown[]) => any;
@@ -118,12 +117,12 @@ export const libc = {
   strerror(e: number): string {
     return fn('strerror')(e) as string;
   },
-  /** openat2(2) with struct open_how { flags, mode 0, resolve }; throws naming `what`. */
-  openat2(dirfd: number, path: string, flags: number, resolve: number, what: string): number {
-    const how = Buffer.alloc(24);
-    how.writeBigUInt64LE(BigInt(flags), 0);
-    how.writeBigUInt64LE(BigInt(resolve), 16);
-    return check(fn('syscall')(syscallTable().openat2, 'int', dirfd, 'const char *', path, 'uint8_t *', how, 'size_t', 24), what);
+  /**
+   * syscall(2) for calls glibc has no wrapper for: `args` are koffi's (type, value) pairs;
+   * throws naming `what` on a negative result.
+   */
+  syscall(nr: number, args: unknown[], what: string): number {
+    return check(fn('syscall')(nr, ...args), what);
   },
   /** fstat(2) into `buf` (struct stat, 144 bytes on x86-64) and fstatfs(2) into `sfs` (struct statfs). */
   fstat(fd: number, buf: Buffer, what: string): void {

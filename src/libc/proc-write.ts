@@ -8,13 +8,22 @@ import { libc } from './libc';
 import { describeErrno } from './errno';
 import { O, RESOLVE } from './constants';
 import { TsrtError } from '../util/errors';
+import { syscallTable } from './syscalls';
 
 const PROC_SUPER_MAGIC = 0x9fa0n;
 const PROC_ROOT_INO = 1n;
 
+/** openat2(2) with struct open_how { flags, mode 0, resolve }; throws naming `what`. */
+function openat2(dirfd: number, path: string, flags: number, resolve: number, what: string): number {
+  const how = Buffer.alloc(24);
+  how.writeBigUInt64LE(BigInt(flags), 0);
+  how.writeBigUInt64LE(BigInt(resolve), 16);
+  return libc.syscall(syscallTable().openat2, ['int', dirfd, 'const char *', path, 'uint8_t *', how, 'size_t', 24], what);
+}
+
 /** An O_PATH fd of /proc, checked to be the root of a procfs mount. */
 function openProcRoot(field: string): number {
-  const fd = libc.openat2(-100, '/proc', O.PATH | O.DIRECTORY | O.CLOEXEC, RESOLVE.NO_SYMLINKS, `${field}: open /proc`);
+  const fd = openat2(-100, '/proc', O.PATH | O.DIRECTORY | O.CLOEXEC, RESOLVE.NO_SYMLINKS, `${field}: open /proc`);
   try {
     const sfs = Buffer.alloc(128);
     const st = Buffer.alloc(144);
@@ -44,7 +53,7 @@ export function writeProcFile(file: string, value: string, field: string): void 
   const root = openProcRoot(field);
   let fd = -1;
   try {
-    fd = libc.openat2(root, file, O.WRONLY | O.NOFOLLOW | O.CLOEXEC, RESOLVE.BENEATH | RESOLVE.NO_XDEV | RESOLVE.NO_SYMLINKS,
+    fd = openat2(root, file, O.WRONLY | O.NOFOLLOW | O.CLOEXEC, RESOLVE.BENEATH | RESOLVE.NO_XDEV | RESOLVE.NO_SYMLINKS,
       `${field}: opening /proc/${file}`);
     try {
       writeSync(fd, value);

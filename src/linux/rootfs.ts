@@ -10,7 +10,7 @@ import { existsSync, statSync, statfsSync } from 'node:fs';
 import { posix, resolve as resolvePath } from 'node:path';
 import type { Mount, Spec } from '../oci/spec-types';
 import { AT_FDCWD, MNT_DETACH, MS, O, RESOLVE, S_IFCHR, S_IFBLK, S_IFIFO, S_IFREG, PROC_SUPER_MAGIC, MOVE_MOUNT } from '../libc/constants';
-import { Plan, type Blob } from '../plan/plan';
+import { Plan, type Arg, type Blob } from '../plan/plan';
 import { parseMountOptions, isBindMount, describeMountFlags } from './mount-options';
 import { mkdirAllInRoot, ensureFileInRoot } from '../util/secure-join';
 import { ConfigError } from '../util/errors';
@@ -312,6 +312,18 @@ function mountCgroup(c: Ctx, m: Mount, dest: string, flags: number, field: strin
   plan.add('close', [{ load: tmpfs }], `close the fd of the cgroup tmpfs on ${dest}`);
 }
 
+/**
+ * An O_PATH fd (slot) of `name` in `dir`, not following a symlink, checked to be of
+ * `type` and dup'ed to TARGET_FD: what a device step then changes is the node it made.
+ */
+function openNodeAsTarget(plan: Plan, dir: Arg, name: Blob, type: number, path: string, field: string): Blob {
+  const node = plan.slot(`fd of ${path}`);
+  plan.add('openat', [dir, name, O.PATH | O.NOFOLLOW | O.CLOEXEC, 0], `${field}: open ${path} without following a symlink`, { store: node });
+  checkFileType(plan, node, type, `${field}: ${path}`);
+  plan.add('dup3', [{ load: node }, TARGET_FD, O.CLOEXEC], `dup fd of ${path}`);
+  return node;
+}
+
 function deviceSteps(c: Ctx): void {
   const { plan, spec } = c;
   const devs: { path: string; type: string; major: number; minor: number; mode: number; uid: number; gid: number; field: string }[] = [];
@@ -336,26 +348,25 @@ function deviceSteps(c: Ctx): void {
   };
   for (const d of devs) {
     prepareMountPoint(c, posix.dirname(d.path), false, d.field);
+    const dir = { load: dirFd(posix.dirname(d.path)) };
+    const name = plan.cstr(posix.basename(d.path));
+    // Whatever the image has there goes (a symlink there is never followed).
+    plan.add('unlinkat', [dir, name, 0], `remove existing ${d.path}`, { ignoreError: true });
     if (c.newUserNs) {
-      // mknod is not allowed in a user namespace: bind the host's device instead.
-      makeInPlan(c, d.path, true);
-      openTarget(c, d.path, 'device');
+      // mknod is not allowed in a user namespace: bind the host's device on an empty file.
+      plan.add('mknodat', [dir, name, S_IFREG | 0o644, 0], `${d.field}: create the mount point of ${d.path}`);
+      const node = openNodeAsTarget(plan, dir, name, S_IFREG, d.path, d.field);
       plan.add('mount', [plan.cstr(d.path), plan.cstr(TARGET_PATH), 0, MS.BIND, 0], `${d.field}: bind host device ${d.path}`);
+      plan.add('close', [{ load: node }], `close fd of ${d.path}`);
       continue;
     }
     const fmt = d.type === 'b' ? S_IFBLK : d.type === 'p' ? S_IFIFO : S_IFCHR;
     const dev = ((d.major & 0xfff) << 8) | (d.minor & 0xff) | ((d.minor & ~0xff) << 12);
-    const dir = { load: dirFd(posix.dirname(d.path)) };
-    const name = plan.cstr(posix.basename(d.path));
-    plan.add('unlinkat', [dir, name, 0], `remove existing ${d.path}`, { ignoreError: true });
     plan.add('mknodat', [dir, name, fmt | (d.mode & 0o7777), dev], `${d.field}: create device ${d.path} (${d.type} ${d.major}:${d.minor})`);
-    // chmod and chown the node just made through an fd of it, checked to be a node of
-    // the right type: by name, a node swapped for a symlink meanwhile (a rootfs shared
-    // with a running container) would be followed to a host file before pivot_root.
-    const node = plan.slot(`fd of ${d.path}`);
-    plan.add('openat', [dir, name, O.PATH | O.NOFOLLOW | O.CLOEXEC, 0], `${d.field}: open ${d.path} without following a symlink`, { store: node });
-    checkFileType(plan, node, fmt, `${d.field}: ${d.path}`);
-    plan.add('dup3', [{ load: node }, TARGET_FD, O.CLOEXEC], `dup fd of ${d.path}`);
+    // chmod and chown the node just made through an fd of it: by name, a node swapped
+    // for a symlink meanwhile (a rootfs shared with a running container) would be
+    // followed to a host file before pivot_root.
+    const node = openNodeAsTarget(plan, dir, name, fmt, d.path, d.field);
     plan.add('fchmodat', [AT_FDCWD, plan.cstr(TARGET_PATH), d.mode & 0o7777, 0], `${d.field}: chmod ${d.path}`);
     if (d.uid || d.gid) plan.add('fchownat', [{ load: node }, plan.cstr(''), d.uid, d.gid, 0x1000 /* AT_EMPTY_PATH */], `${d.field}: chown ${d.path}`);
     plan.add('close', [{ load: node }], `close fd of ${d.path}`);
