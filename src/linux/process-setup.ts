@@ -9,6 +9,7 @@ import { CAPABILITY_NUMBERS, capMask, hostLastCap } from './capabilities';
 import { secureJoin } from '../util/secure-join';
 import { selfStatusMask } from './proc-status';
 import { ConfigError } from '../util/errors';
+import { quote } from '../util/quote';
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -39,7 +40,7 @@ export function buildSignalResetSteps(plan: Plan): void {
 export function buildRlimitSteps(plan: Plan, proc: Process): void {
   (proc.rlimits ?? []).forEach((r, i) => {
     const res = RLIMIT[r.type];
-    if (res === undefined) throw new ConfigError(`process.rlimits[${i}].type: unknown rlimit ${JSON.stringify(r.type)}`);
+    if (res === undefined) throw new ConfigError(`process.rlimits[${i}].type: unknown rlimit ${quote(r.type)}`);
     const buf = Buffer.alloc(16);
     buf.writeBigUInt64LE(BigInt.asUintN(64, BigInt(r.soft)), 0);
     buf.writeBigUInt64LE(BigInt.asUintN(64, BigInt(r.hard)), 8);
@@ -197,7 +198,7 @@ export function buildExecSteps(plan: Plan, args: string[], env: string[]): void 
   if (name.includes('/')) {
     // One candidate: its own errno is the error ("ENOENT (No such file or directory)",
     // EACCES, ENOEXEC...), which podman maps to exit codes 127 and 126 as runc's.
-    plan.add('execve', [plan.cstr(name), argv, envp], `exec ${JSON.stringify(name)} in the container`);
+    plan.add('execve', [plan.cstr(name), argv, envp], `exec ${quote(name)} in the container`);
     return;
   }
   const pathVar = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
@@ -206,7 +207,7 @@ export function buildExecSteps(plan: Plan, args: string[], env: string[]): void 
     plan.add('execve', [plan.cstr(c), argv, envp], `exec ${c}`, { ignoreError: true });
   }
   const notFound = plan.slot('ENOENT', 2n);
-  plan.check(notFound, 0xffffn, `exec ${name}`, () => `exec ${JSON.stringify(name)}: executable file not found in $PATH`);
+  plan.check(notFound, 0xffffn, `exec ${name}`, () => `exec ${quote(name)}: executable file not found in $PATH`);
 }
 
 /**
@@ -231,12 +232,12 @@ export function checkExecutable(spec: Spec, rootfs: string, env: string[]): void
   if (name.includes('/')) {
     const p = posix.resolve(spec.process?.cwd ?? '/', name);
     if (coveredByMount(p) || isExecutableFile(p)) return;
-    throw new ConfigError(`exec: ${JSON.stringify(name)}: stat ${p}: no such file or directory, or not executable, in the rootfs`);
+    throw new ConfigError(`exec: ${quote(name)}: stat ${p}: no such file or directory, or not executable, in the rootfs`);
   }
   const pathVar = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
   for (const dir of pathVar.split(':').filter(Boolean)) {
     const p = posix.join(dir, name);
     if (coveredByMount(p) || isExecutableFile(p)) return;
   }
-  throw new ConfigError(`exec: ${JSON.stringify(name)}: executable file not found in $PATH`);
+  throw new ConfigError(`exec: ${quote(name)}: executable file not found in $PATH`);
 }

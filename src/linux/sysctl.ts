@@ -10,6 +10,7 @@ import { O } from '../libc/constants';
 import type { Plan } from '../plan/plan';
 import { ConfigError } from '../util/errors';
 import type { NamespacePlan } from './namespaces';
+import { quote } from '../util/quote';
 
 const IPC_KEYS = new Set(['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall', 'kernel.shmmax', 'kernel.shmmni', 'kernel.shm_rmid_forced']);
 
@@ -67,7 +68,7 @@ export function buildSysctlSteps(plan: Plan, spec: Spec, ns: NamespacePlan): voi
     const path = '/proc/sys/' + keyPath(key, `linux.sysctl.${key}`);
     const fd = plan.slot(`fd of ${path}`);
     plan.add('openat', [-100, plan.cstr(path), O.WRONLY | O.CLOEXEC, 0], `linux.sysctl.${key}: open ${path}`, { store: fd });
-    plan.add('write', [{ load: fd }, plan.cstr(value), Buffer.byteLength(value)], `linux.sysctl.${key}: write ${JSON.stringify(value)}`);
+    plan.add('write', [{ load: fd }, plan.cstr(value), Buffer.byteLength(value)], `linux.sysctl.${key}: write ${quote(value)}`);
     plan.add('close', [{ load: fd }], `close ${path}`);
   }
 }
