@@ -387,7 +387,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 type Report = (path: string, message: string) => void;
 
 function checkSemantics(spec: Spec, report: Report): void {
-  checkNulBytes(spec, '', report);
+  if (containsNul(spec)) checkNulBytes(spec, '', report);
   for (const k of ['hostname', 'domainname'] as const) {
     const v = spec[k];
     // __NEW_UTS_LEN: the kernel refuses longer names with a bare EINVAL
@@ -403,6 +403,15 @@ function checkSemantics(spec: Spec, report: Report): void {
  * Strings reach the kernel as C strings, cut at their first NUL: "/data\u0000/x" would
  * mount on /data. Annotations are only metadata and may hold anything.
  */
+function containsNul(v: unknown): boolean {
+  if (typeof v === 'string') return v.includes('\0');
+  if (v === null || typeof v !== 'object') return false;
+  if (Array.isArray(v)) return v.some(containsNul);
+  for (const k in v) if (k.includes('\0') || containsNul((v as Record<string, unknown>)[k])) return true;
+  return false;
+}
+
+/** Names each string containsNul found (the slow walk, only on a config that has one). */
 function checkNulBytes(v: unknown, path: string, report: Report): void {
   if (typeof v === 'string') {
     if (hasNul(v)) report(path || '(top level)', `${quote(v)} ${NUL_BYTE}`);
