@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Sandbox, openFds, show } from './helpers/tsrt.mjs';
+import { REPO, Sandbox, cgroupDirsOf, openFds, processesWithCmdline, runToFiles, show } from './helpers/tsrt.mjs';
+import { assertRefused } from './helpers/security.mjs';
 
 const O_PATH = 0o10000000;
 const O_ACCMODE = 3;
@@ -106,4 +107,209 @@ test('fds attack: a container in A\'s pid namespace with CAP_SYS_PTRACE finds no
   const reached = r.stdout.split('\n').filter((l) => l.startsWith('FD ')).map((l) => Number(l.split(' ')[1].split('/').pop())).sort((x, y) => x - y);
   assert.equal(reached.length, 6, `A's init has stdio, the fifo, the report pipe and its /proc/self/fd only:\n${r.stdout}`);
   assert.deepEqual(r.stdout.split('\n').filter((l) => /^WROTE .* \/proc\//.test(l)), [], `nothing under /proc was written:\n${r.stdout}`);
+});
+
+// --- item 5: ids the kernel reads as -1 -------------------------------------------------
+
+test('ids: uid/gid 4294967295 (-1, "unchanged": the process would stay root) and ids from 2^31 are refused, naming the field', (t) => {
+  const sb = new Sandbox(t);
+  const cases = [
+    [(c) => { c.process.user.uid = 4294967295; }, 'process.user.uid', /stay root/],
+    [(c) => { c.process.user.gid = 4294967295; }, 'process.user.gid', /stay root/],
+    [(c) => { c.process.user.uid = 2147483648; }, 'process.user.uid', /0 to 2147483647/],
+    [(c) => { c.process.user.additionalGids = [10, 4294967295]; }, 'process.user.additionalGids[1]', /0 to 2147483647/],
+  ];
+  for (const [patch, field, why] of cases) assertRefused(sb, sb.bundle({ patch }), { field, why });
+});
+
+test('ids: id mappings whose range overflows are refused before any process starts', (t) => {
+  const sb = new Sandbox(t);
+  const b = sb.bundle({
+    patch: (c) => {
+      c.linux.namespaces.push({ type: 'user' });
+      c.linux.uidMappings = [{ containerID: 0, hostID: 4294967000, size: 65536 }];
+      c.linux.gidMappings = [{ containerID: 4294967290, hostID: 100000, size: 10 }];
+    },
+  });
+  const r = assertRefused(sb, b, { field: 'linux.uidMappings[0]', why: /hostID 4294967000 \+ size 65536 overflows/ });
+  assert.match(r.stderr, /linux\.gidMappings\[0\]: containerID 4294967290 \+ size 10 overflows/, show(r));
+});
+
+test('ids: the largest id accepted, 2147483647, is the id the process gets', (t) => {
+  const sb = new Sandbox(t);
+  const b = sb.bundle({ patch: (c) => { c.process.user = { uid: 2147483647, gid: 2147483647 }; c.process.args = ['sh', '-c', 'id -u; id -g']; } });
+  const r = sb.tsrt(['run', '--bundle', b.dir, sb.id('maxid')]);
+  assert.equal(r.status, 0, show(r));
+  assert.deepEqual(r.stdout.trim().split('\n'), ['2147483647', '2147483647']);
+});
+
+test('ids: exec --user, --additional-gids and --process refuse -1 and ids from 2^31; the process never runs as root', (t) => {
+  const sb = new Sandbox(t);
+  const b = sb.bundle({ patch: (c) => { c.process.args = ['sleep', '1000']; c.process.user = { uid: 1000, gid: 1000 }; } });
+  const id = sb.id('execid');
+  sb.ok(['run', '-d', '--bundle', b.dir, id]);
+  sb.track(sb.state(id).pid);
+  const proc = path.join(sb.dir, 'process.json');
+  fs.writeFileSync(proc, JSON.stringify({ cwd: '/', args: ['id', '-u'], user: { uid: 4294967295, gid: 0 } }));
+  const cases = [
+    [['--user', '4294967295'], /--user "4294967295": the uid must be 0 to 2147483647, got 4294967295 \(-1/],
+    [['--user', '1000:4294967295'], /--user "1000:4294967295": the gid must be 0 to 2147483647/],
+    [['--user', '2147483648'], /the uid must be 0 to 2147483647, got 2147483648/],
+    [['--additional-gids', '4294967295'], /--additional-gids: a gid must be 0 to 2147483647/],
+    [['--process', proc], new RegExp(`--process ${proc}: .*user\\.uid: must be 0 to 2147483647`)],
+  ];
+  for (const [flags, why] of cases) {
+    const args = flags[0] === '--process' ? ['exec', ...flags, id] : ['exec', ...flags, id, 'id', '-u'];
+    const r = sb.tsrt(args);
+    assert.notEqual(r.status, 0, `refused:\n${show(r)}`);
+    assert.match(r.stderr.replace(/\\"/g, '"'), why, show(r));
+    assert.doesNotMatch(r.stdout, /^0$/m, `never ran as root:\n${show(r)}`);
+  }
+});
+
+// --- item 12: messages quoting hostile values --------------------------------------------
+
+/** stderr of a refused command, as one error line (the test fails if there are more). */
+function oneErrorLine(r) {
+  const lines = r.stderr.split('\n').filter(Boolean);
+  assert.equal(lines.length, 1, `one line of error:\n${show(r)}`);
+  return lines[0];
+}
+
+test('messages: a 100 KB hostname is cut in the error, which says how long it was', (t) => {
+  const sb = new Sandbox(t);
+  const r = assertRefused(sb, sb.bundle({ patch: (c) => { c.hostname = 'h'.repeat(100_000); } }), { field: 'hostname', why: /\(100000 bytes\) is longer than 64 bytes/ });
+  assert.ok(oneErrorLine(r).length < 400, `a short message: ${r.stderr.length} bytes`);
+});
+
+test('messages: control characters, U+2028/U+2029 and bidi controls in a value are escaped, never printed', (t) => {
+  const sb = new Sandbox(t);
+  const evil = 'CAP_X\nlevel=fatal msg=forged\r\u0007\u001b[2J\u2028\u2029\u202e\u0085';
+  const r = assertRefused(sb, sb.bundle({ patch: (c) => { c.process.capabilities.bounding.push(evil); } }), { field: 'process.capabilities.bounding[3]', why: /unknown capability/ });
+  const line = oneErrorLine(r);
+  assert.doesNotMatch(r.stderr, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e]/, `no raw control character:\n${JSON.stringify(r.stderr)}`);
+  for (const esc of ['\\u2028', '\\u2029', '\\u202e', '\\u0085', '\\u001b']) assert.ok(line.includes(esc), `${esc} in ${line}`);
+  // the same with --log-format json: one parseable object
+  const json = sb.tsrt(['--log-format', 'json', 'run', '--bundle', sb.bundle({ patch: (c) => { c.hostname = `a\u2028b${'x'.repeat(70)}`; } }).dir, sb.id('json')]);
+  assert.notEqual(json.status, 0);
+  assert.doesNotMatch(json.stderr, /[\u2028\u2029]/);
+  assert.match(JSON.parse(json.stderr.trim()).msg, /hostname: "a\\u2028bx+\.\.\." \(75 bytes\)/);
+});
+
+test('messages: a NUL byte in a path is refused as such (the kernel would cut the path at it)', (t) => {
+  const sb = new Sandbox(t);
+  const r = assertRefused(sb, sb.bundle({ patch: (c) => { c.mounts.push({ destination: '/tmp\u0000/../etc', type: 'tmpfs', source: 'tmpfs' }); } }),
+    { field: `mounts[${JSON.parse(fs.readFileSync(sb.bundle().configPath, 'utf8')).mounts.length}].destination`, why: /contains a NUL byte/ });
+  assert.match(r.stderr, /\\\\u0000/, 'the NUL shown escaped');
+  const args = assertRefused(sb, sb.bundle({ patch: (c) => { c.process.args = ['sh\u0000', '-c', 'true']; } }), { field: 'process.args[0]', why: /contains a NUL byte/ });
+  assert.ok(args);
+});
+
+/** A tmpfs of 16 KiB under the sandbox, filled up: every write there fails with ENOSPC. */
+function fullTmpfs(sb) {
+  const dir = sb.mkdir('full');
+  const m = runToFiles('mount', ['-t', 'tmpfs', '-o', 'size=16k', 'tsrt-test-full', dir], sb.ioFiles());
+  assert.equal(m.status, 0, show(m));
+  // (the sandbox's cleanup unmounts it)
+  const filler = path.join(dir, 'filler');
+  try { fs.writeFileSync(filler, Buffer.alloc(64 * 1024)); } catch (e) { assert.equal(e.code, 'ENOSPC'); }
+  return dir;
+}
+
+test('messages: ENOSPC names the state file and the pid file, and leaves nothing', (t) => {
+  const sb = new Sandbox(t);
+  const full = fullTmpfs(sb);
+  const b = sb.bundle({ patch: (c) => { c.process.args = ['sleep', '1000']; } });
+  const id = sb.id('nospc');
+  const root = path.join(full, 'state');
+  const r = sb.tsrt(['--root', root, 'create', '--bundle', b.dir, id], { noRoot: true });
+  assert.notEqual(r.status, 0, show(r));
+  assert.match(r.stderr, new RegExp(`writing ${root}/${id}/(recovery|state)\\.json: ENOSPC \\(no space left on device\\)`), show(r));
+  assert.equal(fs.existsSync(path.join(root, id)), false, 'no state dir left');
+  assert.deepEqual(processesWithCmdline(id), [], 'no process left');
+  assert.deepEqual(cgroupDirsOf(id), [], 'no cgroup left');
+
+  const id2 = sb.id('nospcpid');
+  const pidFile = path.join(full, 'init.pid');
+  const p = sb.tsrt(['create', '--bundle', b.dir, '--pid-file', pidFile, id2]);
+  assert.notEqual(p.status, 0, show(p));
+  assert.match(p.stderr, new RegExp(`writing ${pidFile}: ENOSPC`), show(p));
+  assert.equal(fs.existsSync(sb.stateDir(id2)), false, 'no state dir left');
+  assert.deepEqual(processesWithCmdline(id2), [], 'no process left');
+  assert.deepEqual(cgroupDirsOf(id2), [], 'no cgroup left');
+  assert.deepEqual(fs.readdirSync(full).filter((f) => f !== 'filler' && f !== 'state'), [], 'no temporary file left');
+});
+
+// --- item 11: a damaged state.json --------------------------------------------------------
+
+const DAMAGES = {
+  truncated: (text) => text.slice(0, Math.floor(text.length / 2)),
+  empty: () => '',
+  garbage: () => '\u0000\u0001garbage\nnull',
+  'null': () => 'null',
+  'pid missing': (text) => JSON.stringify({ ...JSON.parse(text), pid: undefined }),
+};
+
+for (const [damage, corrupt] of Object.entries(DAMAGES)) {
+  test(`state: a ${damage} state.json is listed as unknown, named by state, and delete --force removes the container's processes, cgroups and state`, async (t) => {
+    const sb = new Sandbox(t);
+    const b = sb.bundle({ patch: (c) => { c.process.args = ['sleep', '1000']; c.linux.resources = { ...c.linux.resources, pids: { limit: 32 } }; } });
+    const id = sb.id('damaged');
+    sb.ok(['run', '-d', '--bundle', b.dir, id]);
+    const pid = sb.track(sb.state(id).pid);
+    // a second process in the container's cgroup, found through it
+    sb.ok(['exec', '-d', id, 'sleep', '999']);
+    const cgroups = cgroupDirsOf(id);
+    assert.ok(cgroups.length > 0, 'the container has cgroups');
+    const file = path.join(sb.stateDir(id), 'state.json');
+    fs.writeFileSync(file, corrupt(fs.readFileSync(file, 'utf8')));
+
+    const list = sb.ok(['list']);
+    const row = list.stdout.split('\n').find((l) => l.startsWith(id));
+    assert.ok(row, `list shows the container:\n${list.stdout}`);
+    assert.match(row, new RegExp(`^${id}\\s+${pid}\\s+unknown\\b`), row);
+    assert.ok(JSON.parse(sb.ok(['list', '--format', 'json']).stdout).some((s) => s.id === id && s.status === 'unknown'));
+    assert.ok(sb.ok(['list', '-q']).stdout.split('\n').includes(id));
+
+    for (const cmd of [['state', id], ['kill', id, 'KILL'], ['delete', id]]) {
+      const r = sb.tsrt(cmd);
+      assert.notEqual(r.status, 0, show(r));
+      assert.ok(r.stderr.includes(`container state file ${file} is damaged`), `${cmd[0]} names the file:\n${show(r)}`);
+      assert.doesNotMatch(r.stderr, /Cannot read properties|TypeError|at .*\.js:\d+/, show(r));
+    }
+    assert.ok(await sb.waitDead(pid, 100) === false, 'kill and delete did nothing');
+
+    const del = sb.tsrt(['delete', '--force', id]);
+    assert.equal(del.status, 0, show(del));
+    assert.ok(await sb.waitDead(pid), 'the init is killed');
+    assert.deepEqual(processesWithCmdline('sleep 999').filter((p) => { try { return fs.readFileSync(`/proc/${p}/cgroup`, 'utf8').includes(id); } catch { return false; } }), [], 'the exec\'d process is killed');
+    assert.deepEqual(cgroupDirsOf(id), [], 'its cgroups are removed');
+    assert.equal(fs.existsSync(sb.stateDir(id)), false, 'its state is removed');
+  });
+}
+
+test('state: with recovery.json damaged too, delete --force still removes the state and says what may be left', (t) => {
+  const sb = new Sandbox(t);
+  const b = sb.bundle({ patch: (c) => { c.process.args = ['sleep', '1000']; } });
+  const id = sb.id('bothdamaged');
+  const { pid } = sb.create(id, b.dir);
+  for (const f of ['state.json', 'recovery.json']) fs.writeFileSync(path.join(sb.stateDir(id), f), '{');
+  const del = sb.tsrt(['delete', '--force', id]);
+  assert.equal(del.status, 0, show(del));
+  assert.match(del.stderr, /recovery\.json is missing or damaged too: processes or cgroups of the container may be left/, show(del));
+  assert.equal(fs.existsSync(sb.stateDir(id)), false);
+  process.kill(pid, 'SIGKILL'); // the test's own cleanup of what tsrt could not know
+});
+
+// --- item 10: create killed at a random point --------------------------------------------
+
+test('kill -9 of create at 100 random points, then delete --force: no state, cgroup, process or mount is left', { timeout: 900_000 }, (t) => {
+  const sb = new Sandbox(t);
+  const r = runToFiles(process.execPath, [path.join(REPO, 'scripts', 'kill-create-loop.mjs'), '--iterations', '100', '--seconds', '600'], { ...sb.ioFiles(), timeout: 800_000 });
+  assert.equal(r.status, 0, show(r));
+  const result = JSON.parse(r.stdout.trim().split('\n').pop());
+  assert.equal(result.iterations, 100, `100 iterations within the time bound: ${r.stdout}`);
+  assert.ok(result.killedEarly > 10, `most kills land inside create: ${r.stdout}`);
+  assert.deepEqual(result.failures, [], 'delete --force always succeeds');
+  assert.deepEqual(result.leftovers, [], 'nothing is left');
 });

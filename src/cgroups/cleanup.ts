@@ -1,6 +1,6 @@
 // Removing a container's cgroups once its processes are gone. (The cgroup manager
 // proper lives beside this file; delete only needs these two.)
-import { readdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
@@ -50,5 +50,28 @@ export function thawForKill(paths: Record<string, string> | undefined): void {
     else if (paths?.unified) writeFileSync(`${paths.unified}/cgroup.freeze`, '0');
   } catch {
     // not frozen or already gone
+  }
+}
+
+/**
+ * SIGKILL whatever still lives in the container's cgroups once its init is gone (or was
+ * never recorded: a create killed half-way), as runc's destroy does: with a shared PID
+ * namespace the init's death ends nothing else. Reads one cgroup.procs when there is none.
+ */
+export function killRemaining(paths: Record<string, string> | undefined): void {
+  const dirs = [...new Set(Object.values(paths ?? {}))];
+  const populated = dirs.some((d) => {
+    try {
+      return readFileSync(`${d}/cgroup.procs`, 'utf8').trim() !== '';
+    } catch {
+      return false; // never made, or gone
+    }
+  });
+  if (!populated) return;
+  const { signalAllProcesses } = require('./signal-all') as typeof import('./signal-all');
+  try {
+    signalAllProcesses(paths!, 9);
+  } catch {
+    // rmdir reports what is left
   }
 }

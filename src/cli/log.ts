@@ -2,6 +2,7 @@
 // --log FILE --log-format json one JSON object per line (podman reads a failing
 // command's file as ONE object, so the fatal error is the only line written then).
 import { appendFileSync, writeSync } from 'node:fs';
+import { safeMessage } from '../util/quote';
 
 let sleeper: Int32Array | undefined;
 
@@ -54,7 +55,8 @@ function writeStderr(text: string): void {
   }
 }
 
-function emit(level: string, msg: string): void {
+function emit(level: string, raw: string): void {
+  const msg = safeMessage(raw);
   if (opts.log) {
     try {
       appendFileSync(opts.log, line(level, msg));

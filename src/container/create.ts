@@ -161,12 +161,13 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     const sources = hostSideBindSources(spec, bundle, ns.newUser);
     const sourceSocket = sources.length && !o.printPlan ? libc.socketpair() : undefined;
     sourceSocket?.forEach((fd) => closeLater.add(fd));
+    const cgroupPaths = plannedCgroupPaths(spec, o.id, { systemdCgroup: !!o.systemdCgroup });
     const { plan, cloneFlags } = buildInitPlan({
       spec, bundle, rootfs, ns, reportFd: reportW, reportReadFd: reportR, syncFd: syncR, fifoFd, noPivot: !!o.noPivot,
       keepFds: preservedFdCount(o.preserveFds ?? 0), hooksPause, id: o.id, noNewKeyring: !!o.noNewKeyring, startHookStdin: hookPipes.map(([r]) => r),
       consoleSocketFd: spec.process?.terminal ? consoleSocketFd ?? 998 : undefined,
       seccompNotify: notify ?? (seccompUsesNotify(spec.linux?.seccomp) ? { socketFd: 997, stateReadFd: 996 } : undefined),
-      cgroupPaths: plannedCgroupPaths(spec, o.id, { systemdCgroup: !!o.systemdCgroup }),
+      cgroupPaths,
       hostSources: sources.length ? { socketFd: sourceSocket?.[0] ?? 995, sources } : undefined,
       execPath,
     });
@@ -175,6 +176,15 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       closeAll();
       return { store, plan, state: undefined as unknown as SavedState };
     }
+
+    // On disk before the first process or cgroup exists: a create killed from here on
+    // leaves a state that `delete --force` reads (recovery.json first: state-store.ts).
+    const state: SavedState = {
+      ociVersion: spec.ociVersion, id: o.id, pid: 0, pidStartTime: '',
+      bundle, rootfs, created: new Date().toISOString(), owner: '',
+      annotations: spec.annotations, creating: true, cgroupPaths, config: spec,
+    };
+    store.save(state);
 
     warmCgroupAttach(); // keeps the lock's writer mode until the join below
     const first = startPlan(plan, cloneFlags, reportW);
@@ -197,20 +207,19 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       libc.waitpid(first, 0);
       undo.push(() => { try { process.kill(pid, 'SIGKILL'); libc.waitpid(pid, 0); } catch { /* gone */ } });
     }
-    const state: SavedState = {
-      ociVersion: spec.ociVersion, id: o.id, pid, pidStartTime: procStat(pid)?.startTime ?? '',
-      bundle, rootfs, created: new Date().toISOString(), owner: '',
-      annotations: spec.annotations, creating: true, config: spec,
-    };
-    // Saved before the init is released, so a killed create leaves what delete --force cleans.
+    // Saved before the init is released (it waits on the sync pipe, and exits if we die).
+    state.pid = pid;
+    state.pidStartTime = procStat(pid)?.startTime ?? '';
     store.save(state);
 
     if (ns.newUser) writeIdMaps(pid, spec);
     const cgroups = setupCgroups(spec, o.id, pid, { systemdCgroup: !!o.systemdCgroup });
     // Runs after the init is killed (undo runs in reverse; index 0 removes the state dir).
     undo.splice(1, 0, () => cgroups.rollback());
-    state.cgroupPaths = cgroups.paths;
-    store.save(state);
+    if (JSON.stringify(cgroups.paths) !== JSON.stringify(state.cgroupPaths)) {
+      state.cgroupPaths = cgroups.paths;
+      store.save(state);
+    }
     moveNetDevices(spec, pid);
     if (sourceSocket) sendHostSources(pid, sourceSocket[1], sources);
     if (notify) {

@@ -2,8 +2,8 @@
 // poststop hooks run last and only warn on failure (runtime.md).
 import { runHook } from '../hooks/run-hooks';
 import { ContainerError } from '../util/errors';
-import { hookState, type SavedState, type StateStore } from './state-store';
-import { procStat, statusOf } from './status';
+import { DamagedStateError, hookState, type Recovery, type SavedState, type StateStore } from './state-store';
+import { isAlive, procStat, statusOf } from './status';
 
 export async function deleteContainer(store: StateStore, id: string, force: boolean, warn: (msg: string) => void): Promise<void> {
   try {
@@ -22,9 +22,10 @@ async function deleteLocked(store: StateStore, id: string, force: boolean, warn:
     try {
       s = store.load(id);
     } catch (e) {
-      // A directory without state: an interrupted create. Only --force removes it.
-      if (e instanceof ContainerError && e.code === 'ENOTEXIST' && force) {
-        store.remove(id);
+      // A directory without a usable state: an interrupted create, a crash, a hand edit.
+      // Only --force removes it, with what recovery.json names.
+      if (force && e instanceof ContainerError && (e.code === 'ENOTEXIST' || e.code === 'EDAMAGED')) {
+        await removeUnreadable(store, id, e, warn);
         return;
       }
       throw e;
@@ -51,13 +52,33 @@ export async function removeContainer(store: StateStore, s: SavedState, warn: (m
       warn((e as Error).message);
     }
   }
-  const { removeCgroups } = require('../cgroups/cleanup') as typeof import('../cgroups/cleanup');
+  const { killRemaining, removeCgroups } = require('../cgroups/cleanup') as typeof import('../cgroups/cleanup');
+  killRemaining(s.cgroupPaths);
   removeCgroups(s.cgroupPaths, warn);
   store.remove(s.id);
 }
 
+/** delete --force without a state.json to read: the init and cgroups recovery.json records. */
+async function removeUnreadable(store: StateStore, id: string, e: ContainerError, warn: (msg: string) => void): Promise<void> {
+  const r = store.loadRecovery(id);
+  if (e instanceof DamagedStateError) {
+    warn(r ? `${e.damage}: removing the process and cgroups recovery.json records`
+      : `${e.damage}, and recovery.json is missing or damaged too: processes or cgroups of the container may be left`);
+  }
+  if (r) {
+    await killAndWait(r);
+    const { killRemaining, removeCgroups } = require('../cgroups/cleanup') as typeof import('../cgroups/cleanup');
+    killRemaining(r.cgroupPaths);
+    removeCgroups(r.cgroupPaths, warn);
+  }
+  store.remove(id);
+}
+
 /** SIGKILL the init (thawing it if frozen) and wait until it is gone or a zombie. */
-async function killAndWait(s: SavedState): Promise<void> {
+async function killAndWait(s: Recovery): Promise<void> {
+  // pid 0 (a create killed before the init existed) would signal our own process group;
+  // a start time that differs is another process that got the pid.
+  if (!(s.pid > 0) || !isAlive(s)) return;
   try {
     process.kill(s.pid, 'SIGKILL');
   } catch {

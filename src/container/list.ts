@@ -1,14 +1,24 @@
 // `list`: every container under --root, as runc prints it (table, json or ids).
-import type { StateStore } from './state-store';
-import { ociState } from './status';
+import { DamagedStateError, type StateStore } from './state-store';
+import { isAlive, ociState } from './status';
+
+/**
+ * A container whose state.json cannot be read is listed, never hidden (its processes and
+ * cgroups may live on): status "unknown", the pid recovery.json gives while it is alive.
+ */
+function unknownState(store: StateStore, id: string): Record<string, unknown> {
+  const r = store.loadRecovery(id);
+  return { ociVersion: '', id, pid: r && isAlive(r) ? r.pid : 0, status: 'unknown', bundle: '', rootfs: '', created: '', owner: '' };
+}
 
 export function listContainers(store: StateStore, format: string, quiet: boolean): string {
   const states: Record<string, unknown>[] = [];
   for (const id of store.ids()) {
     try {
       states.push(ociState(store, store.load(id)));
-    } catch {
-      // a container being created or deleted right now
+    } catch (e) {
+      if (e instanceof DamagedStateError) states.push(unknownState(store, id));
+      // otherwise a container being created or deleted right now
     }
   }
   if (quiet) return states.map((s) => `${s.id}\n`).join('');

@@ -1,9 +1,13 @@
 // A container's state on disk: <root>/<id>/state.json (written atomically), the exec
-// fifo, and a lock taken with flock on the container directory.
+// fifo, a lock taken with flock on the container directory, and recovery.json: the init's
+// pid and the cgroups, written before state.json and before anything they name exists,
+// so that `delete --force` finds a half-made container's processes and cgroups even
+// when state.json is missing (a create killed early) or damaged (a crash, a hand edit).
 import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Spec } from '../oci/spec-types';
-import { ContainerError } from '../util/errors';
+import { ContainerError, TsrtError } from '../util/errors';
+import { quote } from '../util/quote';
 
 /**
  * --root when none is given: /run/tsrt for root; an unprivileged user (rootless) keeps
@@ -38,16 +42,37 @@ export interface SavedState {
   config: Spec;
 }
 
+/** What delete --force needs to find a container's processes and cgroups. */
+export interface Recovery {
+  pid: number;
+  pidStartTime: string;
+  cgroupPaths?: Record<string, string>;
+}
+
+/** state.json exists but cannot be used: `state` and `kill` say so, `delete --force` cleans. */
+export class DamagedStateError extends ContainerError {
+  /** "state file F is damaged (why)" */
+  readonly damage: string;
+  constructor(readonly file: string, why: string) {
+    const damage = `container state file ${file} is damaged (${why})`;
+    super('EDAMAGED', `${damage}: \`delete --force\` removes the container`);
+    this.damage = damage;
+  }
+}
+
 const ID_RE = /^[\w+.-]+$/;
 
 export function checkId(id: string): void {
   if (!id) throw new ContainerError('ESTATE', 'container id cannot be empty');
   if (!ID_RE.test(id) || id === '.' || id === '..') {
-    throw new ContainerError('ESTATE', `invalid container id ${JSON.stringify(id)}: use letters, digits, '_', '+', '-' and '.'`);
+    throw new ContainerError('ESTATE', `invalid container id ${quote(id)}: use letters, digits, '_', '+', '-' and '.'`);
   }
 }
 
 export class StateStore {
+  /** recovery.json as this process last wrote it, per id (rewritten only on a change) */
+  private readonly recoveryWritten = new Map<string, string>();
+
   constructor(readonly root: string) {}
 
   dir(id: string): string {
@@ -72,14 +97,30 @@ export class StateStore {
 
   load(id: string): SavedState {
     checkId(id);
+    const file = join(this.dir(id), 'state.json');
     let text: string;
     try {
-      text = readFileSync(join(this.dir(id), 'state.json'), 'utf8');
+      text = readFileSync(file, 'utf8');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new ContainerError('ENOTEXIST', `container ${id} does not exist`);
-      throw e;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw new ContainerError('ENOTEXIST', `container ${id} does not exist`);
+      throw new DamagedStateError(file, `cannot be read: ${code ?? (e as Error).message}`);
     }
+    const why = stateProblem(text, id);
+    if (why) throw new DamagedStateError(file, why);
     return JSON.parse(text) as SavedState;
+  }
+
+  /** recovery.json, or undefined when it is missing or damaged too. */
+  loadRecovery(id: string): Recovery | undefined {
+    try {
+      const r = JSON.parse(readFileSync(join(this.dir(id), 'recovery.json'), 'utf8')) as Recovery;
+      if (typeof r?.pid !== 'number' || typeof r.pidStartTime !== 'string') return undefined;
+      if (r.cgroupPaths !== undefined && (typeof r.cgroupPaths !== 'object' || !Object.values(r.cgroupPaths).every((p) => typeof p === 'string' && p.startsWith('/sys/fs/cgroup/')))) return undefined;
+      return r;
+    } catch {
+      return undefined;
+    }
   }
 
   exists(id: string): boolean {
@@ -91,11 +132,14 @@ export class StateStore {
     }
   }
 
+  /** Writes recovery.json (when pid or cgroups changed), then state.json; both atomically. */
   save(state: SavedState): void {
-    const file = join(this.dir(state.id), 'state.json');
-    const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(state), { mode: 0o600 });
-    renameSync(tmp, file);
+    const recovery = JSON.stringify({ pid: state.pid, pidStartTime: state.pidStartTime, cgroupPaths: state.cgroupPaths } satisfies Recovery);
+    if (this.recoveryWritten.get(state.id) !== recovery) {
+      writeFileAtomic(join(this.dir(state.id), 'recovery.json'), recovery, 0o600);
+      this.recoveryWritten.set(state.id, recovery);
+    }
+    writeFileAtomic(join(this.dir(state.id), 'state.json'), JSON.stringify(state), 0o600);
   }
 
   /**
@@ -154,9 +198,41 @@ export function hookState(s: SavedState, status: string): string {
   return JSON.stringify({ ociVersion: s.ociVersion, id: s.id, status, pid: s.pid, bundle: s.bundle, annotations: s.annotations ?? {} });
 }
 
+/** Why a state.json text cannot be used, or undefined when it can. */
+function stateProblem(text: string, id: string): string | undefined {
+  if (text.trim() === '') return 'empty';
+  let s: unknown;
+  try {
+    s = JSON.parse(text);
+  } catch (e) {
+    return `not valid JSON: ${(e as Error).message}`;
+  }
+  if (s === null || typeof s !== 'object' || Array.isArray(s)) return 'not a JSON object';
+  const o = s as Record<string, unknown>;
+  if (o.id !== id) return `its id ${quote(o.id)} is not the directory's`;
+  if (typeof o.pid !== 'number' || !Number.isInteger(o.pid) || o.pid < 0) return 'no valid pid';
+  if (o.config === null || typeof o.config !== 'object') return 'no config';
+  return undefined;
+}
+
+/**
+ * Writes a file through a temporary one and rename, so a reader sees the old or the new
+ * content, never a part. A failure (ENOSPC, EDQUOT, EROFS) names the file and leaves no
+ * temporary file.
+ */
+export function writeFileAtomic(path: string, data: string, mode = 0o666): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, data, { mode });
+    renameSync(tmp, path);
+  } catch (e) {
+    try { unlinkSync(tmp); } catch { /* not made */ }
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new TsrtError(code, `writing ${path}: ${code}${code === 'ENOSPC' ? ' (no space left on device)' : ''}`);
+  }
+}
+
 /** Writes a pid file atomically, with no trailing newline (containerd parses it strictly). */
 export function writePidFile(path: string, pid: number): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, String(pid));
-  renameSync(tmp, path);
+  writeFileAtomic(path, String(pid));
 }

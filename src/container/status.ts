@@ -17,7 +17,7 @@ export function procStat(pid: number): { startTime: string; state: string } | un
   return { state: rest[0] ?? '', startTime: rest[19] ?? '' };
 }
 
-export function isAlive(s: SavedState): boolean {
+export function isAlive(s: Pick<SavedState, 'pid' | 'pidStartTime'>): boolean {
   if (!s.pid) return false;
   const st = procStat(s.pid);
   return !!st && st.startTime === s.pidStartTime && st.state !== 'Z' && st.state !== 'X';

@@ -1,6 +1,7 @@
 // Capability names to numbers (linux/capability.h). The list is the kernel's; which
 // of them this host knows is /proc/sys/kernel/cap_last_cap.
 import { readFileSync } from 'node:fs';
+import { quote } from '../util/quote';
 
 export const CAPABILITY_NUMBERS: Record<string, number> = {
   CAP_CHOWN: 0, CAP_DAC_OVERRIDE: 1, CAP_DAC_READ_SEARCH: 2, CAP_FOWNER: 3, CAP_FSETID: 4,
@@ -34,7 +35,7 @@ export function capMask(names: string[] | undefined, field: string): bigint {
   let mask = 0n;
   for (const name of names ?? []) {
     const n = CAPABILITY_NUMBERS[name];
-    if (n === undefined) throw new Error(`${field}: unknown capability ${JSON.stringify(name)}`);
+    if (n === undefined) throw new Error(`${field}: unknown capability ${quote(name)}`);
     if (n > hostLastCap()) {
       throw new Error(`${field}: ${name} is not supported by this kernel (last capability is ${hostLastCap()})`);
     }

@@ -10,6 +10,7 @@ import { buildEnterAndCloneSteps, buildIntermediateExitSteps } from './enter-nam
 import { buildExecSteps, buildFdSteps, buildNewSessionStep, buildRlimitSteps, buildSignalResetSteps, buildUserAndCapSteps } from './process-setup';
 import { buildConsoleSteps } from '../console/console-steps';
 import { buildCloseFdsSteps } from './inherited-fds';
+import { buildWaitForParentSteps } from './parent-sync';
 import { buildCpuAffinitySteps, buildLsmSteps, buildProcessAttributeSteps, buildSafeChdirSteps, buildSeccompSteps, seccompNeedsCapSysAdmin } from './security';
 
 export interface ExecPlanInput {
@@ -35,7 +36,7 @@ export function buildExecPlan(input: ExecPlanInput): Plan {
   plan.add('prctl', [PR.SET_PDEATHSIG, 9, 0, 0, 0], 'die with the parent while it sets up');
   buildCpuAffinitySteps(plan, proc.execCPUAffinity, 'initial');
   const twoStage = buildEnterAndCloneSteps(plan, input.joined, 0, () => {}, 'exec process');
-  plan.add('read', [input.syncFd, plan.blob(Buffer.alloc(8), 'sync byte'), 1], 'wait for the parent to join the container\'s cgroups');
+  buildWaitForParentSteps(plan, input.syncFd, plan.blob(Buffer.alloc(8), 'sync byte'), 'wait for the parent to join the container\'s cgroups');
   plan.add('close', [input.syncFd], 'close the sync pipe');
   buildNewSessionStep(plan);
   if (input.consoleSocketFd !== undefined) {

@@ -17,6 +17,8 @@ import { buildSysctlSteps } from './sysctl';
 import { buildProcWriteSteps, openProcFile, openProcRoot } from './proc-files';
 import { checkFileType } from './file-checks';
 import { buildCloseFdsSteps } from './inherited-fds';
+import { buildWaitForParentSteps } from './parent-sync';
+import { quote } from '../util/quote';
 
 export interface InitPlanInput {
   spec: Spec;
@@ -115,7 +117,7 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
 
   // The parent writes uid/gid maps and moves us into our cgroups meanwhile.
   const byte = plan.blob(Buffer.alloc(8), 'sync byte');
-  plan.add('read', [input.syncFd, byte, 1], 'wait for the parent to set up ids and cgroups');
+  buildWaitForParentSteps(plan, input.syncFd, byte, 'wait for the parent to set up ids and cgroups');
   if (ns.newUser) {
     // Our credentials are still the host's ids, unmapped in the new namespace: become
     // its root (mapped now) so files we create get an owner the namespace knows.
@@ -129,8 +131,8 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
     // After the cgroup join, so the namespace's root is the container's cgroup.
     plan.add('unshare', [CLONE.NEWCGROUP], 'create the cgroup namespace');
   }
-  if (spec.hostname) plan.add('sethostname', [plan.cstr(spec.hostname), Buffer.byteLength(spec.hostname)], `set hostname ${spec.hostname}`);
-  if (spec.domainname) plan.add('setdomainname', [plan.cstr(spec.domainname), Buffer.byteLength(spec.domainname)], `set domainname ${spec.domainname}`);
+  if (spec.hostname) plan.add('sethostname', [plan.cstr(spec.hostname), Buffer.byteLength(spec.hostname)], `set hostname ${quote(spec.hostname)}`);
+  if (spec.domainname) plan.add('setdomainname', [plan.cstr(spec.domainname), Buffer.byteLength(spec.domainname)], `set domainname ${quote(spec.domainname)}`);
   plan.add('umask', [0], 'clear the umask so devices and dirs get their exact modes');
   if (!input.noNewKeyring) {
     // A session keyring of its own, so the container cannot reach the host's keys.
@@ -147,7 +149,7 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   if (input.hooksPause) {
     // prestart, createRuntime (host) and createContainer (our mount namespace) hooks.
     plan.add('write', [report, message(plan, MSG.HOOKS, 'hooks message').blob, 16], 'ask the parent to run the create hooks');
-    plan.add('read', [input.syncFd, byte, 1], 'wait for the create hooks');
+    buildWaitForParentSteps(plan, input.syncFd, byte, 'wait for the create hooks');
   }
 
   // What masks files must be taken from the host, before pivot_root leaves it behind.

@@ -13,6 +13,7 @@ import { koffi } from '../libc/libc';
 import { errnoName, strerror } from '../libc/errno';
 import { ConfigError, TsrtError } from '../util/errors';
 import type { NamespacePlan } from './namespaces';
+import { quote } from '../util/quote';
 
 const NETLINK_ROUTE = 0, AF_NETLINK = 16, SOCK_RAW = 3, SOCK_CLOEXEC = 0o2000000;
 const RTM_NEWLINK = 16, RTM_GETLINK = 18, RTM_NEWADDR = 20, RTM_GETADDR = 22;
@@ -166,7 +167,7 @@ export function checkNetDevices(spec: Spec, ns: NamespacePlan): void {
   for (const [host, d] of Object.entries(devs)) {
     const field = `linux.netDevices.${host}`;
     if (!/^[^/\s:]{1,15}$/.test(host) || host === '.' || host === '..') throw new ConfigError(`${field}: not a valid interface name`);
-    if (d.name !== undefined && !/^[^/\s:]{1,15}$/.test(d.name)) throw new ConfigError(`${field}.name: ${JSON.stringify(d.name)} is not a valid interface name`);
+    if (d.name !== undefined && !/^[^/\s:]{1,15}$/.test(d.name)) throw new ConfigError(`${field}.name: ${quote(d.name)} is not a valid interface name`);
     if (ifindexOf(host) === undefined) throw new ConfigError(`${field}: no network interface ${host} on the host`);
   }
 }

@@ -12,6 +12,7 @@ import { selfStatusMask } from './proc-status';
 import { ConfigError } from '../util/errors';
 import { strerror } from '../libc/errno';
 import { buildExecFailureSteps, execFailureSentence, type ReportPipe } from './exec-failure';
+import { quote } from '../util/quote';
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -51,7 +52,7 @@ export function buildNewSessionStep(plan: Plan): void {
 export function buildRlimitSteps(plan: Plan, proc: Process): void {
   (proc.rlimits ?? []).forEach((r, i) => {
     const res = RLIMIT[r.type];
-    if (res === undefined) throw new ConfigError(`process.rlimits[${i}].type: unknown rlimit ${JSON.stringify(r.type)}`);
+    if (res === undefined) throw new ConfigError(`process.rlimits[${i}].type: unknown rlimit ${quote(r.type)}`);
     const buf = Buffer.alloc(16);
     buf.writeBigUInt64LE(BigInt.asUintN(64, BigInt(r.soft)), 0);
     buf.writeBigUInt64LE(BigInt.asUintN(64, BigInt(r.hard)), 8);
@@ -209,7 +210,7 @@ export function buildExecSteps(plan: Plan, args: string[], env: string[]): void 
   if (name.includes('/')) {
     // One candidate: its own errno is the error ("ENOENT (No such file or directory)",
     // EACCES, ENOEXEC...), which podman maps to exit codes 127 and 126 as runc's.
-    plan.add('execve', [plan.cstr(name), argv, envp], `exec ${JSON.stringify(name)} in the container`);
+    plan.add('execve', [plan.cstr(name), argv, envp], `exec ${quote(name)} in the container`);
     return;
   }
   for (const c of pathCandidates(name, env)) {
@@ -242,7 +243,7 @@ function pathCandidates(name: string, env: string[]): string[] {
   return pathVar.split(':').filter(Boolean).map((d) => posix.join(d, name));
 }
 
-const notInPath = (name: string) => `exec: ${JSON.stringify(name)}: executable file not found in $PATH`;
+const notInPath = (name: string) => `exec: ${quote(name)}: executable file not found in $PATH`;
 
 /**
  * Fails `create` early, as runc does (its init looks the command up before it waits for
@@ -262,7 +263,7 @@ export function checkExecutable(spec: Spec, rootfs: string, env: string[]): stri
   if (name.includes('/')) {
     const p = posix.resolve(spec.process?.cwd ?? '/', name);
     const why = coveredByMount(p) ? undefined : whyNotExecutable(rootfs, p);
-    if (why) throw new ConfigError(`exec: ${JSON.stringify(name)}: ${why}`);
+    if (why) throw new ConfigError(`exec: ${quote(name)}: ${why}`);
     return name;
   }
   for (const p of pathCandidates(name, env)) {

@@ -13,6 +13,7 @@ import type { LinuxSeccomp, LinuxSeccompArg } from '../oci/spec-types';
 import { koffi } from '../libc/libc';
 import { errnoName, strerror } from '../libc/errno';
 import { ConfigError } from '../util/errors';
+import { quote } from '../util/quote';
 
 /** seccomp(2) SECCOMP_FILTER_FLAG_* bits. */
 export const FILTER_FLAG = {
@@ -47,7 +48,7 @@ function actionValue(action: string, errnoRet: number | undefined, field: string
     case 'SCMP_ACT_LOG': return 0x7ffc0000;
     case 'SCMP_ACT_ALLOW': return 0x7fff0000;
     case 'SCMP_ACT_NOTIFY': return 0x7fc00000;
-    default: throw new ConfigError(`${field}: unknown seccomp action ${JSON.stringify(action)}`);
+    default: throw new ConfigError(`${field}: unknown seccomp action ${quote(action)}`);
   }
 }
 
@@ -138,7 +139,7 @@ function conditions(args: LinuxSeccompArg[], field: string): Buffer {
   args.forEach((a, j) => {
     const at = `${field}.args[${j}]`;
     const op = OPERATORS[a.op];
-    if (op === undefined) throw new ConfigError(`${at}.op: unknown seccomp operator ${JSON.stringify(a.op)}`);
+    if (op === undefined) throw new ConfigError(`${at}.op: unknown seccomp operator ${quote(a.op)}`);
     if (!Number.isInteger(a.index) || a.index < 0 || a.index > 5) throw new ConfigError(`${at}.index: must be 0 to 5 (a syscall has six arguments), got ${a.index}`);
     buf.writeUInt32LE(a.index, 24 * j);
     buf.writeUInt32LE(op, 24 * j + 4);
@@ -170,7 +171,7 @@ export function compileSeccomp(sc: LinuxSeccomp): CompiledSeccomp {
   let flags = 0;
   (sc.flags ?? []).forEach((f, i) => {
     if (!(CONFIG_FLAGS as readonly string[]).includes(f)) {
-      throw new ConfigError(`linux.seccomp.flags[${i}]: unknown seccomp flag ${JSON.stringify(f)} (expected one of ${CONFIG_FLAGS.join(', ')})`);
+      throw new ConfigError(`linux.seccomp.flags[${i}]: unknown seccomp flag ${quote(f)} (expected one of ${CONFIG_FLAGS.join(', ')})`);
     }
     flags |= FILTER_FLAG[f as keyof typeof FILTER_FLAG];
   });

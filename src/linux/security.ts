@@ -16,6 +16,7 @@ import { checkSysctl } from './sysctl';
 import { checkNetDevices } from './net-devices';
 import { selfStatusMask } from './proc-status';
 import type { NamespacePlan } from './namespaces';
+import { quote } from '../util/quote';
 
 export { buildCpuAffinitySteps } from './process-attributes';
 export { checkLsmSupport, withMountLabel } from './lsm';
@@ -218,7 +219,7 @@ export function checkCapabilitiesGrantable(proc: Process, ns: NamespacePlan): vo
   for (const set of ['bounding', 'effective', 'permitted', 'inheritable', 'ambient'] as const) {
     (caps[set] ?? []).forEach((name, i) => {
       const n = CAPABILITY_NUMBERS[name];
-      if (n === undefined) throw new ConfigError(`process.capabilities.${set}[${i}]: unknown capability ${JSON.stringify(name)}`);
+      if (n === undefined) throw new ConfigError(`process.capabilities.${set}[${i}]: unknown capability ${quote(name)}`);
       if (!(bnd & (1n << BigInt(n)))) {
         throw new ConfigError(`process.capabilities.${set}[${i}]: ${name} is not in the capability bounding set of this host (tsrt's CapBnd is ${bnd.toString(16).padStart(16, '0')}), so it cannot be granted`);
       }

@@ -3,8 +3,9 @@
 // runc builds it.
 import { readFileSync } from 'node:fs';
 import type { Process, Spec } from './spec-types';
-import { collectConfigProblems } from './validate-config';
+import { collectConfigProblems, processIdProblem } from './validate-config';
 import { ConfigError, UsageError } from '../util/errors';
+import { quote } from '../util/quote';
 
 export interface ExecFlags {
   processFile?: string;
@@ -51,18 +52,23 @@ export function buildExecProcess(spec: Spec, f: ExecFlags): Process {
   }
   if (f.tty) p.terminal = true;
   for (const kv of f.env) {
-    if (!/^[^=]+=/.test(kv)) throw new UsageError(`--env ${JSON.stringify(kv)}: expected KEY=VALUE`);
+    if (!/^[^=]+=/.test(kv)) throw new UsageError(`--env ${quote(kv)}: expected KEY=VALUE`);
     const name = kv.split('=')[0];
     p.env = [...(p.env ?? []).filter((e) => e.split('=')[0] !== name), kv];
   }
   if (f.cwd) p.cwd = f.cwd;
   if (f.user) {
     const m = /^(\d+)(?::(\d+))?$/.exec(f.user);
-    if (!m) throw new UsageError(`--user ${JSON.stringify(f.user)}: expected UID or UID:GID (numbers)`);
+    if (!m) throw new UsageError(`--user ${quote(f.user)}: expected UID or UID:GID (numbers)`);
     p.user = { ...p.user, uid: Number(m[1]), gid: m[2] !== undefined ? Number(m[2]) : p.user?.gid ?? 0 };
+    for (const [name, id] of [['uid', p.user.uid], ['gid', p.user.gid]] as const) {
+      const problem = processIdProblem(id);
+      if (problem) throw new UsageError(`--user ${quote(f.user)}: the ${name} ${problem}`);
+    }
   }
-  if (f.additionalGids.some((g) => !Number.isInteger(g) || g < 0 || g > 0xffffffff)) {
-    throw new UsageError('--additional-gids: expected a numeric gid');
+  for (const g of f.additionalGids) {
+    const problem = processIdProblem(g);
+    if (problem) throw new UsageError(`--additional-gids: a gid ${problem}`);
   }
   if (f.additionalGids.length) p.user = { ...p.user, additionalGids: f.additionalGids };
   if (f.caps.length) {

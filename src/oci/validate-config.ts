@@ -4,6 +4,7 @@
 // Every problem is reported as "config.json: <dotted.path>: <what was expected>".
 
 import { ConfigError } from '../util/errors';
+import { NUL_BYTE, hasNul, quote } from '../util/quote';
 import { validateConfigSchema, type ConfigSchemaError } from './generated/config-validator';
 import type { Hook, LinuxIDMapping, LinuxNamespaceType, Process, Spec } from './spec-types';
 
@@ -365,7 +366,7 @@ function pointerToPath(pointer: string, data: unknown): string {
 
 function appendKey(path: string, key: string): string {
   if (/^[A-Za-z_$][\w$-]*$/.test(key)) return path === '' ? key : `${path}.${key}`;
-  return `${path}[${JSON.stringify(key)}]`;
+  return `${path}[${quote(key)}]`;
 }
 
 function describeValue(v: unknown): string {
@@ -373,11 +374,7 @@ function describeValue(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
   if (typeof v === 'object') return 'an object';
-  if (typeof v === 'string') {
-    const s = JSON.stringify(v);
-    return s.length > 64 ? `${s.slice(0, 60)}..."` : s;
-  }
-  return String(v);
+  return quote(v);
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -390,10 +387,43 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 type Report = (path: string, message: string) => void;
 
 function checkSemantics(spec: Spec, report: Report): void {
+  if (containsNul(spec)) checkNulBytes(spec, '', report);
+  for (const k of ['hostname', 'domainname'] as const) {
+    const v = spec[k];
+    // __NEW_UTS_LEN: the kernel refuses longer names with a bare EINVAL
+    if (v !== undefined && Buffer.byteLength(v) > 64) report(k, `${quote(v)} is longer than 64 bytes, the kernel's limit`);
+  }
   if (spec.process) checkProcess(spec.process, report);
   checkMounts(spec, report);
   checkHooks(spec, report);
   checkLinux(spec, report);
+}
+
+/**
+ * Strings reach the kernel as C strings, cut at their first NUL: "/data\u0000/x" would
+ * mount on /data. Annotations are only metadata and may hold anything.
+ */
+function containsNul(v: unknown): boolean {
+  if (typeof v === 'string') return v.includes('\0');
+  if (v === null || typeof v !== 'object') return false;
+  if (Array.isArray(v)) return v.some(containsNul);
+  for (const k in v) if (k.includes('\0') || containsNul((v as Record<string, unknown>)[k])) return true;
+  return false;
+}
+
+/** Names each string containsNul found (the slow walk, only on a config that has one). */
+function checkNulBytes(v: unknown, path: string, report: Report): void {
+  if (typeof v === 'string') {
+    if (hasNul(v)) report(path || '(top level)', `${quote(v)} ${NUL_BYTE}`);
+  } else if (Array.isArray(v)) {
+    v.forEach((x, i) => checkNulBytes(x, `${path}[${i}]`, report));
+  } else if (isPlainObject(v)) {
+    for (const [k, x] of Object.entries(v)) {
+      if (path === '' && k === 'annotations') continue;
+      if (hasNul(k)) report(appendKey(path, k), `the key ${NUL_BYTE}`);
+      checkNulBytes(x, appendKey(path, k), report);
+    }
+  }
 }
 
 function isAbs(p: string): boolean {
@@ -404,8 +434,29 @@ function requireAbs(path: string, value: string, report: Report): void {
   if (!isAbs(value)) report(path, `must be an absolute path, got ${describeValue(value)}`);
 }
 
+/** The largest uid or gid a process may get: from 2^31 on, the kernel's int is negative. */
+export const MAX_PROCESS_ID = 0x7fffffff;
+
+/**
+ * Why a process uid or gid is refused, or undefined. 4294967295 is -1 to setresuid and
+ * setgroups, which means "leave the id unchanged": the process would keep root.
+ */
+export function processIdProblem(id: number): string | undefined {
+  if (Number.isInteger(id) && id >= 0 && id <= MAX_PROCESS_ID) return undefined;
+  const minusOne = id === 0xffffffff ? ' (-1 to the kernel: "unchanged", the process would stay root)' : '';
+  return `must be 0 to ${MAX_PROCESS_ID}, got ${id}${minusOne}`;
+}
+
 function checkProcess(proc: Process, report: Report): void {
   requireAbs('process.cwd', proc.cwd, report);
+  if (proc.user) {
+    const ids: [string, number][] = [['uid', proc.user.uid], ['gid', proc.user.gid]];
+    proc.user.additionalGids?.forEach((g, i) => ids.push([`additionalGids[${i}]`, g]));
+    for (const [name, id] of ids) {
+      const problem = processIdProblem(id);
+      if (problem) report(`process.user.${name}`, problem);
+    }
+  }
 
   const caps = proc.capabilities;
   if (caps) {
@@ -471,9 +522,15 @@ function checkHooks(spec: Spec, report: Report): void {
   }
 }
 
+/** Sizes above 0, and ranges that end before 4294967295 (the kernel's -1, never an id). */
 function checkMappingSizes(path: string, maps: LinuxIDMapping[] | undefined, report: Report): void {
   maps?.forEach((m, i) => {
     if (m.size === 0) report(`${path}[${i}].size`, 'must be greater than 0');
+    for (const k of ['containerID', 'hostID'] as const) {
+      if (m[k] + m.size > 0xffffffff) {
+        report(`${path}[${i}]`, `${k} ${m[k]} + size ${m.size} overflows: the last id of a range is 4294967294`);
+      }
+    }
   });
 }
 

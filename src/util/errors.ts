@@ -26,7 +26,7 @@ export class UsageError extends TsrtError {
 
 /** A container id does not exist, already exists, or is in the wrong state. */
 export class ContainerError extends TsrtError {
-  constructor(code: 'ENOTEXIST' | 'EEXIST' | 'ESTATE' | 'ELOCKED', message: string) {
+  constructor(code: 'ENOTEXIST' | 'EEXIST' | 'ESTATE' | 'ELOCKED' | 'EDAMAGED', message: string) {
     super(code, message);
   }
 }
