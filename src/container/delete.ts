@@ -4,6 +4,7 @@ import { runHook } from '../hooks/run-hooks';
 import { ContainerError } from '../util/errors';
 import { hookState, type SavedState, type StateStore } from './state-store';
 import { procStat, statusOf } from './status';
+import { logDebug } from '../cli/log';
 
 export async function deleteContainer(store: StateStore, id: string, force: boolean, warn: (msg: string) => void): Promise<void> {
   try {
@@ -30,6 +31,7 @@ async function deleteLocked(store: StateStore, id: string, force: boolean, warn:
       throw e;
     }
     const status = statusOf(store, s);
+    logDebug(`delete ${id}: status ${status}${force ? ', --force' : ''}`);
     if (status === 'running' || status === 'paused') {
       if (!force) throw new ContainerError('ESTATE', `cannot delete container ${id} that is not stopped: ${status}`);
     }
