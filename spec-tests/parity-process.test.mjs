@@ -223,3 +223,20 @@ test(`hooks run in runc's working directories: the bundle, the rootfs for create
   assert.equal(logs.tsrt, expected, 'tsrt');
   if (logs.runc !== undefined) assert.equal(logs.runc, expected, 'runc, on the same bundle');
 });
+
+test(`startContainer hooks run in the container with process.cwd as their working directory${runcNote}`, { skip }, async (t) => {
+  const sb = new Sandbox(t);
+  const b = sb.bundle({ copyRootfs: true, patch: (c, { rootfs }) => {
+    fs.mkdirSync(path.join(rootfs, 'tmp'), { recursive: true });
+    c.process.args = ['true'];
+    c.process.cwd = '/etc';
+    c.hooks = { startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'pwd > /tmp/hook-cwd'] }] };
+    return c;
+  } });
+  for (const rt of runtimes(sb, t)) {
+    fs.rmSync(path.join(b.rootfs, 'tmp', 'hook-cwd'), { force: true });
+    const r = rt.run(['run', '--bundle', b.dir, rt.id('startcwd')]);
+    assert.equal(r.status, 0, `${rt.name}: ${show(r)}`);
+    assert.equal(fs.readFileSync(path.join(b.rootfs, 'tmp', 'hook-cwd'), 'utf8'), '/etc\n', rt.name);
+  }
+});
