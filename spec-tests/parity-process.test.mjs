@@ -188,7 +188,7 @@ test(`a command that is not executable, a directory or missing: runc's messages 
   assert.deepEqual(fs.existsSync(sb.root) ? fs.readdirSync(sb.root) : [], [], 'no tsrt state left');
 });
 
-test(`hooks run in runc's working directories: the bundle, the rootfs for createContainer, the caller's for delete's poststop${runcNote}`, { skip }, (t) => {
+test(`hooks run in runc's working directories: the bundle, the rootfs for createContainer, the caller's for delete's poststop (run's: the bundle)${runcNote}`, { skip }, (t) => {
   const sb = new Sandbox(t);
   const logDir = sb.mkdir('hooklog');
   const hook = writeScript(path.join(logDir, 'hook.sh'), `echo "$1 $(pwd)" >> ${logDir}/"$2"`);
@@ -215,13 +215,22 @@ test(`hooks run in runc's working directories: the bundle, the rootfs for create
     const r = rt.run(['delete', id], { cwd: callerDirs.delete });
     assert.equal(r.status, 0, `${rt.name}: ${show(r)}`);
     logs[rt.name] = fs.readFileSync(path.join(logDir, rt.name), 'utf8');
+    fs.rmSync(path.join(logDir, rt.name));
+    // `run` works in the bundle directory: poststop too runs there.
+    const run = rt.run(['run', '--bundle', b.dir, rt.id('hookcwd-run')], { cwd: callerDirs.delete });
+    assert.equal(run.status, 0, `${rt.name}: ${show(run)}`);
+    logs[`${rt.name} run`] = fs.readFileSync(path.join(logDir, rt.name), 'utf8');
     fs.writeFileSync(b.configPath, text.replaceAll(JSON.stringify(rt.name), '"RT"'));
   }
-  const expected = [
-    `prestart ${b.dir}`, `createRuntime ${b.dir}`, `createContainer ${b.rootfs}`, `poststart ${b.dir}`, `poststop ${callerDirs.delete}`,
+  const expected = (poststop) => [
+    `prestart ${b.dir}`, `createRuntime ${b.dir}`, `createContainer ${b.rootfs}`, `poststart ${b.dir}`, `poststop ${poststop}`,
   ].join('\n') + '\n';
-  assert.equal(logs.tsrt, expected, 'tsrt');
-  if (logs.runc !== undefined) assert.equal(logs.runc, expected, 'runc, on the same bundle');
+  assert.equal(logs.tsrt, expected(callerDirs.delete), 'tsrt create/start/delete');
+  assert.equal(logs['tsrt run'], expected(b.dir), 'tsrt run');
+  if (logs.runc !== undefined) {
+    assert.equal(logs.runc, expected(callerDirs.delete), 'runc create/start/delete, on the same bundle');
+    assert.equal(logs['runc run'], expected(b.dir), 'runc run');
+  }
 });
 
 test(`startContainer hooks run in the container with process.cwd as their working directory${runcNote}`, { skip }, async (t) => {

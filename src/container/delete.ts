@@ -42,13 +42,18 @@ async function deleteLocked(store: StateStore, id: string, force: boolean, warn:
   });
 }
 
-export async function removeContainer(store: StateStore, s: SavedState, warn: (msg: string) => void): Promise<void> {
+/**
+ * Runs the poststop hooks and removes the cgroups and the state. `hookCwd`: `run` gives
+ * the bundle, where runc (which works in the bundle directory) runs them; `delete` keeps
+ * the caller's working directory, as runc's.
+ */
+export async function removeContainer(store: StateStore, s: SavedState, warn: (msg: string) => void, hookCwd?: string): Promise<void> {
   // Every poststop hook runs; a failing one is only a warning (runtime.md).
   const st = hookState({ ...s, pid: 0 }, 'stopped');
   const hooks = s.config.hooks?.poststop ?? [];
   for (let i = 0; i < hooks.length; i++) {
     try {
-      await runHook(hooks[i]!, st, 'poststop', i);
+      await runHook(hooks[i]!, st, 'poststop', i, hookCwd);
     } catch (e) {
       warn((e as Error).message);
     }

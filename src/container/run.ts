@@ -52,7 +52,7 @@ export async function runContainer(o: RunOptions, warn: (msg: string) => void): 
   }
   const cleanup = async () => {
     try { process.kill(state.pid, 'SIGKILL'); } catch { /* gone */ }
-    await removeContainer(store, state, warn);
+    await removeContainer(store, state, warn, state.bundle);
   };
   const stopForwarding = forwardSignals(state.pid, { terminal: terminal !== undefined });
   try {
@@ -73,7 +73,7 @@ export async function runContainer(o: RunOptions, warn: (msg: string) => void): 
   logDebug(`run ${state.id}: pid ${state.pid} exited with wait status 0x${status.toString(16)}`);
   await terminal?.finish();
   stopForwarding();
-  if (!o.keep) await removeContainer(store, state, warn);
+  if (!o.keep) await removeContainer(store, state, warn, state.bundle);
   if (r.kind === 'error') throw new TsrtError('EEXEC', r.message);
   return exitCodeOf(status);
 }
