@@ -130,16 +130,25 @@ function setArgs(b, args) {
 test(`an execve that fails after start says why on the container's stderr, with runc's words${runcNote}`, { skip }, async (t) => {
   const sb = new Sandbox(t);
   const b = badFilesBundle(sb);
-  const cases = [['/garbage', 'exec /garbage: exec format error'], ['/badinterp', 'exec /badinterp: no such file or directory']];
-  for (const [exe, sentence] of cases) {
+  const later = path.join(b.rootfs, 'later');
+  const cases = [
+    ['/garbage', 'exec /garbage: exec format error'],
+    ['/badinterp', 'exec /badinterp: no such file or directory'],
+    // executable at create, not any more at start: EACCES, another errno of the selection
+    ['/later', 'exec /later: permission denied', () => fs.chmodSync(later, 0o644)],
+  ];
+  for (const [exe, sentence, beforeStart] of cases) {
     setArgs(b, [exe]);
     for (const rt of runtimes(sb, t)) {
+      writeScript(later, 'echo ran');
+      fs.chmodSync(later, 0o755);
       const id = rt.id('execfail');
       const pidFile = path.join(sb.dir, `${id}.pid`);
       // create's stderr is the container's: the init writes there after create has exited.
       const create = rt.run(['create', '--bundle', b.dir, '--pid-file', pidFile, id]);
       assert.equal(create.status, 0, `${rt.name}: ${show(create)}`);
       const pid = sb.track(Number(fs.readFileSync(pidFile, 'utf8')));
+      beforeStart?.();
       const start = rt.run(['start', id]);
       assert.equal(start.status, 0, `${rt.name} start: ${show(start)}`);
       await waitUntil(() => !isAlive(pid), 20_000, `${rt.name}: the init of ${exe} exits`);
@@ -168,7 +177,15 @@ test(`an execve that fails after start says why on the container's stderr, with 
 test(`a command that is not executable, a directory or missing: runc's messages (126 vs 127 under engines), nothing left${runcNote}`, { skip }, (t) => {
   const sb = new Sandbox(t);
   const b = badFilesBundle(sb);
+  // A script on a noexec bind mount: only the init can see that (runc's LookPath checks
+  // access(X_OK) in the container before it waits for start).
+  const hostDir = sb.mkdir('noexec-src');
+  writeScript(path.join(hostDir, 'script'), 'echo ran');
+  const c = JSON.parse(fs.readFileSync(b.configPath, 'utf8'));
+  c.mounts.push({ destination: '/mnt', type: 'bind', source: hostDir, options: ['bind', 'noexec'] });
+  fs.writeFileSync(b.configPath, JSON.stringify(c, null, 2));
   const cases = [
+    ['/mnt/script', /exec:? "?\/mnt\/script"?: .*permission denied/],
     ['/noexec', /exec: "\/noexec": permission denied/],
     ['/adir', /exec: "\/adir": permission denied/],
     ['/nothere', /exec: "\/nothere": stat \/nothere: no such file or directory/],

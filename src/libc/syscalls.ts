@@ -15,7 +15,7 @@ const X86_64 = {
   symlinkat: 266, fchmodat: 268, unlinkat: 263, unshare: 272, dup3: 292, prlimit64: 302, setns: 308,
   sched_setattr: 314, seccomp: 317, open_tree: 428, move_mount: 429, close_range: 436,
   openat2: 437, mount_setattr: 442, socket: 41, connect: 42, sendmsg: 46,
-  lseek: 8, ftruncate: 77, ppoll: 271, memfd_create: 319,
+  lseek: 8, ftruncate: 77, ppoll: 271, memfd_create: 319, faccessat: 269,
 } as const;
 
 const AARCH64: Record<SyscallName, number> = {
@@ -29,7 +29,7 @@ const AARCH64: Record<SyscallName, number> = {
   symlinkat: 36, fchmodat: 53, unlinkat: 35, unshare: 97, dup3: 24, prlimit64: 261, setns: 268,
   sched_setattr: 274, seccomp: 277, open_tree: 428, move_mount: 429, close_range: 436,
   openat2: 437, mount_setattr: 442, socket: 198, connect: 203, sendmsg: 211,
-  lseek: 62, ftruncate: 46, ppoll: 73, memfd_create: 279,
+  lseek: 62, ftruncate: 46, ppoll: 73, memfd_create: 279, faccessat: 48,
 };
 
 export function syscallTable(arch: string = process.arch): Record<SyscallName, number> {
