@@ -91,7 +91,16 @@ const yargsApart = {
   },
 };
 
-const common = { bundle: true, platform: 'node', target: 'node20', format: 'cjs', legalComments: 'none', logLevel: 'warning' };
+/** The commit `tsrt --version` names (runc's "commit:" line); "unknown" outside a git checkout. */
+function gitCommit() {
+  const r = spawnSync('git', ['describe', '--always', '--dirty', '--abbrev=12'], { cwd: root, encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : 'unknown';
+}
+
+const common = {
+  bundle: true, platform: 'node', target: 'node20', format: 'cjs', legalComments: 'none', logLevel: 'warning',
+  define: { TSRT_COMMIT: JSON.stringify(gitCommit()) },
+};
 /** Runs esbuild and replaces the output file atomically: tests may be running tsrt meanwhile. */
 async function emit(options, transform = (text) => text) {
   const r = await build({ ...common, ...options, write: false });

@@ -189,6 +189,13 @@ test('v2 memory: limit -> memory.max, swap -> memory.swap.max (swap - limit), OO
     (c) => { c.linux.resources.memory = { limit, swap: limit, reservation: limit / 2 }; }, { env });
   assert.equal(readCg(paths.unified, 'memory.max'), String(limit));
   assert.equal(readCg(paths.unified, 'memory.low'), String(limit / 2));
+  // Without swap accounting (no memory.swap.max) a host with swap pages the allocation out
+  // instead of OOM-killing it: nothing to observe then.
+  const swapOn = fs.readFileSync('/proc/swaps', 'utf8').trim().split('\n').length > 1;
+  if (swapOn && !fs.existsSync(path.join(paths.unified, 'memory.swap.max'))) {
+    t.skip('swap is on and this kernel has no cgroup v2 swap accounting (memory.swap.max): no OOM kill to observe');
+    return;
+  }
   if (fs.existsSync(path.join(paths.unified, 'memory.swap.max'))) assert.equal(readCg(paths.unified, 'memory.swap.max'), '0');
   const events = eventsStream(t, sb, ['--interval', '200ms', id], env);
   await waitUntil(() => events.lines.some((e) => e.type === 'stats'), 10_000, 'the first stats event');

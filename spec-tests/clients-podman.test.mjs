@@ -13,7 +13,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { TSRT, isAlive, show, sleep } from './helpers/tsrt.mjs';
+import { TSRT, isAlive, processesWithCmdline, show, sleep } from './helpers/tsrt.mjs';
 import { Tmux } from './helpers/terminal.mjs';
 import {
   hostCgroupFile, makeTempDir, missing, mountsUnder, removeTempDir, rootfsTar, run, tsrtCreateError, waitFor, which,
@@ -250,13 +250,13 @@ test('podman --memory, --pids-limit and --cpus: the limits are what the containe
   assert.ok(current >= 45 && current <= 50, `tasks in the container's pids cgroup: ${current}`);
 });
 
-test('podman container checkpoint: refused, since tsrt has no checkpoint command', { skip }, (t) => {
+test('podman container checkpoint: refused with tsrt\'s own words, the container untouched', { skip }, (t) => {
   const n = name(t, 'checkpoint');
   ok(['run', '-d', '--name', n, ...RUN, IMAGE, 'sleep', '1000']);
-  // podman asks `tsrt checkpoint --help`; an unknown command fails it, as with runc's "No help topic".
+  // podman asks `tsrt checkpoint --help` (exit 0, as runc's), then runs checkpoint, which fails.
   const r = podman(['container', 'checkpoint', n]);
   assert.notEqual(r.status, 0, show(r));
-  assert.match(r.stderr, /does not support checkpoint/, show(r));
+  assert.match(r.stderr, /checkpoint is not supported on this host/, show(r));
   assert.equal(inspect(n).State.Status, 'running', 'the container is untouched');
 });
 
@@ -321,6 +321,47 @@ test('podman shows tsrt\'s own error for a command that cannot run, read from ts
   assert.equal(e.status, 127, show(e));
   assert.ok(e.stderr.includes(msg), `podman exec shows ${JSON.stringify(msg)}\n${show(e)}`);
   assert.equal(inspect(n).State.Status, 'running');
+});
+
+test('podman run --timeout 2: conmon kills the container\'s process group (its init leads one), podman returns and cleans up', { skip }, (t) => {
+  const n = name(t, 'timeout');
+  // Without a process group of its own the init shared conmon's, and -getpgid(pid) hit conmon.
+  const r = podman(['run', '--name', n, '--timeout', '2', ...RUN, IMAGE, 'sh', '-c', 'sleep 1000 & sleep 1000'], { timeout: 60_000 });
+  assert.ok(!r.timedOut, `podman run --timeout 2 returned\n${show(r)}`);
+  // What podman reports with runc on the same image: exit 255, ExitCode -1 (conmon's timeout).
+  assert.equal(r.status, 255, show(r));
+  const st = inspect(n).State;
+  assert.equal(st.Status, 'exited', JSON.stringify(st));
+  assert.equal(st.ExitCode, -1, 'conmon\'s mark of a timed-out container');
+  const id = inspect(n).Id;
+  ok(['rm', n]);
+  const state = tsrtState(id);
+  assert.match(state.stderr, /does not exist/, `tsrt state of ${id} is gone`);
+  const cmdline = (p) => { try { return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8'); } catch { return ''; } };
+  assert.deepEqual(processesWithCmdline(id).filter((p) => !/conmon/.test(cmdline(p))), [], 'no process of the container is left');
+});
+
+test('podman run: a command that is not executable or a directory exits 126 (permission denied), a missing one 127', { skip }, (t) => {
+  for (const [exe, code] of [['/etc/passwd', 126], ['/etc', 126], ['/nonexistent', 127]]) {
+    const r = podman(['run', '--rm', ...RUN, IMAGE, exe]);
+    assert.equal(r.status, code, `${exe}\n${show(r)}`);
+    assert.match(r.stderr, code === 126 ? /permission denied/ : /no such file or directory/, show(r));
+  }
+});
+
+test('podman pod: two containers of a pod talk over localhost (the pod\'s network namespace has lo up)', { skip }, (t) => {
+  const pod = `${tag}-pod`;
+  const created = podman(['pod', 'create', '--name', pod, '--network', 'none']);
+  if (created.status !== 0 && /pause|catatonit|image/i.test(created.stderr)) {
+    t.skip(`podman cannot make the pod's infra container here: ${created.stderr.trim().split('\n').pop()}`);
+    return;
+  }
+  assert.equal(created.status, 0, show(created));
+  t.after(() => podman(['pod', 'rm', '--force', '--time', '0', pod]));
+  ok(['run', '-d', '--pod', pod, '--pull', 'never', IMAGE, 'sh', '-c', 'while :; do echo pong | nc -l -p 4567 127.0.0.1; done']);
+  const r = podman(['run', '--rm', '--pod', pod, '--pull', 'never', IMAGE, 'sh', '-c', 'for i in 1 2 3 4 5 6 7 8 9 10; do echo ping | nc 127.0.0.1 4567 && exit 0; sleep 0.3; done; exit 1']);
+  assert.equal(r.status, 0, show(r));
+  assert.match(r.stdout, /^pong$/m, show(r));
 });
 
 test('podman: nothing of the tests is left (containers, tsrt state, processes, mounts)', { skip }, () => {

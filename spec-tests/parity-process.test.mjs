@@ -130,16 +130,25 @@ function setArgs(b, args) {
 test(`an execve that fails after start says why on the container's stderr, with runc's words${runcNote}`, { skip }, async (t) => {
   const sb = new Sandbox(t);
   const b = badFilesBundle(sb);
-  const cases = [['/garbage', 'exec /garbage: exec format error'], ['/badinterp', 'exec /badinterp: no such file or directory']];
-  for (const [exe, sentence] of cases) {
+  const later = path.join(b.rootfs, 'later');
+  const cases = [
+    ['/garbage', 'exec /garbage: exec format error'],
+    ['/badinterp', 'exec /badinterp: no such file or directory'],
+    // executable at create, not any more at start: EACCES, another errno of the selection
+    ['/later', 'exec /later: permission denied', () => fs.chmodSync(later, 0o644)],
+  ];
+  for (const [exe, sentence, beforeStart] of cases) {
     setArgs(b, [exe]);
     for (const rt of runtimes(sb, t)) {
+      writeScript(later, 'echo ran');
+      fs.chmodSync(later, 0o755);
       const id = rt.id('execfail');
       const pidFile = path.join(sb.dir, `${id}.pid`);
       // create's stderr is the container's: the init writes there after create has exited.
       const create = rt.run(['create', '--bundle', b.dir, '--pid-file', pidFile, id]);
       assert.equal(create.status, 0, `${rt.name}: ${show(create)}`);
       const pid = sb.track(Number(fs.readFileSync(pidFile, 'utf8')));
+      beforeStart?.();
       const start = rt.run(['start', id]);
       assert.equal(start.status, 0, `${rt.name} start: ${show(start)}`);
       await waitUntil(() => !isAlive(pid), 20_000, `${rt.name}: the init of ${exe} exits`);
@@ -168,7 +177,15 @@ test(`an execve that fails after start says why on the container's stderr, with 
 test(`a command that is not executable, a directory or missing: runc's messages (126 vs 127 under engines), nothing left${runcNote}`, { skip }, (t) => {
   const sb = new Sandbox(t);
   const b = badFilesBundle(sb);
+  // A script on a noexec bind mount: only the init can see that (runc's LookPath checks
+  // access(X_OK) in the container before it waits for start).
+  const hostDir = sb.mkdir('noexec-src');
+  writeScript(path.join(hostDir, 'script'), 'echo ran');
+  const c = JSON.parse(fs.readFileSync(b.configPath, 'utf8'));
+  c.mounts.push({ destination: '/mnt', type: 'bind', source: hostDir, options: ['bind', 'noexec'] });
+  fs.writeFileSync(b.configPath, JSON.stringify(c, null, 2));
   const cases = [
+    ['/mnt/script', /exec:? "?\/mnt\/script"?: .*permission denied/],
     ['/noexec', /exec: "\/noexec": permission denied/],
     ['/adir', /exec: "\/adir": permission denied/],
     ['/nothere', /exec: "\/nothere": stat \/nothere: no such file or directory/],
@@ -188,7 +205,7 @@ test(`a command that is not executable, a directory or missing: runc's messages 
   assert.deepEqual(fs.existsSync(sb.root) ? fs.readdirSync(sb.root) : [], [], 'no tsrt state left');
 });
 
-test(`hooks run in runc's working directories: the bundle, the rootfs for createContainer, the caller's for delete's poststop${runcNote}`, { skip }, (t) => {
+test(`hooks run in runc's working directories: the bundle, the rootfs for createContainer, the caller's for delete's poststop (run's: the bundle)${runcNote}`, { skip }, (t) => {
   const sb = new Sandbox(t);
   const logDir = sb.mkdir('hooklog');
   const hook = writeScript(path.join(logDir, 'hook.sh'), `echo "$1 $(pwd)" >> ${logDir}/"$2"`);
@@ -215,11 +232,37 @@ test(`hooks run in runc's working directories: the bundle, the rootfs for create
     const r = rt.run(['delete', id], { cwd: callerDirs.delete });
     assert.equal(r.status, 0, `${rt.name}: ${show(r)}`);
     logs[rt.name] = fs.readFileSync(path.join(logDir, rt.name), 'utf8');
+    fs.rmSync(path.join(logDir, rt.name));
+    // `run` works in the bundle directory: poststop too runs there.
+    const run = rt.run(['run', '--bundle', b.dir, rt.id('hookcwd-run')], { cwd: callerDirs.delete });
+    assert.equal(run.status, 0, `${rt.name}: ${show(run)}`);
+    logs[`${rt.name} run`] = fs.readFileSync(path.join(logDir, rt.name), 'utf8');
     fs.writeFileSync(b.configPath, text.replaceAll(JSON.stringify(rt.name), '"RT"'));
   }
-  const expected = [
-    `prestart ${b.dir}`, `createRuntime ${b.dir}`, `createContainer ${b.rootfs}`, `poststart ${b.dir}`, `poststop ${callerDirs.delete}`,
+  const expected = (poststop) => [
+    `prestart ${b.dir}`, `createRuntime ${b.dir}`, `createContainer ${b.rootfs}`, `poststart ${b.dir}`, `poststop ${poststop}`,
   ].join('\n') + '\n';
-  assert.equal(logs.tsrt, expected, 'tsrt');
-  if (logs.runc !== undefined) assert.equal(logs.runc, expected, 'runc, on the same bundle');
+  assert.equal(logs.tsrt, expected(callerDirs.delete), 'tsrt create/start/delete');
+  assert.equal(logs['tsrt run'], expected(b.dir), 'tsrt run');
+  if (logs.runc !== undefined) {
+    assert.equal(logs.runc, expected(callerDirs.delete), 'runc create/start/delete, on the same bundle');
+    assert.equal(logs['runc run'], expected(b.dir), 'runc run');
+  }
+});
+
+test(`startContainer hooks run in the container with process.cwd as their working directory${runcNote}`, { skip }, async (t) => {
+  const sb = new Sandbox(t);
+  const b = sb.bundle({ copyRootfs: true, patch: (c, { rootfs }) => {
+    fs.mkdirSync(path.join(rootfs, 'tmp'), { recursive: true });
+    c.process.args = ['true'];
+    c.process.cwd = '/etc';
+    c.hooks = { startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'pwd > /tmp/hook-cwd'] }] };
+    return c;
+  } });
+  for (const rt of runtimes(sb, t)) {
+    fs.rmSync(path.join(b.rootfs, 'tmp', 'hook-cwd'), { force: true });
+    const r = rt.run(['run', '--bundle', b.dir, rt.id('startcwd')]);
+    assert.equal(r.status, 0, `${rt.name}: ${show(r)}`);
+    assert.equal(fs.readFileSync(path.join(b.rootfs, 'tmp', 'hook-cwd'), 'utf8'), '/etc\n', rt.name);
+  }
 });

@@ -170,6 +170,46 @@ const update: CommandSpec = {
   },
 };
 
+/**
+ * checkpoint and restore take runc's flags (podman probes `checkpoint --help` and reads
+ * its exit code) and fail: tsrt cannot checkpoint (CRIU support is not built in).
+ */
+function notSupported(name: string, describe: string, flags: FlagSpec[], positionals = [ID]): CommandSpec {
+  return {
+    name, describe, positionals, flags,
+    run() {
+      throw new UsageError(`${name} is not supported on this host: tsrt has no checkpoint/restore (CRIU) support`);
+    },
+  };
+}
+const CRIU_FLAGS: FlagSpec[] = [
+  { name: 'image-path', type: 'string', describe: 'path for saving criu image files' },
+  { name: 'work-path', type: 'string', describe: 'path for saving work files and logs' },
+  { name: 'tcp-established', type: 'boolean', default: false, describe: 'allow open tcp connections' },
+  { name: 'ext-unix-sk', type: 'boolean', default: false, describe: 'allow external unix sockets' },
+  { name: 'shell-job', type: 'boolean', default: false, describe: 'allow shell jobs' },
+  { name: 'file-locks', type: 'boolean', default: false, describe: 'handle file locks, for safety' },
+  { name: 'manage-cgroups-mode', type: 'string', describe: 'cgroups mode: soft, full, strict, ignore' },
+  { name: 'empty-ns', type: 'array', describe: 'create a namespace, but do not restore its properties' },
+  { name: 'auto-dedup', type: 'boolean', default: false, describe: 'enable auto deduplication of memory images' },
+  { name: 'lazy-pages', type: 'boolean', default: false, describe: 'use userfaultfd to lazily restore memory pages' },
+];
+const checkpoint = notSupported('checkpoint', 'checkpoint a running container (not supported: fails)', [...CRIU_FLAGS,
+  { name: 'parent-path', type: 'string', describe: 'path for previous criu image files in pre-dump' },
+  { name: 'leave-running', type: 'boolean', default: false, describe: 'leave the process running after checkpointing' },
+  { name: 'pre-dump', type: 'boolean', default: false, describe: 'dump the container\'s memory only, leave it running' },
+  { name: 'page-server', type: 'string', describe: 'ADDRESS:PORT of the page server' },
+  { name: 'status-fd', type: 'string', describe: 'criu writes \\0 to this FD once lazy-pages is ready' }]);
+const restore = notSupported('restore', 'restore a container from a previous checkpoint (not supported: fails)', [...CRIU_FLAGS,
+  { name: 'console-socket', type: 'string', describe: 'AF_UNIX socket that receives the pty master' },
+  { name: 'bundle', alias: 'b', type: 'string', describe: 'path to the OCI bundle' },
+  { name: 'detach', alias: 'd', type: 'boolean', default: false, describe: 'detach from the container\'s process' },
+  { name: 'pid-file', type: 'string', describe: 'write the init pid here' },
+  { name: 'no-subreaper', type: 'boolean', default: false, describe: 'do not become a child subreaper' },
+  { name: 'no-pivot', type: 'boolean', default: false, describe: 'do not use pivot_root' },
+  { name: 'lsm-profile', type: 'string', describe: 'LSM profile for the restored process' },
+  { name: 'lsm-mount-context', type: 'string', describe: 'SELinux mount context' }]);
+
 export const COMMANDS: CommandSpec[] = [
-  create, run, L.start, L.state, L.kill, L.delete, exec, L.list, spec, L.features, bundle, L.pause, L.resume, L.ps, L.events, update,
+  create, run, L.start, L.state, L.kill, L.delete, exec, L.list, spec, L.features, bundle, L.pause, L.resume, L.ps, L.events, update, checkpoint, restore,
 ];

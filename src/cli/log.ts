@@ -1,7 +1,7 @@
 // Error and warning output, shaped like runc's: logrus text lines on stderr, or with
 // --log FILE --log-format json one JSON object per line (podman reads a failing
 // command's file as ONE object, so the fatal error is the only line written then).
-import { appendFileSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, openSync, writeSync } from 'node:fs';
 import { safeMessage } from '../util/quote';
 
 let sleeper: Int32Array | undefined;
@@ -39,6 +39,14 @@ let opts: LogOptions = {};
 
 export function configureLog(o: LogOptions): void {
   opts = o;
+  // As runc, --log FILE exists once tsrt ran, even when nothing was logged (callers read it).
+  if (o.log) {
+    try {
+      closeSync(openSync(o.log, 'a', 0o600));
+    } catch {
+      // unwritable: each line then falls back to stderr (emit)
+    }
+  }
 }
 
 function line(level: string, msg: string): string {

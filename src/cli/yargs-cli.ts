@@ -20,10 +20,8 @@ function firstWord(argv: string[], globals: FlagSpec[]): string | undefined {
   return undefined;
 }
 
-export async function parseWithYargs(argv: string[], globals: FlagSpec[], commands: CommandSpec[], version: string): Promise<{ cmd: CommandSpec; args: Parsed } | undefined> {
-  // An unknown command fails even with --help (yargs would print the general help and
-  // exit 0), as runc's "No help topic": podman probes `checkpoint --help` to learn
-  // whether the runtime can checkpoint.
+export async function parseWithYargs(argv: string[], globals: FlagSpec[], commands: CommandSpec[]): Promise<{ cmd: CommandSpec; args: Parsed } | undefined> {
+  // An unknown command fails.
   const word = firstWord(argv, globals);
   if (word !== undefined && word !== 'help' && !commands.some((c) => c.name === word)) {
     throw new UsageError(`unknown command ${JSON.stringify(word)}: see tsrt --help`);
@@ -46,13 +44,12 @@ export async function parseWithYargs(argv: string[], globals: FlagSpec[], comman
       chosen = { cmd: c, args: a as unknown as Parsed };
     });
   }
+  // --help, -h, help and --version are answered before yargs is loaded (cli.ts, help.ts).
   await y
-    .version(version)
-    .alias('version', 'v')
+    .version(false)
     .demandCommand(1, 'a command is required: see tsrt --help')
     .strict()
-    .help()
-    .alias('help', 'h')
+    .help(false)
     .fail((msg, err) => {
       throw err ?? new UsageError(msg);
     })

@@ -25,6 +25,7 @@ import { moveNetDevices } from '../linux/net-devices';
 import { hostSideBindSources, sendHostSources } from '../linux/mount-sources';
 import { checkExecutable } from '../linux/process-setup';
 import { warmCgroupAttach } from '../cgroups/warm-attach';
+import { logDebug } from '../cli/log';
 
 export interface CreateOptions {
   root: string;
@@ -101,6 +102,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     throw new ConfigError(`root.path: ${rootfs}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   const execPath = checkExecutable(spec, rootfs, spec.process?.env ?? []);
+  logDebug(`create ${o.id}: bundle ${bundle}, rootfs ${rootfs}, process ${JSON.stringify(execPath ?? spec.process?.args?.[0])}`);
   const store = new StateStore(o.root);
   const undo: (() => void)[] = [];
   // fds the parent opened for the child; each closed exactly once (numbers get reused).
@@ -171,6 +173,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       hostSources: sources.length ? { socketFd: sourceSocket?.[0] ?? 995, sources } : undefined,
       execPath,
     });
+    logDebug(`create ${o.id}: init plan of ${plan.steps.length} steps, clone flags 0x${cloneFlags.toString(16)}${ns.twoStage ? ', two stages' : ''}`);
     if (o.printPlan) {
       process.stdout.write(describePlan(plan, cloneFlags));
       closeAll();
@@ -211,6 +214,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     state.pid = pid;
     state.pidStartTime = procStat(pid)?.startTime ?? '';
     store.save(state);
+    logDebug(`create ${o.id}: init started, pid ${pid}`);
 
     if (ns.newUser) writeIdMaps(pid, spec);
     const cgroups = setupCgroups(spec, o.id, pid, { systemdCgroup: !!o.systemdCgroup });
@@ -220,6 +224,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       state.cgroupPaths = cgroups.paths;
       store.save(state);
     }
+    logDebug(`create ${o.id}: ${ns.newUser ? 'id maps written, ' : ''}cgroups ${JSON.stringify(cgroups.paths)}`);
     moveNetDevices(spec, pid);
     if (sourceSocket) sendHostSources(pid, sourceSocket[1], sources);
     if (notify) {
@@ -237,6 +242,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       if (r.kind === 'ready') break;
       if (r.kind !== 'hooks') fail(r);
       const st = hookState(state, 'creating');
+      logDebug(`create ${o.id}: running the prestart, createRuntime and createContainer hooks`);
       await runHooks(spec.hooks?.prestart, st, 'prestart', bundle);
       await runHooks(spec.hooks?.createRuntime, st, 'createRuntime', bundle);
       (spec.hooks?.createContainer ?? []).forEach((h, i) => runHookInMountNs(h, st, 'createContainer', i, pid, rootfs));
@@ -244,6 +250,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     }
     delete state.creating;
     store.save(state);
+    logDebug(`create ${o.id}: created (the init waits on ${store.fifoPath(o.id)})`);
     if (o.pidFile) writePidFile(resolve(o.pidFile), pid);
     if (o.keepReport) closeLater.delete(reportR);
     closeAll();

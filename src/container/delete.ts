@@ -4,6 +4,7 @@ import { runHook } from '../hooks/run-hooks';
 import { ContainerError } from '../util/errors';
 import { DamagedStateError, hookState, type Recovery, type SavedState, type StateStore } from './state-store';
 import { isAlive, procStat, statusOf } from './status';
+import { logDebug } from '../cli/log';
 
 export async function deleteContainer(store: StateStore, id: string, force: boolean, warn: (msg: string) => void): Promise<void> {
   try {
@@ -31,6 +32,7 @@ async function deleteLocked(store: StateStore, id: string, force: boolean, warn:
       throw e;
     }
     const status = statusOf(store, s);
+    logDebug(`delete ${id}: status ${status}${force ? ', --force' : ''}`);
     if (status === 'running' || status === 'paused') {
       if (!force) throw new ContainerError('ESTATE', `cannot delete container ${id} that is not stopped: ${status}`);
     }
@@ -41,13 +43,18 @@ async function deleteLocked(store: StateStore, id: string, force: boolean, warn:
   });
 }
 
-export async function removeContainer(store: StateStore, s: SavedState, warn: (msg: string) => void): Promise<void> {
+/**
+ * Runs the poststop hooks and removes the cgroups and the state. `hookCwd`: `run` gives
+ * the bundle, where runc (which works in the bundle directory) runs them; `delete` keeps
+ * the caller's working directory, as runc's.
+ */
+export async function removeContainer(store: StateStore, s: SavedState, warn: (msg: string) => void, hookCwd?: string): Promise<void> {
   // Every poststop hook runs; a failing one is only a warning (runtime.md).
   const st = hookState({ ...s, pid: 0 }, 'stopped');
   const hooks = s.config.hooks?.poststop ?? [];
   for (let i = 0; i < hooks.length; i++) {
     try {
-      await runHook(hooks[i]!, st, 'poststop', i);
+      await runHook(hooks[i]!, st, 'poststop', i, hookCwd);
     } catch (e) {
       warn((e as Error).message);
     }

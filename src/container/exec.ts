@@ -17,6 +17,7 @@ import { writePidFile, type StateStore } from './state-store';
 import { callerWindowSize, proxyTerminal, type TerminalProxy } from '../console/proxy';
 import { statusOf } from './status';
 import { exitCodeOf, forwardSignals } from './foreground';
+import { logDebug } from '../cli/log';
 
 export interface ExecOptions extends ExecFlags {
   detach: boolean;
@@ -70,6 +71,7 @@ export async function execInContainer(store: StateStore, id: string, o: ExecOpti
       throw new TsrtError('EUSAGE', '--console-socket given but the process has no terminal (use --tty)');
     }
     const plan = buildExecPlan({ spec, joined, reportFd: reportW, syncFd: syncR, keepFds: o.preserveFds, env: processEnv(spec, s.rootfs), consoleSocketFd: consoleFd });
+    logDebug(`exec ${s.id}: plan of ${plan.steps.length} steps, joining ${joined.map((j) => j.type).join(',')} of pid ${s.pid}`);
     const first = startPlan(plan, 17 /* SIGCHLD */, reportW);
     close(reportW);
     close(syncR);
@@ -88,6 +90,7 @@ export async function execInContainer(store: StateStore, id: string, o: ExecOpti
       try { process.kill(pid, 'SIGKILL'); libc.waitpid(pid, 0); } catch { /* gone */ }
       throw e;
     }
+    logDebug(`exec ${s.id}: process ${pid} started`);
     if (o.pidFile) writePidFile(o.pidFile, pid);
     if (o.detach) return 0;
     let terminal: TerminalProxy | undefined;

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { ContainerError } from '../util/errors';
 import type { StateStore } from './state-store';
 import { statusOf } from './status';
+import { logDebug } from '../cli/log';
 
 export function killContainer(store: StateStore, id: string, signal: number, all: boolean): void {
   store.withLock(id, () => {
@@ -13,6 +14,7 @@ export function killContainer(store: StateStore, id: string, signal: number, all
       if (all) return;
       throw new ContainerError('ESTATE', 'container not running');
     }
+    logDebug(`kill ${id}: signal ${signal} to ${all ? 'every process' : `the init (pid ${s.pid})`}, status ${status}`);
     if (all && s.cgroupPaths && Object.keys(s.cgroupPaths).length) {
       const { signalAllProcesses } = require('../cgroups/signal-all') as typeof import('../cgroups/signal-all');
       signalAllProcesses(s.cgroupPaths, signal);

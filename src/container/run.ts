@@ -12,6 +12,7 @@ import { createContainer, type CreateOptions } from './create';
 import { removeContainer } from './delete';
 import { releaseInit } from './start';
 import { exitCodeOf, forwardSignals } from './foreground';
+import { logDebug } from '../cli/log';
 
 export interface RunOptions extends CreateOptions {
   detach?: boolean;
@@ -51,7 +52,7 @@ export async function runContainer(o: RunOptions, warn: (msg: string) => void): 
   }
   const cleanup = async () => {
     try { process.kill(state.pid, 'SIGKILL'); } catch { /* gone */ }
-    await removeContainer(store, state, warn);
+    await removeContainer(store, state, warn, state.bundle);
   };
   const stopForwarding = forwardSignals(state.pid, { terminal: terminal !== undefined });
   try {
@@ -67,10 +68,12 @@ export async function runContainer(o: RunOptions, warn: (msg: string) => void): 
   if (o.detach) return 0;
   // EOF on the report pipe: execve succeeded (the pipe is close-on-exec).
   const r = readReport(plan, reportFd!);
+  logDebug(`run ${state.id}: ${r.kind === 'error' ? 'the exec failed' : 'started'}, waiting for pid ${state.pid}`);
   const status = await libc.waitpidAsync(state.pid);
+  logDebug(`run ${state.id}: pid ${state.pid} exited with wait status 0x${status.toString(16)}`);
   await terminal?.finish();
   stopForwarding();
-  if (!o.keep) await removeContainer(store, state, warn);
+  if (!o.keep) await removeContainer(store, state, warn, state.bundle);
   if (r.kind === 'error') throw new TsrtError('EEXEC', r.message);
   return exitCodeOf(status);
 }

@@ -1,4 +1,4 @@
-// Signal names and numbers as runc accepts them: 9, KILL, SIGKILL (any case).
+// Signal names and numbers as runc accepts them: 9, KILL, SIGKILL (any case), and 0.
 import { SIGNALS } from '../libc/constants';
 import { UsageError } from '../util/errors';
 
@@ -6,8 +6,9 @@ export function parseSignal(text: string | undefined): number {
   if (text === undefined || text === '') return 15;
   if (/^\d+$/.test(text)) {
     const n = Number(text);
-    if (n >= 1 && n <= 64) return n;
-    throw new UsageError(`invalid signal ${JSON.stringify(text)}: numbers go from 1 to 64`);
+    // 0 sends nothing: it asks whether the container's init still exists (kill(2)).
+    if (n >= 0 && n <= 64) return n;
+    throw new UsageError(`invalid signal ${JSON.stringify(text)}: numbers go from 0 to 64`);
   }
   const upper = text.toUpperCase();
   const name = upper.startsWith('SIG') ? upper : `SIG${upper}`;

@@ -5,6 +5,7 @@ import { runHooks } from '../hooks/run-hooks';
 import { ContainerError, TsrtError } from '../util/errors';
 import { hookState, type SavedState, type StateStore } from './state-store';
 import { isAlive, statusOf } from './status';
+import { logDebug } from '../cli/log';
 
 export async function startContainer(store: StateStore, id: string): Promise<void> {
   await store.withLock(id, async () => {
@@ -13,7 +14,9 @@ export async function startContainer(store: StateStore, id: string): Promise<voi
     if (status !== 'created') {
       throw new ContainerError('ESTATE', status === 'stopped' ? `cannot start a container that has stopped` : `cannot start an already ${status} container`);
     }
+    logDebug(`start ${id}: releasing the init (pid ${s.pid}) through the exec fifo`);
     await releaseInit(store, s);
+    logDebug(`start ${id}: started`);
   });
 }
 

@@ -28,6 +28,7 @@ const MESSAGES: Record<number, string> = {
   40: 'too many levels of symbolic links', 95: 'operation not supported',
   110: 'connection timed out', 111: 'connection refused', 8: 'exec format error',
   7: 'argument list too long', 10: 'no child processes', 6: 'no such device or address',
+  26: 'text file busy', 80: 'accessing a corrupted shared library',
 };
 
 export function strerror(e: number): string {

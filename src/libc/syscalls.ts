@@ -14,8 +14,7 @@ const X86_64 = {
   keyctl: 250, ioprio_set: 251, openat: 257, mkdirat: 258, mknodat: 259, fchownat: 260,
   symlinkat: 266, fchmodat: 268, unlinkat: 263, unshare: 272, dup3: 292, prlimit64: 302, setns: 308,
   sched_setattr: 314, seccomp: 317, open_tree: 428, move_mount: 429, close_range: 436,
-  openat2: 437, mount_setattr: 442, socket: 41, connect: 42, sendmsg: 46, recvmsg: 47,
-  fstat: 5, fstatfs: 138, lseek: 8, memfd_create: 319, ftruncate: 77, ppoll: 271,
+  openat2: 437, mount_setattr: 442, socket: 41, connect: 42, sendmsg: 46, recvmsg: 47, fstat: 5, fstatfs: 138, lseek: 8, memfd_create: 319, ftruncate: 77, ppoll: 271, faccessat: 269,
 } as const;
 
 const AARCH64: Record<SyscallName, number> = {
@@ -28,8 +27,7 @@ const AARCH64: Record<SyscallName, number> = {
   keyctl: 219, ioprio_set: 30, openat: 56, mkdirat: 34, mknodat: 33, fchownat: 54,
   symlinkat: 36, fchmodat: 53, unlinkat: 35, unshare: 97, dup3: 24, prlimit64: 261, setns: 268,
   sched_setattr: 274, seccomp: 277, open_tree: 428, move_mount: 429, close_range: 436,
-  openat2: 437, mount_setattr: 442, socket: 198, connect: 203, sendmsg: 211, recvmsg: 212,
-  fstat: 80, fstatfs: 44, lseek: 62, memfd_create: 279, ftruncate: 46, ppoll: 73,
+  openat2: 437, mount_setattr: 442, socket: 198, connect: 203, sendmsg: 211, recvmsg: 212, fstat: 80, fstatfs: 44, lseek: 62, memfd_create: 279, ftruncate: 46, ppoll: 73, faccessat: 48,
 };
 
 export function syscallTable(arch: string = process.arch): Record<SyscallName, number> {

@@ -7,7 +7,7 @@ import { MSG } from '../plan/run-plan';
 import type { NamespacePlan } from './namespaces';
 import { buildFinalMountSteps, buildMountSteps, buildPivotSteps, hasProcOnProc, type RootfsInput } from './rootfs';
 import { buildMaskSourceSteps, buildPathProtectionSteps } from './path-protection';
-import { buildInitExecSteps, buildFdSteps, buildNewSessionStep, buildRlimitSteps, buildSignalResetSteps, buildUserAndCapSteps, processEnv } from './process-setup';
+import { buildExecCheckStep, buildInitExecSteps, buildFdSteps, buildNewSessionStep, buildRlimitSteps, buildSignalResetSteps, buildUserAndCapSteps, processEnv } from './process-setup';
 import { buildLoopbackUpSteps } from './loopback';
 import { ConfigError } from '../util/errors';
 import { buildEnterAndCloneSteps, buildIntermediateExitSteps, type TwoStage } from './enter-namespaces';
@@ -171,6 +171,7 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   if (proc.noNewPrivileges) plan.add('prctl', [PR.SET_NO_NEW_PRIVS, 1, 0, 0, 0], 'set no_new_privs');
   buildFdSteps(plan, input.keepFds);
   buildLsmSteps(plan, spec);
+  buildExecCheckStep(plan, input.execPath ?? proc.args?.[0]);
   // Wait for `start`: the exec fifo is reopened (for writing) through the container's
   // /proc, the O_PATH fd the parent opened being the only way to reach it after pivot_root.
   // Checked before READY: tsrt's own FIFO, and a /proc/self/fd that is the kernel's (a

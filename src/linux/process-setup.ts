@@ -4,7 +4,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import type { Process, Spec } from '../oci/spec-types';
-import { CLOSE_RANGE_CLOEXEC, F_SETFD, PR, PR_CAP_AMBIENT_RAISE, RLIMIT, SIG_SETMASK } from '../libc/constants';
+import { AT_FDCWD, CLOSE_RANGE_CLOEXEC, F_SETFD, PR, PR_CAP_AMBIENT_RAISE, RLIMIT, SIG_SETMASK } from '../libc/constants';
 import type { Plan } from '../plan/plan';
 import { CAPABILITY_NUMBERS, capMask, hostLastCap } from './capabilities';
 import { secureJoin } from '../util/secure-join';
@@ -236,6 +236,16 @@ export function buildInitExecSteps(plan: Plan, args: string[], env: string[], re
     plan.add('execve', [plan.cstr(c), argv, envp], `exec ${JSON.stringify(c)} in the container`, { ignoreError: true, store: record, storeOffset: 8 });
   }
   buildExecFailureSteps(plan, report, record, execFailureSentence(name), name.includes('/') ? undefined : notInPath(name));
+}
+
+/**
+ * Before `start`, as runc's init (Go's LookPath: access(X_OK)): the command can be
+ * executed as the process's user in the container as it now is, mounts included (a
+ * noexec mount, a file a mount brings or hides), so that `create` fails, not the start.
+ */
+export function buildExecCheckStep(plan: Plan, path: string | undefined): void {
+  if (!path?.includes('/')) return; // looked up in $PATH at exec time (mounts decide)
+  plan.add('faccessat', [AT_FDCWD, plan.cstr(path), 1 /* X_OK */], `exec: ${JSON.stringify(path)}`);
 }
 
 function pathCandidates(name: string, env: string[]): string[] {
