@@ -20,6 +20,8 @@ export interface ExecPlanInput {
   keepFds: number;
   env: string[];
   consoleSocketFd?: number;
+  /** SCMP_ACT_NOTIFY: socket connected to listenerPath, pipe with the process state */
+  seccompNotify?: { socketFd: number; stateReadFd: number };
 }
 
 export function buildExecPlan(input: ExecPlanInput): Plan {
@@ -45,7 +47,7 @@ export function buildExecPlan(input: ExecPlanInput): Plan {
   buildFdSteps(plan, input.keepFds);
   buildLsmSteps(plan, spec);
   plan.add('prctl', [PR.SET_PDEATHSIG, 0, 0, 0, 0], 'outlive tsrt (a parent-death signal survives execve)');
-  buildSeccompSteps(plan, spec);
+  buildSeccompSteps(plan, spec, input.seccompNotify);
   buildExecSteps(plan, proc.args ?? [], input.env);
   buildIntermediateExitSteps(plan, input.reportFd, twoStage);
   return plan;

@@ -151,6 +151,9 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   if (proc.noNewPrivileges) plan.add('prctl', [PR.SET_NO_NEW_PRIVS, 1, 0, 0, 0], 'set no_new_privs');
   buildFdSteps(plan, input.keepFds);
   buildLsmSteps(plan, spec);
+  // As runc: the filter is in place before `create` returns (the agent has its listener
+  // then), so the wait for `start`, the startContainer hooks and execve run under it.
+  buildSeccompSteps(plan, spec, input.seccompNotify);
   // Wait for `start`: the exec fifo is reopened (for writing) through the container's
   // /proc, the O_PATH fd the parent opened being the only way to reach it after pivot_root.
   const fifo = plan.slot('exec fifo fd');
@@ -160,7 +163,6 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   plan.add('write', [{ load: fifo }, plan.cstr('0'), 1], 'signal `tsrt start` through the exec fifo');
   plan.add('close', [{ load: fifo }], 'close the exec fifo');
   buildStartContainerHookSteps(plan, spec.hooks?.startContainer ?? [], input.startHookStdin, input.startHookStdinWrite ?? []);
-  buildSeccompSteps(plan, spec, input.seccompNotify);
   buildExecSteps(plan, proc.args ?? [], processEnv(spec, input.rootfs));
 
   if (twoStage) buildIntermediateExitSteps(plan, report, twoStage);

@@ -1,0 +1,194 @@
+// Parity with runc where engines and images rely on it (issue 13): each test runs the
+// same bundle under runc (installed) and under tsrt and compares what the container and
+// the host see. Sections: seccomp's ENOSYS for syscalls newer than the profile and the
+// filter's place in the init; the terminal's owner; exec --cgroup and the device cgroup;
+// containers without a mount namespace of their own.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Sandbox, REPO, runToFiles, show, waitUntil, writeScript } from './helpers/tsrt.mjs';
+
+const HAVE_RUNC = spawnSync('runc', ['--version'], { stdio: 'ignore' }).status === 0;
+const NO_RUNC = HAVE_RUNC ? false : 'runc is not installed';
+
+/**
+ * runc with a --root of its own under the sandbox; its containers are deleted (which
+ * removes their cgroups) before the sandbox's directory goes.
+ */
+function runcIn(t, sb) {
+  const root = path.join(sb.dir, 'runc-state');
+  const ids = new Set();
+  const runc = (args, opts = {}) => runToFiles('runc', ['--root', root, ...args], {
+    ...sb.ioFiles(), label: `runc ${args.join(' ')}`, cwd: opts.cwd ?? sb.dir, input: opts.input, timeout: opts.timeout,
+  });
+  runc.id = (prefix) => { const id = sb.id(`runc-${prefix}`); ids.add(id); return id; };
+  t.after(() => { for (const id of ids) spawnSync('runc', ['--root', root, 'delete', '--force', id], { stdio: 'ignore', timeout: 30_000 }); });
+  return runc;
+}
+
+/** `run` of the same bundle under both runtimes: {tsrt, runc} results. */
+function runBoth(t, sb, bundleDir, prefix) {
+  const runc = runcIn(t, sb);
+  return {
+    tsrt: sb.tsrt(['run', '--bundle', bundleDir, sb.id(prefix)]),
+    runc: runc(['run', '--bundle', bundleDir, runc.id(prefix)]),
+  };
+}
+
+function defaultProfile() {
+  const p = JSON.parse(fs.readFileSync(path.join(REPO, 'spec-tests', 'fixtures', 'seccomp-default.json'), 'utf8'));
+  delete p['//'];
+  return p;
+}
+
+// --- seccomp: ENOSYS above the profile's highest syscall ---------------------------------
+
+/** `sys NR...` calls each syscall number with zero arguments and prints "NR ERRNO" (0: success). */
+const SYS_C = `
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    long nr = strtol(argv[i], 0, 0);
+    errno = 0;
+    long r = syscall(nr, 0, 0, 0, 0, 0, 0);
+    printf("%ld %d\\n", nr, r < 0 ? errno : 0);
+  }
+  return 0;
+}
+`;
+
+/** Builds the static `sys` into dir (undefined when there is no C compiler or static libc). */
+function buildSys(dir) {
+  const out = path.join(dir, 'sys');
+  const r = spawnSync('cc', ['-static', '-O2', '-x', 'c', '-', '-o', out], { input: SYS_C, encoding: 'utf8' });
+  return r.status === 0 ? out : undefined;
+}
+
+// Syscall numbers per architecture: one the profile allows (getpid), one it does not name
+// but is below its highest (acct), faccessat2 (newer than the trimmed profile below) and
+// a number no kernel has given out.
+const NUMBERS = {
+  x64: { getpid: 39, acct: 163 },
+  arm64: { getpid: 172, acct: 89 },
+}[process.arch];
+const FACCESSAT2 = 439; // the same on every architecture since 5.8 (the unified table)
+const UNASSIGNED = 1000;
+
+/**
+ * The Docker-like profile without the syscalls added since 5.1 (pidfd_send_signal,
+ * number 424, and later): an older profile, like one shipped with an older engine.
+ */
+const NEWER_THAN_5_0 = /^(pidfd_|io_uring_|open_tree|move_mount|fs(open|config|mount|pick)$|clone3$|close_range$|openat2$|faccessat2$|process_m|epoll_pwait2$|mount_setattr$|quotactl_fd$|landlock_|memfd_secret$|futex_(waitv|wake|wait|requeue)$|set_mempolicy_home_node$|cachestat$|fchmodat2$|map_shadow_stack$|statmount$|listmount$|lsm_|mseal$|[gs]etxattrat$|listxattrat$|removexattrat$|uretprobe$|open_tree_attr$|file_[gs]etattr$)/;
+function oldProfile() {
+  const p = defaultProfile();
+  p.syscalls = p.syscalls.map((s) => ({ ...s, names: s.names.filter((n) => !NEWER_THAN_5_0.test(n)) })).filter((s) => s.names.length);
+  return p;
+}
+
+const sysSkip = !NUMBERS ? `no syscall numbers for ${process.arch} in this test` : NO_RUNC;
+
+test('parity seccomp: a syscall newer than the profile gets ENOSYS (not the default EPERM), as under runc', { skip: sysSkip }, (t) => {
+  const sb = new Sandbox(t);
+  const b = sb.bundle({ copyRootfs: true, patch: (c, { rootfs }) => {
+    c.linux.seccomp = oldProfile();
+    c.process.args = ['/sys-probe', String(UNASSIGNED), String(FACCESSAT2), String(NUMBERS.acct), String(NUMBERS.getpid)];
+    c.process.terminal = false;
+    const sys = buildSys(sb.dir);
+    if (!sys) return;
+    fs.copyFileSync(sys, path.join(rootfs, 'sys-probe'));
+    fs.chmodSync(path.join(rootfs, 'sys-probe'), 0o755);
+  } });
+  if (!fs.existsSync(path.join(b.rootfs, 'sys-probe'))) return t.skip('cc -static does not work here (no C compiler or static libc)');
+  const { tsrt, runc } = runBoth(t, sb, b.dir, 'enosys');
+  assert.equal(runc.status, 0, show(runc));
+  assert.equal(tsrt.status, 0, show(tsrt));
+  const want = `${UNASSIGNED} 38\n${FACCESSAT2} 38\n${NUMBERS.acct} 1\n${NUMBERS.getpid} 0\n`;
+  assert.equal(runc.stdout, want, `runc: above the profile's highest ENOSYS, below it the default EPERM\n${show(runc)}`);
+  assert.equal(tsrt.stdout, runc.stdout, show(tsrt));
+});
+
+test('parity seccomp: no ENOSYS stub when the default action allows or no architecture is listed (as runc)', { skip: sysSkip }, (t) => {
+  const sb = new Sandbox(t);
+  const sys = buildSys(sb.dir);
+  if (!sys) return t.skip('cc -static does not work here (no C compiler or static libc)');
+  const cases = [
+    // No architectures: runc computes the highest syscall per listed architecture only.
+    [{ ...oldProfile(), architectures: undefined }, `${UNASSIGNED} 1\n${FACCESSAT2} 1\n`],
+    // An allowing default: unknown numbers reach the kernel, which says ENOSYS itself.
+    [{ defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_AARCH64'].filter((a) => a.includes(process.arch === 'x64' ? 'X86' : 'AARCH')), syscalls: [{ names: ['acct'], action: 'SCMP_ACT_ERRNO' }] }, `${UNASSIGNED} 38\n${FACCESSAT2} 14\n`],
+    // A KILL default still gets ENOSYS above the highest (the process survives).
+    [{ ...oldProfile(), defaultAction: 'SCMP_ACT_KILL_PROCESS', defaultErrnoRet: undefined }, `${UNASSIGNED} 38\n${FACCESSAT2} 38\n`],
+  ];
+  for (const [profile, want] of cases) {
+    const b = sb.bundle({ copyRootfs: true, patch: (c, { rootfs }) => {
+      c.linux.seccomp = profile;
+      c.process.args = ['/sys-probe', String(UNASSIGNED), String(FACCESSAT2)];
+      c.process.terminal = false;
+      fs.copyFileSync(sys, path.join(rootfs, 'sys-probe'));
+    } });
+    const { tsrt, runc } = runBoth(t, sb, b.dir, 'nostub');
+    const what = JSON.stringify({ ...profile, syscalls: `${profile.syscalls?.length} rules` });
+    assert.equal(runc.stdout, want, `runc with ${what}\n${show(runc)}`);
+    assert.equal(tsrt.stdout, runc.stdout, `tsrt with ${what}\n${show(tsrt)}`);
+    assert.equal(tsrt.status, runc.status, show(tsrt));
+  }
+});
+
+// --- seccomp: where the filter is loaded -------------------------------------------------
+
+/**
+ * Drives one runtime (`cli(args)` -> result) through create, start and delete: the pid,
+ * whether the init has its filter when create returns, and the container's exit.
+ */
+async function lifecycle(cli, bundleDir, id, afterStart) {
+  const created = cli(['create', '--bundle', bundleDir, id]);
+  assert.equal(created.status, 0, show(created));
+  const pid = JSON.parse(cli(['state', id]).stdout).pid;
+  const seccompAtCreate = /^Seccomp:\s*(\d)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  const started = cli(['start', id]);
+  assert.equal(started.status, 0, show(started));
+  const extra = afterStart ? await afterStart(pid) : undefined;
+  await waitUntil(() => JSON.parse(cli(['state', id]).stdout).status === 'stopped', 20_000, `${id} did not stop`);
+  cli(['delete', id]);
+  return { pid, seccompAtCreate, extra };
+}
+
+test('parity seccomp: the filter is loaded when create returns, and startContainer hooks run under it', { skip: NO_RUNC }, async (t) => {
+  const sb = new Sandbox(t);
+  const runc = runcIn(t, sb);
+  const logDir = sb.mkdir('hooklog', 0o777);
+  const b = sb.bundle({ copyRootfs: true, patch: (c, { rootfs }) => {
+    writeScript(path.join(rootfs, 'hook.sh'), 'grep "^Seccomp:" /proc/self/status > /hooklog/out; mkdir /hooklog/made 2>/dev/null; echo "mkdir rc=$?" >> /hooklog/out');
+    c.mounts.push({ destination: '/hooklog', type: 'bind', source: logDir, options: ['rbind', 'rw'] });
+    c.hooks = { startContainer: [{ path: '/hook.sh', args: ['hook.sh'] }] };
+    c.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 1 }] };
+    c.process.args = ['true'];
+  } });
+  const results = {};
+  for (const [name, cli, id] of [['runc', runc, runc.id('hookfilter')], ['tsrt', (a) => sb.tsrt(a), sb.id('hookfilter')]]) {
+    fs.rmSync(path.join(logDir, 'out'), { force: true });
+    const r = await lifecycle(cli, b.dir, id);
+    results[name] = { seccompAtCreate: r.seccompAtCreate, hook: fs.readFileSync(path.join(logDir, 'out'), 'utf8') };
+    assert.equal(fs.existsSync(path.join(logDir, 'made')), false, `${name}: the hook's mkdir was refused by the filter`);
+  }
+  assert.deepEqual(results.runc, { seccompAtCreate: '2', hook: 'Seccomp:\t2\nmkdir rc=1\n' }, 'runc: filter at create, hook filtered');
+  assert.deepEqual(results.tsrt, results.runc);
+});
+
+test('parity seccomp: SCMP_ACT_NOTIFY on write is refused by both, in runc\'s words', { skip: NO_RUNC }, (t) => {
+  const sb = new Sandbox(t);
+  const b = sb.bundle({ patch: (c) => {
+    c.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', listenerPath: path.join(sb.dir, 'none.sock'), syscalls: [{ names: ['write'], action: 'SCMP_ACT_NOTIFY' }] };
+  } });
+  const { tsrt, runc } = runBoth(t, sb, b.dir, 'notifywrite');
+  for (const r of [runc, tsrt]) {
+    assert.notEqual(r.status, 0, show(r));
+    assert.match(r.stderr, /SCMP_ACT_NOTIFY cannot be used for the write syscall/, show(r));
+  }
+  assert.match(tsrt.stderr, /linux\.seccomp\.syscalls\[0\]/, 'tsrt names the field');
+});
