@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Sandbox, REPO, runToFiles, show, waitUntil, writeScript } from './helpers/tsrt.mjs';
+import { ConsoleReceiver } from './helpers/terminal.mjs';
 
 const HAVE_RUNC = spawnSync('runc', ['--version'], { stdio: 'ignore' }).status === 0;
 const NO_RUNC = HAVE_RUNC ? false : 'runc is not installed';
@@ -191,4 +192,86 @@ test('parity seccomp: SCMP_ACT_NOTIFY on write is refused by both, in runc\'s wo
     assert.match(r.stderr, /SCMP_ACT_NOTIFY cannot be used for the write syscall/, show(r));
   }
   assert.match(tsrt.stderr, /linux\.seccomp\.syscalls\[0\]/, 'tsrt names the field');
+});
+
+// --- terminal and stdio owner --------------------------------------------------------------
+
+/** Polls `state` of a runtime until its container is stopped. */
+function waitStopped(cli, id) {
+  return waitUntil(() => JSON.parse(cli(['state', id]).stdout).status === 'stopped', 20_000, `${id} did not stop`);
+}
+
+const OWNERS = 'for f in /proc/self/fd/0 /proc/self/fd/1 /proc/self/fd/2; do stat -L -c "%u:%g %a %F" $f; done; echo done';
+
+test('parity terminal: the pty slave belongs to a non-root process.user (uid; devpts keeps the tty group), init and exec', { skip: NO_RUNC }, async (t) => {
+  const sb = new Sandbox(t);
+  const runc = runcIn(t, sb);
+  const b = sb.bundle({ patch: (c) => {
+    c.process.terminal = true;
+    c.process.user = { uid: 1000, gid: 1000 };
+    c.process.args = ['sh', '-c', `${OWNERS}; sleep 1000`];
+  } });
+  const seen = {};
+  for (const [name, cli, id] of [['runc', runc, runc.id('ptyowner')], ['tsrt', (a) => sb.tsrt(a), sb.id('ptyowner')]]) {
+    const rx = await ConsoleReceiver.start(sb);
+    t.after(() => rx.stop());
+    const r = cli(['run', '-d', '--console-socket', rx.path, '--bundle', b.dir, id]);
+    assert.equal(r.status, 0, show(r));
+    const init = (await rx.waitOutput(/done/)).replace(/\r/g, '');
+    const rx2 = await ConsoleReceiver.start(sb);
+    t.after(() => rx2.stop());
+    const ex = cli(['exec', '-d', '-t', '--console-socket', rx2.path, '--user', '1001:1001', id, 'sh', '-c', OWNERS]);
+    assert.equal(ex.status, 0, show(ex));
+    const exec = (await rx2.waitOutput(/done/)).replace(/\r/g, '');
+    cli(['delete', '--force', id]);
+    seen[name] = { init, exec };
+  }
+  assert.match(seen.runc.init, /^1000:5 620 character special file$/m, `runc:\n${seen.runc.init}`);
+  assert.match(seen.runc.exec, /^1001:5 620 character special file$/m, `runc:\n${seen.runc.exec}`);
+  assert.deepEqual(seen.tsrt, seen.runc);
+});
+
+test('parity stdio: create/run -d give the passed stdio to process.user (not /dev/null); run in the foreground leaves the caller\'s files alone', { skip: NO_RUNC }, async (t) => {
+  const sb = new Sandbox(t);
+  const runc = runcIn(t, sb);
+  const b = sb.bundle({ patch: (c) => {
+    c.process.user = { uid: 1000, gid: 1000 };
+    c.process.args = ['sh', '-c', OWNERS];
+  } });
+  const seen = {};
+  for (const [name, cli, id] of [['runc', runc, runc.id('stdio')], ['tsrt', (a) => sb.tsrt(a), sb.id('stdio')]]) {
+    // stdin is /dev/null (sb's commands ignore stdin): it must stay root's.
+    const detached = cli(['run', '-d', '--bundle', b.dir, id]);
+    assert.equal(detached.status, 0, show(detached));
+    await waitStopped(cli, id);
+    cli(['delete', id]);
+    const fg = cli(['run', '--bundle', b.dir, `${id}-fg`]);
+    assert.equal(fg.status, 0, show(fg));
+    seen[name] = {
+      detachedFile: `${fs.statSync(detached.out).uid}`,
+      detachedInside: detached.stdout.replace(/ (regular empty file|regular file)/g, ' file'),
+      foregroundFile: `${fs.statSync(fg.out).uid}`,
+    };
+  }
+  assert.deepEqual(seen.runc.detachedFile, '1000', 'runc chowned the file it passed as stdout');
+  assert.match(seen.runc.detachedInside, /^0:0 666 character special file\n1000:0 644 file\n1000:0 644 file\ndone\n$/);
+  assert.equal(seen.runc.foregroundFile, '0', 'runc in the foreground passes pipes of its own');
+  assert.deepEqual(seen.tsrt, seen.runc);
+});
+
+test('parity exec: --process FILE without "user" runs as 0:0, as runc', { skip: NO_RUNC }, async (t) => {
+  const sb = new Sandbox(t);
+  const runc = runcIn(t, sb);
+  const b = sb.bundle({ patch: (c) => { c.process.user = { uid: 1000, gid: 1000 }; c.process.args = ['sleep', '1000']; } });
+  const procFile = path.join(sb.dir, 'process.json');
+  fs.writeFileSync(procFile, JSON.stringify({ args: ['id'], cwd: '/', env: ['PATH=/bin:/usr/bin'] }));
+  const seen = {};
+  for (const [name, cli, id] of [['runc', runc, runc.id('procfile')], ['tsrt', (a) => sb.tsrt(a), sb.id('procfile')]]) {
+    assert.equal(cli(['run', '-d', '--bundle', b.dir, id]).status, 0);
+    const ex = cli(['exec', '--process', procFile, id]);
+    cli(['delete', '--force', id]);
+    seen[name] = { status: ex.status, out: ex.stdout };
+  }
+  assert.deepEqual(seen.runc, { status: 0, out: 'uid=0(root) gid=0(root)\n' });
+  assert.deepEqual(seen.tsrt, seen.runc);
 });

@@ -170,6 +170,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       consoleSocketFd: spec.process?.terminal ? consoleSocketFd ?? 998 : undefined,
       seccompNotify: notify ?? (seccompUsesNotify(spec.linux?.seccomp) ? { socketFd: 997, stateReadFd: 996 } : undefined),
       cgroupPaths: plannedCgroupPaths(spec, o.id, { systemdCgroup: !!o.systemdCgroup }),
+      foreground: !!o.keepReport,
     });
     if (o.printPlan) {
       process.stdout.write(describePlan(plan, cloneFlags));

@@ -9,6 +9,7 @@ import type { JoinedNamespace } from './namespaces';
 import { buildEnterAndCloneSteps, buildIntermediateExitSteps } from './enter-namespaces';
 import { buildExecSteps, buildFdSteps, buildRlimitSteps, buildSignalResetSteps, buildUserAndCapSteps } from './process-setup';
 import { buildConsoleSteps } from '../console/console-steps';
+import { buildStdioOwnerSteps } from './stdio-owner';
 import { buildCpuAffinitySteps, buildLsmSteps, buildProcessAttributeSteps, buildSafeChdirSteps, buildSeccompSteps, seccompNeedsCapSysAdmin } from './security';
 
 export interface ExecPlanInput {
@@ -22,6 +23,8 @@ export interface ExecPlanInput {
   consoleSocketFd?: number;
   /** SCMP_ACT_NOTIFY: socket connected to listenerPath, pipe with the process state */
   seccompNotify?: { socketFd: number; stateReadFd: number };
+  /** exec --detach: the caller's stdio is given to process.user (stdio-owner.ts) */
+  detach?: boolean;
 }
 
 export function buildExecPlan(input: ExecPlanInput): Plan {
@@ -41,6 +44,7 @@ export function buildExecPlan(input: ExecPlanInput): Plan {
   buildSafeChdirSteps(plan, proc.cwd);
   buildRlimitSteps(plan, proc);
   buildProcessAttributeSteps(plan, spec);
+  buildStdioOwnerSteps(plan, spec, input.consoleSocketFd !== undefined ? 'terminal' : input.detach ? 'inherited' : 'none');
   buildUserAndCapSteps(plan, proc, { setgroupsAllowed: true, holdCapSysAdmin: seccompNeedsCapSysAdmin(spec) });
   plan.add('umask', [proc.user.umask ?? 0o022], `set umask ${(proc.user.umask ?? 0o022).toString(8)}`);
   if (proc.noNewPrivileges) plan.add('prctl', [PR.SET_NO_NEW_PRIVS, 1, 0, 0, 0], 'set no_new_privs');

@@ -12,6 +12,7 @@ import { buildEnterAndCloneSteps, buildIntermediateExitSteps, type TwoStage } fr
 import { buildConsoleSteps } from '../console/console-steps';
 import { buildLsmSteps, buildProcessAttributeSteps, buildSeccompSteps, buildSafeChdirSteps, checkSecurityConfig, seccompNeedsCapSysAdmin } from './security';
 import { buildSysctlSteps } from './sysctl';
+import { buildStdioOwnerSteps } from './stdio-owner';
 
 export interface InitPlanInput {
   spec: Spec;
@@ -42,6 +43,8 @@ export interface InitPlanInput {
   consoleSocketFd?: number;
   /** SCMP_ACT_NOTIFY: socket connected to listenerPath, pipe with the process state */
   seccompNotify?: { socketFd: number; stateReadFd: number };
+  /** `run` in the foreground: the caller's stdio is passed on and not chowned (stdio-owner.ts) */
+  foreground?: boolean;
   /** the container's cgroup directories, for a cgroup mount without a cgroup namespace */
   cgroupPaths?: Record<string, string>;
 }
@@ -146,6 +149,7 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   buildRlimitSteps(plan, proc);
   buildSafeChdirSteps(plan, proc.cwd);
   buildProcessAttributeSteps(plan, spec);
+  buildStdioOwnerSteps(plan, spec, input.consoleSocketFd !== undefined ? 'terminal' : input.foreground ? 'none' : 'inherited');
   buildUserAndCapSteps(plan, proc, { setgroupsAllowed: !unprivilegedMaps, holdCapSysAdmin: seccompNeedsCapSysAdmin(spec) });
   plan.add('umask', [proc.user.umask ?? 0o022], `set umask ${(proc.user.umask ?? 0o022).toString(8)}`);
   if (proc.noNewPrivileges) plan.add('prctl', [PR.SET_NO_NEW_PRIVS, 1, 0, 0, 0], 'set no_new_privs');
