@@ -275,3 +275,65 @@ test('parity exec: --process FILE without "user" runs as 0:0, as runc', { skip: 
   assert.deepEqual(seen.runc, { status: 0, out: 'uid=0(root) gid=0(root)\n' });
   assert.deepEqual(seen.tsrt, seen.runc);
 });
+
+// --- cgroups ------------------------------------------------------------------------------
+
+/** The v1 devices cgroup dir of a pid (undefined without a v1 devices hierarchy). */
+function devicesDir(pid) {
+  const line = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.split(':')[1]?.split(',').includes('devices'));
+  const dir = line && path.join('/sys/fs/cgroup/devices', line.split(':').slice(2).join(':'));
+  return dir && fs.existsSync(path.join(dir, 'devices.list')) ? dir : undefined;
+}
+
+const KMSG = { path: '/dev/kmsg', type: 'c', major: 1, minor: 11, fileMode: 0o600, uid: 0, gid: 0 };
+// Opened for writing (nothing is written): opening /dev/kmsg for reading also needs CAP_SYSLOG.
+const OPEN_PROBE = 'for d in /dev/kmsg /dev/zero /dev/null; do if (: > $d) 2>/dev/null; then echo "$d open"; else echo "$d denied"; fi; done; sleep 1000';
+
+test('parity devices: linux.devices makes nodes, only linux.resources.devices grants access (devices.list as runc\'s)', { skip: NO_RUNC }, async (t) => {
+  const sb = new Sandbox(t);
+  const runc = runcIn(t, sb);
+  const cases = [
+    // listed, denied by the resources: no access
+    { devices: [KMSG], rules: [{ allow: false, access: 'rwm' }], want: /kmsg denied\n\/dev\/zero open/ },
+    // listed and allowed
+    { devices: [KMSG], rules: [{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 1, minor: 11, access: 'rw' }], want: /kmsg open\n\/dev\/zero open/ },
+    // a device on a default's path replaces that default, its allow rule included
+    { devices: [{ path: '/dev/zero', type: 'c', major: 1, minor: 5, fileMode: 0o666, uid: 0, gid: 0 }], rules: [{ allow: false, access: 'rwm' }], want: /\/dev\/zero denied\n\/dev\/null open/ },
+  ];
+  for (const [i, { devices, rules, want }] of cases.entries()) {
+    const b = sb.bundle({ patch: (c) => {
+      c.linux.devices = devices;
+      c.linux.resources = { devices: rules };
+      c.process.args = ['sh', '-c', OPEN_PROBE];
+    } });
+    const seen = {};
+    for (const [name, cli, id] of [['runc', runc, runc.id(`dev${i}`)], ['tsrt', (a) => sb.tsrt(a), sb.id(`dev${i}`)]]) {
+      const r = cli(['run', '-d', '--bundle', b.dir, id]);
+      assert.equal(r.status, 0, show(r));
+      const pid = JSON.parse(cli(['state', id]).stdout).pid;
+      await waitUntil(() => r.stdout.split('\n').length > 3, 20_000, `${name}: probe output`);
+      const dir = devicesDir(pid);
+      seen[name] = { probe: r.stdout, list: dir ? fs.readFileSync(path.join(dir, 'devices.list'), 'utf8').split('\n').filter(Boolean).sort() : 'no v1 devices' };
+      cli(['delete', '--force', id]);
+    }
+    assert.match(seen.runc.probe, want, `runc, case ${i}`);
+    assert.deepEqual(seen.tsrt, seen.runc, `case ${i}: ${JSON.stringify({ devices: devices.map((d) => d.path), rules })}`);
+  }
+});
+
+test('parity exec --cgroup: "/" and "CTRL:/" are the container\'s own cgroup, as runc', { skip: NO_RUNC }, async (t) => {
+  const sb = new Sandbox(t);
+  const runc = runcIn(t, sb);
+  const b = sb.bundle({ patch: (c) => { c.process.args = ['sleep', '1000']; } });
+  for (const [name, cli, id] of [['runc', runc, runc.id('cgtop')], ['tsrt', (a) => sb.tsrt(a), sb.id('cgtop')]]) {
+    assert.equal(cli(['run', '-d', '--bundle', b.dir, id]).status, 0);
+    const pid = JSON.parse(cli(['state', id]).stdout).pid;
+    const init = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+    for (const arg of ['/', 'memory:/', 'pids,memory:/']) {
+      const r = cli(['exec', '--cgroup', arg, id, 'cat', '/proc/self/cgroup']);
+      assert.equal(r.status, 0, `${name} exec --cgroup ${arg}\n${show(r)}`);
+      assert.equal(r.stdout, init, `${name} exec --cgroup ${arg}: the init's cgroups`);
+    }
+    cli(['delete', '--force', id]);
+  }
+});
