@@ -5,7 +5,7 @@
 // containers without a mount namespace of their own.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Sandbox, REPO, runToFiles, show, waitUntil, writeScript } from './helpers/tsrt.mjs';
@@ -336,4 +336,70 @@ test('parity exec --cgroup: "/" and "CTRL:/" are the container\'s own cgroup, as
     }
     cli(['delete', '--force', id]);
   }
+});
+
+// runc 1.2+ (libcontainer's Create) refuses a cgroup with processes anywhere below it;
+// runc 1.1.5, installed here, only warns, so this follows the source, not the binary.
+test('parity cgroups: a cgroupsPath whose cgroup has processes below it is refused in runc\'s words, nothing left', { skip: process.getuid() === 0 ? false : 'needs root' }, async (t) => {
+  const pidsRoot = '/sys/fs/cgroup/pids';
+  if (!fs.existsSync(path.join(pidsRoot, 'cgroup.procs'))) return t.skip('no v1 pids hierarchy here');
+  const sb = new Sandbox(t);
+  const name = `tsrt-test-busy-${process.pid}-${Date.now()}`;
+  const child = path.join(pidsRoot, name, 'inner');
+  fs.mkdirSync(child, { recursive: true });
+  const sleeper = spawn('sleep', ['1000'], { stdio: 'ignore' });
+  t.after(async () => {
+    sleeper.kill('SIGKILL');
+    await waitUntil(() => sleeper.exitCode !== null || sleeper.signalCode !== null, 10_000, 'sleep did not die');
+    for (const d of [child, path.dirname(child)]) {
+      await waitUntil(() => { try { fs.rmdirSync(d); return true; } catch (e) { return e.code === 'ENOENT'; } }, 10_000, `rmdir ${d}`);
+    }
+  });
+  fs.writeFileSync(path.join(child, 'cgroup.procs'), String(sleeper.pid));
+  const b = sb.bundle({ patch: (c) => { c.linux.cgroupsPath = `/${name}`; c.process.args = ['true']; } });
+  const id = sb.id('busy');
+  const r = sb.tsrt(['create', '--bundle', b.dir, id]);
+  assert.notEqual(r.status, 0, show(r));
+  assert.match(r.stderr, /linux\.cgroupsPath: container's cgroup is not empty: 1 process\(es\) found/, show(r));
+  assert.equal(fs.existsSync(sb.stateDir(id)), false, 'no state left');
+  const others = fs.readdirSync('/sys/fs/cgroup').map((h) => path.join('/sys/fs/cgroup', h, name)).filter((d) => !d.startsWith(pidsRoot + '/'));
+  assert.deepEqual(others.filter((d) => fs.existsSync(d)), [], 'no cgroup made for it in the other hierarchies');
+  assert.equal(fs.readFileSync(path.join(child, 'cgroup.procs'), 'utf8').trim(), String(sleeper.pid), 'the process stays where it was');
+});
+
+/** The v1 cgroup dir of a pid in the hierarchy of `controller` (undefined when there is none). */
+function v1Dir(pid, controller) {
+  const line = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.split(':')[1]?.split(',').includes(controller));
+  return line && path.join('/sys/fs/cgroup', controller, line.split(':').slice(2).join(':'));
+}
+
+test('parity update: --memory -1 after a swap limit lifts both (runc\'s unlimited-memory rule), then --memory 50M', { skip: NO_RUNC }, async (t) => {
+  const sb = new Sandbox(t);
+  const runc = runcIn(t, sb);
+  const b = sb.bundle({ patch: (c) => {
+    c.process.args = ['sleep', '1000'];
+    c.linux.resources.memory = { limit: 100 * 2 ** 20, swap: 200 * 2 ** 20 };
+  } });
+  const seen = {};
+  for (const [name, cli, id] of [['runc', runc, runc.id('memunl')], ['tsrt', (a) => sb.tsrt(a), sb.id('memunl')]]) {
+    assert.equal(cli(['run', '-d', '--bundle', b.dir, id]).status, 0);
+    const dir = v1Dir(JSON.parse(cli(['state', id]).stdout).pid, 'memory');
+    if (!dir || !fs.existsSync(path.join(dir, 'memory.memsw.limit_in_bytes'))) {
+      cli(['delete', '--force', id]);
+      return t.skip('no v1 memory hierarchy with swap accounting here');
+    }
+    const files = () => ['memory.limit_in_bytes', 'memory.memsw.limit_in_bytes'].map((f) => fs.readFileSync(path.join(dir, f), 'utf8').trim()).join(' ');
+    const steps = [];
+    for (const args of [['--memory', '-1'], ['--memory', '50M'], ['--memory-swap', '-1']]) {
+      const r = cli(['update', ...args, id]);
+      steps.push(`${args.join(' ')}: ${r.status} ${files()}`);
+    }
+    cli(['delete', '--force', id]);
+    seen[name] = steps;
+  }
+  // "unlimited" reads back as the largest page multiple (the page size varies).
+  const unl = /^--memory -1: 0 (\d{18,}) \1$/.exec(seen.runc[0])?.[1];
+  assert.ok(unl, `runc: both unlimited\n${seen.runc.join('\n')}`);
+  assert.deepEqual(seen.runc, [`--memory -1: 0 ${unl} ${unl}`, `--memory 50M: 0 52428800 ${unl}`, `--memory-swap -1: 0 52428800 ${unl}`]);
+  assert.deepEqual(seen.tsrt, seen.runc);
 });
