@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Sandbox, REPO, runToFiles, show, waitUntil, writeScript } from './helpers/tsrt.mjs';
+import { Sandbox, REPO, ROOTFS, TSRT, runToFiles, show, waitUntil, writeScript } from './helpers/tsrt.mjs';
 import { ConsoleReceiver } from './helpers/terminal.mjs';
 
 const HAVE_RUNC = spawnSync('runc', ['--version'], { stdio: 'ignore' }).status === 0;
@@ -402,4 +402,100 @@ test('parity update: --memory -1 after a swap limit lifts both (runc\'s unlimite
   assert.ok(unl, `runc: both unlimited\n${seen.runc.join('\n')}`);
   assert.deepEqual(seen.runc, [`--memory -1: 0 ${unl} ${unl}`, `--memory 50M: 0 52428800 ${unl}`, `--memory-swap -1: 0 52428800 ${unl}`]);
   assert.deepEqual(seen.tsrt, seen.runc);
+});
+
+// --- no mount namespace of its own --------------------------------------------------------
+
+const HAVE_UNSHARE = spawnSync('unshare', ['--mount', '--propagation', 'private', 'true']).status === 0;
+const NO_UNSHARE = NO_RUNC || (HAVE_UNSHARE ? false : 'unshare --mount does not work here');
+
+/** The demo bundle without a mount namespace (and so without masked/read-only paths). */
+function sharedMountBundle(sb, args) {
+  return sb.bundle({ patch: (c) => {
+    c.linux.namespaces = c.linux.namespaces.filter((n) => n.type !== 'mount');
+    delete c.linux.maskedPaths;
+    delete c.linux.readonlyPaths;
+    c.process.args = args;
+  } });
+}
+
+/**
+ * Runs `script` (sh, with $RT the runtime command) in a mount namespace of its own made
+ * by unshare: "the runtime's mount namespace" is then a throwaway one, never the host's.
+ */
+function inPrivateMountNs(sb, rt, script) {
+  return runToFiles('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], {
+    ...sb.ioFiles(), label: `unshare sh -c (${rt})`, cwd: sb.dir, env: { ...process.env, RT: rt },
+  });
+}
+
+test('parity mount namespace: none in linux.namespaces, the container mounts in the runtime\'s and chroots, as runc', { skip: NO_UNSHARE }, (t) => {
+  const sb = new Sandbox(t);
+  const runcRoot = path.join(sb.dir, 'runc-state');
+  const b = sharedMountBundle(sb, ['sh', '-c', 'readlink /proc/self/ns/mnt; ls /; ls /dev/null /proc/1/status']);
+  const bd = sharedMountBundle(sb, ['sleep', '1000']);
+  const script = (id) => `
+    readlink /proc/self/ns/mnt
+    $RT run --bundle ${b.dir} ${id}; echo "run rc=$?"
+    echo "left after run: $(grep -c ' ${b.rootfs} ' /proc/self/mountinfo)"
+    $RT run -d --bundle ${bd.dir} ${id}-d >/dev/null 2>&1; echo "run -d rc=$?"
+    $RT exec ${id}-d ls /etc/passwd /linuxrc; echo "exec rc=$?"
+    $RT delete --force ${id}-d; echo "left after delete: $(grep -c ' ${b.rootfs} ' /proc/self/mountinfo)"`;
+  const seen = {};
+  for (const [name, rt, id] of [['runc', `runc --root ${runcRoot}`, sb.id('runc-nomnt')], ['tsrt', `${TSRT} --root ${sb.root}`, sb.id('nomnt')]]) {
+    // (if the script stops half-way: processes and cgroups go, the namespace goes with them)
+    if (name === 'tsrt') sb.ids.add(`${id}-d`);
+    else t.after(() => spawnSync('runc', ['--root', runcRoot, 'delete', '--force', `${id}-d`], { stdio: 'ignore', timeout: 30_000 }));
+    const r = inPrivateMountNs(sb, rt, script(id));
+    assert.equal(r.status, 0, show(r));
+    seen[name] = r.stdout;
+  }
+  for (const [name, out] of Object.entries(seen)) {
+    const [runtimeNs, containerNs] = out.split('\n');
+    assert.equal(containerNs, runtimeNs, `${name}: the container is in the runtime's mount namespace\n${out}`);
+    assert.match(out, /^linuxrc$/m, `${name}: its / is the rootfs`);
+    assert.match(out, /^\/dev\/null\n\/proc\/1\/status\nrun rc=0$/m, `${name}: /dev and /proc are mounted for it`);
+    assert.match(out, /^run -d rc=0$/m, name);
+  }
+  // Differences, by design: runc leaves the container's mounts in the namespace after
+  // delete, and its exec (no mount namespace to join) runs in the runtime's root; tsrt
+  // detaches them and chroots the exec'd process into the rootfs like the init.
+  assert.match(seen.tsrt, /^left after run: 0$/m, seen.tsrt);
+  assert.match(seen.tsrt, /^\/etc\/passwd\n\/linuxrc\nexec rc=0$/m, seen.tsrt);
+  assert.match(seen.tsrt, /^left after delete: 0$/m, seen.tsrt);
+  assert.match(seen.runc, /^left after run: [1-9]/m, `runc leaves its mounts:\n${seen.runc}`);
+});
+
+test('parity mount namespace: masked or read-only paths without one are refused by both', { skip: NO_UNSHARE }, (t) => {
+  const sb = new Sandbox(t);
+  const b = sb.bundle({ patch: (c) => { c.linux.namespaces = c.linux.namespaces.filter((n) => n.type !== 'mount'); c.process.args = ['true']; } });
+  const runcRoot = path.join(sb.dir, 'runc-state');
+  for (const [name, rt] of [['runc', `runc --root ${runcRoot}`], ['tsrt', `${TSRT} --root ${sb.root}`]]) {
+    const r = inPrivateMountNs(sb, rt, `$RT run --bundle ${b.dir} ${sb.id('masked')}`);
+    assert.notEqual(r.status, 0, `${name}\n${show(r)}`);
+    assert.match(r.stderr, /unable to restrict sys entries without a private MNT namespace/, `${name}\n${show(r)}`);
+  }
+});
+
+test('parity mount namespace: joining one by path, the container is set up and pivots inside it, as runc', { skip: NO_UNSHARE }, async (t) => {
+  const sb = new Sandbox(t);
+  const runc = runcIn(t, sb);
+  const before = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(ROOTFS)).length;
+  for (const [name, cli, id] of [['runc', runc, runc.id('joinmnt')], ['tsrt', (a) => sb.tsrt(a), sb.id('joinmnt')]]) {
+    // A namespace of its own for each runtime: pivot_root in it changes its root.
+    const holder = spawn('unshare', ['--mount', '--propagation', 'private', 'sleep', '1000'], { stdio: 'ignore' });
+    t.after(() => holder.kill('SIGKILL'));
+    const nsPath = `/proc/${holder.pid}/ns/mnt`;
+    await waitUntil(() => { try { return fs.readlinkSync(nsPath) !== fs.readlinkSync('/proc/self/ns/mnt'); } catch { return false; } }, 10_000, 'the holder did not unshare');
+    const b = sb.bundle({ patch: (c) => {
+      c.linux.namespaces = c.linux.namespaces.map((n) => (n.type === 'mount' ? { type: 'mount', path: nsPath } : n));
+      c.process.args = ['sh', '-c', 'readlink /proc/self/ns/mnt; ls / | grep -c linuxrc'];
+    } });
+    const r = cli(['run', '--bundle', b.dir, id]);
+    assert.equal(r.status, 0, `${name}\n${show(r)}`);
+    assert.equal(r.stdout, `${fs.readlinkSync(nsPath)}\n1\n`, `${name}: in the joined namespace, in its rootfs`);
+    holder.kill('SIGKILL');
+  }
+  const after = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(ROOTFS)).length;
+  assert.equal(after, before, 'nothing was mounted in the test\'s own mount namespace');
 });

@@ -1,7 +1,7 @@
 // `create`: validate the bundle, claim the id, start the init plan, feed it what only
 // the parent can do (id maps, hooks), and record the state. Any failure undoes every
 // step taken so far: no state dir, no process, no fifo is left behind.
-import { chmodSync, closeSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, openSync, readFileSync, realpathSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Spec } from '../oci/spec-types';
 import { validateConfig, requireProcess, checkTerminalSocket } from '../oci/validate-config';
@@ -20,6 +20,7 @@ import { describePlan } from '../plan/describe-plan';
 import { plannedCgroupPaths, setupCgroups } from '../cgroups/setup';
 import { openSeccompListener, seccompProcessState } from '../linux/security';
 import { seccompUsesNotify } from '../linux/seccomp';
+import { detachContainerMounts, rootfsMountsNow, sharesMountNamespace } from './shared-mounts';
 import { moveNetDevices } from '../linux/net-devices';
 import { checkExecutable } from '../linux/process-setup';
 import { warmCgroupAttach } from '../cgroups/warm-attach';
@@ -178,6 +179,10 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       return { store, plan, state: undefined as unknown as SavedState };
     }
 
+    // Sharing tsrt's mount namespace, the init's mounts stay there: note what was on the
+    // rootfs before, so a failed create and delete detach the rest (shared-mounts.ts).
+    const mountsBefore = sharesMountNamespace(spec) ? rootfsMountsNow(realpathSync(rootfs)) : undefined;
+    if (mountsBefore) undo.splice(1, 0, () => detachContainerMounts(realpathSync(rootfs), mountsBefore, () => {}));
     warmCgroupAttach(); // keeps the lock's writer mode until the join below
     const first = startPlan(plan, cloneFlags, reportW);
     undo.push(() => { try { process.kill(first, 'SIGKILL'); libc.waitpid(first, 0); } catch { /* gone */ } });
@@ -201,7 +206,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     const state: SavedState = {
       ociVersion: spec.ociVersion, id: o.id, pid, pidStartTime: procStat(pid)?.startTime ?? '',
       bundle, rootfs, created: new Date().toISOString(), owner: '',
-      annotations: spec.annotations, creating: true, config: spec,
+      annotations: spec.annotations, creating: true, config: spec, rootfsMounts: mountsBefore,
     };
     // Saved before the init is released, so a killed create leaves what delete --force cleans.
     store.save(state);

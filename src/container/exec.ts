@@ -73,7 +73,8 @@ export async function execInContainer(store: StateStore, id: string, o: ExecOpti
     // SCMP_ACT_NOTIFY: as for the init, the agent must be listening before anything starts.
     const notify = openSeccompListener(spec);
     if (notify) [notify.socketFd, notify.stateReadFd, notify.stateWriteFd].forEach((fd) => fds.add(fd));
-    const plan = buildExecPlan({ spec, joined, reportFd: reportW, syncFd: syncR, keepFds: o.preserveFds, env: processEnv(spec, s.rootfs), consoleSocketFd: consoleFd, seccompNotify: notify, detach: o.detach });
+    const plan = buildExecPlan({ spec, joined, reportFd: reportW, syncFd: syncR, keepFds: o.preserveFds, env: processEnv(spec, s.rootfs), consoleSocketFd: consoleFd, seccompNotify: notify, detach: o.detach,
+      chrootTo: (s.config.linux?.namespaces ?? []).some((n) => n.type === 'mount') ? undefined : s.rootfs });
     const first = startPlan(plan, 17 /* SIGCHLD */, reportW);
     close(reportW);
     close(syncR);

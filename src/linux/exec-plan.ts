@@ -23,6 +23,8 @@ export interface ExecPlanInput {
   consoleSocketFd?: number;
   /** SCMP_ACT_NOTIFY: socket connected to listenerPath, pipe with the process state */
   seccompNotify?: { socketFd: number; stateReadFd: number };
+  /** no mount namespace of its own: the container's root directory (chroot, as its init) */
+  chrootTo?: string;
   /** exec --detach: the caller's stdio is given to process.user (stdio-owner.ts) */
   detach?: boolean;
 }
@@ -37,6 +39,11 @@ export function buildExecPlan(input: ExecPlanInput): Plan {
   buildCpuAffinitySteps(plan, proc.execCPUAffinity, 'initial');
   const twoStage = buildEnterAndCloneSteps(plan, input.joined, 0, () => {}, 'exec process');
   plan.add('read', [input.syncFd, plan.blob(Buffer.alloc(8), 'sync byte'), 1], 'wait for the parent to join the container\'s cgroups');
+  if (input.chrootTo) {
+    // The container shares tsrt's mount namespace: its root is the rootfs, as for the init.
+    plan.add('chdir', [plan.cstr(input.chrootTo)], `chdir to the rootfs ${input.chrootTo}`);
+    plan.add('chroot', [plan.cstr('.')], 'chroot into the rootfs (the container shares the runtime\'s mount namespace)');
+  }
   if (input.consoleSocketFd !== undefined) {
     buildConsoleSteps(plan, { socketFd: input.consoleSocketFd, consoleSize: proc.consoleSize, bindDevConsole: false });
   }

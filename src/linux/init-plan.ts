@@ -64,8 +64,12 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   const { spec, ns } = input;
   const proc = spec.process;
   if (!proc) throw new ConfigError('config.json: process: required to create a container');
-  if (!ns.has('mount') || ns.joined.some((j) => j.type === 'mount')) {
-    throw new ConfigError('linux.namespaces: tsrt needs a new mount namespace to set up the rootfs (add {"type": "mount"})');
+  // Without a mount namespace of its own (new or joined) the container's mounts are made
+  // in tsrt's, as runc does; masking paths there would mask them for everyone, which
+  // runc refuses in these words.
+  if (!ns.has('mount') && ((spec.linux?.maskedPaths?.length ?? 0) > 0 || (spec.linux?.readonlyPaths?.length ?? 0) > 0)) {
+    const field = spec.linux?.maskedPaths?.length ? 'linux.maskedPaths' : 'linux.readonlyPaths';
+    throw new ConfigError(`${field}: unable to restrict sys entries without a private MNT namespace (add {"type": "mount"} to linux.namespaces)`);
   }
   if ((spec.hostname || spec.domainname) && !ns.has('uts')) {
     throw new ConfigError('hostname: setting the hostname needs a private UTS namespace (add {"type": "uts"} to linux.namespaces)');
@@ -128,7 +132,7 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   const rootfsInput: RootfsInput = {
     spec, bundle: input.bundle, rootfs: input.rootfs, noPivot: input.noPivot,
     // a joined user namespace forbids mknod just as a new one does
-    newUserNs: ns.has('user'), newMountNs: true, newCgroupNs: ns.has('cgroup'), cgroupPaths: input.cgroupPaths,
+    newUserNs: ns.has('user'), newMountNs: ns.has('mount'), newCgroupNs: ns.has('cgroup'), cgroupPaths: input.cgroupPaths,
   };
   buildMountSteps(plan, rootfsInput);
 

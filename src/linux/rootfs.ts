@@ -49,6 +49,7 @@ export interface RootfsInput {
   /** absolute host path of the rootfs */
   rootfs: string;
   newUserNs: boolean;
+  /** a mount namespace of its own (new or joined); false: it shares tsrt's */
   newMountNs: boolean;
   newCgroupNs: boolean;
   noPivot: boolean;
@@ -327,7 +328,8 @@ export function buildMountSteps(plan: Plan, input: RootfsInput): void {
   // the whole tree first.
   const rootProp = prop ? PROPAGATION[prop] : MS.SLAVE | MS.REC;
   if (rootProp === undefined) throw new ConfigError(`linux.rootfsPropagation: unknown propagation ${JSON.stringify(prop)}`);
-  plan.add('mount', [0, plan.cstr('/'), 0, (rootProp & MS.REC ? rootProp : rootProp | MS.REC), 0], `make / ${prop ?? 'rslave'} in the container's mount namespace`);
+  // (Sharing the runtime's mount namespace, "/" is everyone's: left as it is.)
+  if (input.newMountNs) plan.add('mount', [0, plan.cstr('/'), 0, (rootProp & MS.REC ? rootProp : rootProp | MS.REC), 0], `make / ${prop ?? 'rslave'} in the container's mount namespace`);
   plan.add('mount', [plan.cstr(input.rootfs), plan.cstr(input.rootfs), 0, MS.BIND | MS.REC, 0], `bind the rootfs ${input.rootfs} onto itself`);
   const rootFd = plan.slot('rootfs fd');
   plan.add('openat', [AT_FDCWD, plan.cstr(input.rootfs), O.PATH | O.DIRECTORY | O.CLOEXEC, 0], `open the rootfs ${input.rootfs}`, { store: rootFd });
@@ -348,7 +350,11 @@ export function buildMountSteps(plan: Plan, input: RootfsInput): void {
 export function buildPivotSteps(plan: Plan, input: RootfsInput): void {
   const rootfs = plan.cstr(input.rootfs);
   plan.add('chdir', [rootfs], `chdir to the rootfs ${input.rootfs}`);
-  if (input.noPivot) {
+  if (!input.newMountNs) {
+    // The runtime's mount namespace: pivot_root or MS_MOVE would change "/" for every
+    // process in it, so chroot, as runc does there.
+    plan.add('chroot', [plan.cstr('.')], 'chroot into the rootfs (the container shares the runtime\'s mount namespace)');
+  } else if (input.noPivot) {
     plan.add('mount', [rootfs, plan.cstr('/'), 0, MS.MOVE, 0], 'move the rootfs to / (--no-pivot)');
     plan.add('chroot', [plan.cstr('.')], 'chroot into the rootfs (--no-pivot)');
   } else {
