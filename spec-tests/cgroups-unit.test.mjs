@@ -94,12 +94,19 @@ test('device rules: the kernel\'s v1 semantics, then runc\'s defaults', () => {
   st = deviceState([{ allow: false, access: 'rwm' }, { allow: true, access: 'm' }], undefined, false);
   assert.equal(st.defaultAllow, false);
   assert.deepEqual(st.exceptions.map(exceptionLine), ['c *:* m', 'b *:* m']);
-  // no rules at all: deny by default (as runc), with the defaults and linux.devices after
+  // no rules at all: deny by default (as runc), with the defaults after; linux.devices
+  // grants nothing (only linux.resources.devices does, as in runc)
   st = deviceState(undefined, [{ path: '/dev/fuse', type: 'c', major: 10, minor: 229 }]);
   assert.equal(st.defaultAllow, false);
-  for (const [maj, min] of [[1, 3], [1, 5], [1, 7], [1, 8], [1, 9], [5, 0], [5, 2], [10, 200], [136, 4], [10, 229]]) {
+  for (const [maj, min] of [[1, 3], [1, 5], [1, 7], [1, 8], [1, 9], [5, 0], [5, 2], [10, 200], [136, 4]]) {
     assert.ok(deviceAllowed(st, 'c', maj, min, rwm), `c ${maj}:${min}`);
   }
+  assert.ok(!deviceAllowed(st, 'c', 10, 229, ACCESS.r), 'a linux.devices entry is not allowed by that alone');
+  assert.ok(deviceAllowed(st, 'c', 10, 229, ACCESS.m), 'only mknod, as any node');
+  // a linux.devices entry on a default's path replaces that default, its rule included
+  st = deviceState(undefined, [{ path: '/dev/zero', type: 'c', major: 1, minor: 5 }]);
+  assert.ok(!deviceAllowed(st, 'c', 1, 5, ACCESS.r), 'runc drops the default /dev/zero rule');
+  assert.ok(deviceAllowed(st, 'c', 1, 3, rwm));
   assert.ok(deviceAllowed(st, 'b', 7, 0, ACCESS.m), 'mknod of any node (runc\'s b *:* m)');
   assert.ok(!deviceAllowed(st, 'b', 7, 0, ACCESS.r));
   assert.ok(!deviceAllowed(st, 'c', 1, 11, ACCESS.r));

@@ -230,6 +230,13 @@ test('exec --cgroup: a sub-cgroup of the container for every controller, or for 
     assert.equal(r.status, 0, show(r));
     assert.deepEqual(r.stdout.split('\n').filter(Boolean), init.map((l) => (l.split(':')[1] === named ? `${l}/${sub}` : l)), `only ${named}`);
   }
+  // "/" is the container's own cgroup, for all controllers or a named one (runc's rule).
+  const top = named ? ['/', `${named}:/`] : ['/'];
+  for (const arg of top) {
+    r = sb.tsrt(['exec', '--cgroup', arg, id, 'cat', '/proc/self/cgroup']);
+    assert.equal(r.status, 0, show(r));
+    assert.deepEqual(r.stdout.split('\n').filter(Boolean), init, `--cgroup ${arg}: the container's cgroup`);
+  }
   for (const bad of ['../..', 'no-such-sub-cgroup', 'no-such-controller:x']) {
     r = sb.tsrt(['exec', '--cgroup', bad, id, 'true']);
     assert.equal(r.status, 255, show(r));

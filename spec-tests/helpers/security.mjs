@@ -1,7 +1,9 @@
 // Helpers shared by the security tests: reading /proc/self/status of a container
 // process, and checking that a refused config leaves nothing behind. Not a test file.
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { ROOTFS, hostMounts, mountChanges, processesUsing, show } from './tsrt.mjs';
 
 /** Capability name -> bit, as in linux/capability.h. */
@@ -58,4 +60,76 @@ export function assertRefused(sb, bundle, { field, why }) {
   if (bundle.rootfs !== ROOTFS) assert.deepEqual(processesUsing(bundle.rootfs), [], 'no process is left in the rootfs');
   assert.deepEqual(mountChanges(before, sb.dir), { added: [], removed: [] }, 'no host mount is left');
   return r;
+}
+
+// --- a seccomp agent (SCMP_ACT_NOTIFY) ------------------------------------------------------
+
+export const HAVE_PYTHON = spawnSync('python3', ['-c', 'import socket; socket.recv_fds'], { stdio: 'ignore' }).status === 0;
+
+/**
+ * The agent: accepts connections on sockPath; from each it receives the listener fd and
+ * the container process state (a JSON line appended to `out`), and answers every
+ * notification with EXDEV (its syscall number appended to out.calls). It exits once
+ * `expect` connections came and all their filters are gone (or after 20 s idle).
+ */
+const AGENT = `
+import errno, fcntl, json, select, socket, struct, sys
+sock_path, out, expect = sys.argv[1], sys.argv[2], int(sys.argv[3])
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+srv.bind(sock_path)
+srv.listen(4)
+print('ready', flush=True)
+RECV, SEND = 0xc0502100, 0xc0182101
+p = select.poll()
+p.register(srv.fileno(), select.POLLIN)
+listeners, seen = set(), 0
+while seen < expect or listeners:
+    ev = p.poll(20000)
+    if not ev:
+        break
+    for fd, what in ev:
+        if fd == srv.fileno():
+            conn, _ = srv.accept()
+            data, fds, _, _ = socket.recv_fds(conn, 65536, 4)
+            while True:
+                more = conn.recv(65536)
+                if not more:
+                    break
+                data += more
+            conn.close()
+            with open(out, 'a') as f:
+                f.write(json.dumps({'state': json.loads(data), 'nfds': len(fds)}) + '\\n')
+            seen += 1
+            listeners.add(fds[0])
+            p.register(fds[0], select.POLLIN)
+            continue
+        if what & select.POLLHUP:
+            p.unregister(fd)
+            listeners.discard(fd)
+            continue
+        buf = bytearray(80)
+        try:
+            fcntl.ioctl(fd, RECV, buf)
+        except OSError:
+            continue
+        nid, pid, flags, nr = struct.unpack_from('<QIIi', buf, 0)
+        with open(out + '.calls', 'a') as f:
+            f.write(f'{nr}\\n')
+        try:
+            fcntl.ioctl(fd, SEND, struct.pack('<QqiI', nid, 0, -errno.EXDEV, 0))
+        except OSError:
+            pass
+`;
+
+/** Starts the agent (killed when the test ends) and waits until it listens. */
+export async function startSeccompAgent(t, sb, sockPath, out, expect) {
+  const script = path.join(sb.dir, `agent-${path.basename(sockPath)}.py`);
+  fs.writeFileSync(script, AGENT, { mode: 0o755 });
+  const agent = spawn('python3', [script, sockPath, out, String(expect)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => { if (agent.exitCode === null) agent.kill('SIGKILL'); });
+  await new Promise((resolve, reject) => {
+    agent.stdout.once('data', resolve);
+    agent.once('exit', () => reject(new Error('seccomp agent exited early')));
+  });
+  return agent;
 }

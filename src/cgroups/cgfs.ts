@@ -1,6 +1,6 @@
 // Reading and writing cgroup files, with errors that name the config field, the file and
 // the errno: "linux.resources.memory.limit: writing /sys/fs/cgroup/memory/x/memory.limit_in_bytes: EBUSY".
-import { closeSync, constants, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, readFileSync, readdirSync, writeSync, type Dirent } from 'node:fs';
 import { TsrtError } from '../util/errors';
 
 export class CgroupError extends TsrtError {
@@ -76,4 +76,21 @@ const sleeper = new Int32Array(new SharedArrayBuffer(4));
 /** Sleeps the whole process (cgroup commands are short and synchronous). */
 export function sleepMs(ms: number): void {
   Atomics.wait(sleeper, 0, 0, ms);
+}
+
+/** The pids in a cgroup and every cgroup below it (runc's GetAllPids), each counted once. */
+export function pidsBelow(dir: string): Set<number> {
+  const pids = new Set<number>();
+  const walk = (d: string) => {
+    for (const p of (readCg(d, 'cgroup.procs') ?? '').split('\n')) if (p) pids.add(Number(p));
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(d, { withFileTypes: true });
+    } catch {
+      return; // removed meanwhile
+    }
+    for (const e of entries) if (e.isDirectory()) walk(`${d}/${e.name}`);
+  };
+  walk(dir);
+  return pids;
 }

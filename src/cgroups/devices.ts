@@ -1,5 +1,5 @@
-// Device access rules: linux.resources.devices, then the devices every container gets,
-// then linux.devices, reduced to the state the v1 devices controller would end up in
+// Device access rules: linux.resources.devices, then the devices every container gets
+// (never linux.devices: making a node is not granting access to it), reduced to the state the v1 devices controller would end up in
 // (Documentation/admin-guide/cgroup-v1/devices.rst). That one state drives both drivers:
 // v1 writes it to devices.deny / devices.allow, v2 compiles it to an eBPF program
 // (bpf-devices.ts), so a rule list means the same thing on both.
@@ -32,14 +32,16 @@ interface Rule {
   access: number;
 }
 
-// Allowed in every container after the user's rules (the list runc 1.1 writes, as seen
-// in devices.list of a runc container here): mknod of any node, the standard character
-// devices, ptys and /dev/net/tun.
-const DEFAULT_RULES: Rule[] = [
+// Allowed in every container after the user's rules: runc's AllowedDevices (specconv),
+// mknod of any node, the standard character devices, ptys and /dev/net/tun. As in runc,
+// a default with a path that linux.devices also lists is dropped (the spec's entry takes
+// its place, and gets no rule of its own: only linux.resources.devices grants access).
+const DEFAULT_RULES: (Rule & { path?: string })[] = [
   { allow: true, type: 'c', major: -1, minor: -1, access: ACCESS.m },
   { allow: true, type: 'b', major: -1, minor: -1, access: ACCESS.m },
-  ...[[1, 3], [1, 5], [1, 7], [1, 8], [1, 9], [5, 0], [5, 2], [10, 200], [136, -1]].map(([major, minor]) => (
-    { allow: true, type: 'c' as const, major: major!, minor: minor!, access: ALL_ACCESS })),
+  ...([['/dev/null', 1, 3], ['/dev/random', 1, 8], ['/dev/full', 1, 7], ['/dev/tty', 5, 0], ['/dev/zero', 1, 5], ['/dev/urandom', 1, 9],
+    [undefined, 136, -1], [undefined, 5, 2], [undefined, 10, 200]] as const).map(([path, major, minor]) => (
+    { allow: true, type: 'c' as const, major, minor, access: ALL_ACCESS, path })),
 ];
 
 function parseAccess(s: string | undefined, field: string): number {
@@ -88,16 +90,16 @@ function applyRule(st: DeviceState, r: Rule): void {
   }
 }
 
-/** The device state a container gets: its rules, the defaults, its linux.devices. Starts from deny-all. */
+/**
+ * The device state a container gets: its linux.resources.devices, then the defaults not
+ * replaced by a linux.devices entry of the same path (runc's rule). Starts from deny-all.
+ */
 export function deviceState(rules: LinuxDeviceCgroup[] | undefined, devices: LinuxDevice[] | undefined, withDefaults = true): DeviceState {
   const st: DeviceState = { defaultAllow: false, exceptions: [] };
   (rules ?? []).forEach((d, i) => toRules(d, `linux.resources.devices[${i}]`).forEach((r) => applyRule(st, r)));
   if (withDefaults) {
-    DEFAULT_RULES.forEach((r) => applyRule(st, { ...r }));
-    for (const d of devices ?? []) {
-      if (d.type === 'p') continue; // FIFOs are not device-controlled
-      applyRule(st, { allow: true, type: d.type === 'b' ? 'b' : 'c', major: d.major ?? 0, minor: d.minor ?? 0, access: ALL_ACCESS });
-    }
+    const listed = new Set((devices ?? []).map((d) => d.path));
+    for (const { path, ...r } of DEFAULT_RULES) if (!path || !listed.has(path)) applyRule(st, r);
   }
   return st;
 }

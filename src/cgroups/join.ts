@@ -7,7 +7,8 @@ import { TsrtError, UsageError } from '../util/errors';
  * exec --cgroup, as runc takes it: "[CONTROLLER[,CONTROLLER...]:]PATH", repeatable. A bare
  * PATH is for every controller, a named one overrides it for that controller; "unified"
  * (or an empty controller list, ":PATH") names the cgroup v2 directory. PATH is below
- * the container's cgroup: ".." is refused. Returns controller -> PATH ("" for all).
+ * the container's cgroup, "/" (or nothing) being the container's cgroup itself, as in
+ * runc; ".." is refused. Returns controller -> PATH ("" for all; PATH "" for the top).
  */
 export function parseSubCgroups(args: string[]): Map<string, string> {
   const out = new Map<string, string>();
@@ -15,7 +16,7 @@ export function parseSubCgroups(args: string[]): Map<string, string> {
     const colon = arg.lastIndexOf(':');
     const controllers = colon < 0 ? [''] : arg.slice(0, colon).split(',').map((c) => c || 'unified');
     const path = (colon < 0 ? arg : arg.slice(colon + 1)).replace(/^\/+|\/+$/g, '');
-    if (!path || path.split('/').some((p) => p === '..' || p === '.')) {
+    if (path.split('/').some((p) => p === '..' || p === '.')) {
       throw new UsageError(`--cgroup ${JSON.stringify(arg)}: expected [CONTROLLER[,CONTROLLER]:]PATH with PATH below the container's cgroup`);
     }
     for (const c of controllers) out.set(c, path);

@@ -39,10 +39,12 @@ export function swapMax(limit: number | undefined, swap: number | undefined): st
 
 export function setMemoryV2(dir: string, m: LinuxMemory, warn: Warn): void {
   warnKernelMemory(m, warn);
-  const swap = swapMax(m.limit, m.swap);
+  // As runc (and v1): an unlimited memory limit with no swap setting lifts swap too.
+  const implied = m.limit === -1 && !given(m.swap);
+  const swap = implied ? 'max' : swapMax(m.limit, m.swap);
   if (swap !== undefined) {
     if (hasFile(dir, 'memory.swap.max')) writeCg(dir, 'memory.swap.max', swap, `${MEM}.swap`);
-    else warn(`${MEM}.swap is ignored: swap accounting is off in this kernel (no memory.swap.max)`);
+    else if (!implied) warn(`${MEM}.swap is ignored: swap accounting is off in this kernel (no memory.swap.max)`);
   }
   if (given(m.limit)) {
     if (m.checkBeforeUpdate && m.limit > 0) {

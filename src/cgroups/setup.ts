@@ -10,7 +10,7 @@
 import { accessSync, constants as fsConstants, mkdirSync, rmdirSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { Spec } from '../oci/spec-types';
-import { CgroupError, errCode, readCg, sleepMs, writeCg } from './cgfs';
+import { CgroupError, errCode, pidsBelow, readCg, sleepMs, writeCg } from './cgfs';
 import { resolveCgroupsPath } from './cgroups-path';
 import { cgroupOf, detectLayout, dirIn, procCgroups, type Hierarchy, type Layout } from './layout';
 import { CgroupManager, type Warn } from './manager';
@@ -202,14 +202,15 @@ export function setupCgroups(spec: Spec, id: string, pid: number, opts: { system
       paths.unified = dir;
     }
     const m = new CgroupManager(paths, why);
-    // An existing cgroup is refused when processes use it (another container: its limits
-    // would be overwritten and its delete would find ours; runc 1.2 refuses it too) or
-    // when it is frozen (the container would be frozen at birth). Parents are shared freely.
+    // An existing cgroup is refused when processes use it or a cgroup below it (another
+    // container: its limits would be overwritten and its delete would find ours) or when
+    // it is frozen (the container would be frozen at birth), in runc's (1.2+) words.
+    // Parents are shared freely.
     for (const dir of existing) {
-      const n = (readCg(dir, 'cgroup.procs') ?? '').split('\n').filter(Boolean).length;
-      if (n) throw new CgroupError(`linux.cgroupsPath: the cgroup ${dir} already has ${n} process${n > 1 ? 'es' : ''} (another container's?): a container needs a cgroup of its own`);
+      const n = pidsBelow(dir).size;
+      if (n) throw new CgroupError(`linux.cgroupsPath: container's cgroup is not empty: ${n} process(es) found (in ${dir})`);
     }
-    if (existing.length && m.isFrozen()) throw new CgroupError(`linux.cgroupsPath: the cgroup ${existing[0]} is frozen`);
+    if (existing.length && m.isFrozen()) throw new CgroupError(`linux.cgroupsPath: container's cgroup unexpectedly frozen (${existing[0]})`);
     m.apply(spec.linux?.resources ?? {}, { warn, devices: spec.linux?.devices });
     joining = true;
     m.join(pid);

@@ -1,7 +1,7 @@
 // `create`: validate the bundle, claim the id, start the init plan, feed it what only
 // the parent can do (id maps, hooks), and record the state. Any failure undoes every
 // step taken so far: no state dir, no process, no fifo is left behind.
-import { chmodSync, closeSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, openSync, readFileSync, realpathSync, statSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Spec } from '../oci/spec-types';
 import { validateConfig, requireProcess, checkTerminalSocket } from '../oci/validate-config';
@@ -21,6 +21,7 @@ import { describePlan } from '../plan/describe-plan';
 import { plannedCgroupPaths, setupCgroups } from '../cgroups/setup';
 import { openSeccompListener, seccompProcessState } from '../linux/security';
 import { seccompUsesNotify } from '../linux/seccomp';
+import { detachContainerMounts, rootfsMountsNow, sharesMountNamespace } from './shared-mounts';
 import { moveNetDevices } from '../linux/net-devices';
 import { hostSideBindSources, sendHostSources } from '../linux/mount-sources';
 import { checkExecutable } from '../linux/process-setup';
@@ -172,6 +173,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       cgroupPaths,
       hostSources: sources.length ? { socketFd: sourceSocket?.[0] ?? 995, sources } : undefined,
       execPath,
+      foreground: !!o.keepReport,
     });
     logDebug(`create ${o.id}: init plan of ${plan.steps.length} steps, clone flags 0x${cloneFlags.toString(16)}${ns.twoStage ? ', two stages' : ''}`);
     if (o.printPlan) {
@@ -180,12 +182,16 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       return { store, plan, state: undefined as unknown as SavedState };
     }
 
+    // Sharing tsrt's mount namespace, the init's mounts stay there: note what was on the
+    // rootfs before, so a failed create and delete detach the rest (shared-mounts.ts).
+    const mountsBefore = sharesMountNamespace(spec) ? rootfsMountsNow(realpathSync(rootfs)) : undefined;
+    if (mountsBefore) undo.splice(1, 0, () => detachContainerMounts(realpathSync(rootfs), mountsBefore, () => {}));
     // On disk before the first process or cgroup exists: a create killed from here on
     // leaves a state that `delete --force` reads (recovery.json first: state-store.ts).
     const state: SavedState = {
       ociVersion: spec.ociVersion, id: o.id, pid: 0, pidStartTime: '',
       bundle, rootfs, created: new Date().toISOString(), owner: '',
-      annotations: spec.annotations, creating: true, cgroupPaths, config: spec,
+      annotations: spec.annotations, creating: true, cgroupPaths, config: spec, rootfsMounts: mountsBefore,
     };
     store.save(state);
 

@@ -1,5 +1,6 @@
 // `delete`: remove a stopped (or created) container; --force kills a running one first.
 // poststop hooks run last and only warn on failure (runtime.md).
+import { realpathSync } from 'node:fs';
 import { runHook } from '../hooks/run-hooks';
 import { ContainerError } from '../util/errors';
 import { DamagedStateError, hookState, type Recovery, type SavedState, type StateStore } from './state-store';
@@ -62,6 +63,10 @@ export async function removeContainer(store: StateStore, s: SavedState, warn: (m
   const { killRemaining, removeCgroups } = require('../cgroups/cleanup') as typeof import('../cgroups/cleanup');
   killRemaining(s.cgroupPaths);
   removeCgroups(s.cgroupPaths, warn);
+  if (s.rootfsMounts) {
+    const { detachContainerMounts } = require('./shared-mounts') as typeof import('./shared-mounts');
+    detachContainerMounts(realpathOr(s.rootfs), s.rootfsMounts, warn);
+  }
   store.remove(s.id);
 }
 
@@ -79,6 +84,14 @@ async function removeUnreadable(store: StateStore, id: string, e: ContainerError
     removeCgroups(r.cgroupPaths, warn);
   }
   store.remove(id);
+}
+
+function realpathOr(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return p;
+  }
 }
 
 /** SIGKILL the init (thawing it if frozen) and wait until it is gone or a zombie. */

@@ -18,6 +18,7 @@ import { callerWindowSize, proxyTerminal, type TerminalProxy } from '../console/
 import { statusOf } from './status';
 import { exitCodeOf, forwardSignals } from './foreground';
 import { logDebug } from '../cli/log';
+import { openSeccompListener, seccompProcessState } from '../linux/security';
 
 export interface ExecOptions extends ExecFlags {
   detach: boolean;
@@ -70,18 +71,27 @@ export async function execInContainer(store: StateStore, id: string, o: ExecOpti
     } else if (o.consoleSocket) {
       throw new TsrtError('EUSAGE', '--console-socket given but the process has no terminal (use --tty)');
     }
-    const plan = buildExecPlan({ spec, joined, reportFd: reportW, syncFd: syncR, keepFds: o.preserveFds, env: processEnv(spec, s.rootfs), consoleSocketFd: consoleFd });
+    // SCMP_ACT_NOTIFY: as for the init, the agent must be listening before anything starts.
+    const notify = openSeccompListener(spec);
+    if (notify) [notify.socketFd, notify.stateReadFd, notify.stateWriteFd].forEach((fd) => fds.add(fd));
+    const plan = buildExecPlan({ spec, joined, reportFd: reportW, syncFd: syncR, keepFds: o.preserveFds, env: processEnv(spec, s.rootfs), consoleSocketFd: consoleFd, seccompNotify: notify, detach: o.detach,
+      chrootTo: (s.config.linux?.namespaces ?? []).some((n) => n.type === 'mount') ? undefined : s.rootfs });
     logDebug(`exec ${s.id}: plan of ${plan.steps.length} steps, joining ${joined.map((j) => j.type).join(',')} of pid ${s.pid}`);
     const first = startPlan(plan, 17 /* SIGCHLD */, reportW);
     close(reportW);
     close(syncR);
     if (consoleFd !== undefined) close(consoleFd);
+    if (notify) { close(notify.socketFd); close(notify.stateReadFd); }
     const r = readReport(plan, reportR);
     libc.waitpid(first, 0);
     if (r.kind !== 'pid') throw new TsrtError('EEXEC', r.kind === 'error' ? r.message : 'exec: the process exited before it was set up');
     const pid = r.pid;
     try {
       joinCgroups(s.cgroupPaths, pid, o.cgroup);
+      if (notify) {
+        writeSync(notify.stateWriteFd, seccompProcessState(spec, s, { pid }));
+        close(notify.stateWriteFd);
+      }
       writeSync(syncW, '1');
       close(syncW);
       const done = readReport(plan, reportR);

@@ -39,6 +39,8 @@ export interface SavedState {
   creating?: boolean;
   /** cgroup directories the container owns (removed on delete) */
   cgroupPaths?: Record<string, string>;
+  /** no mount namespace of its own: what was mounted on the rootfs before create (shared-mounts.ts) */
+  rootfsMounts?: { ns: string; before: number[] };
   config: Spec;
 }
 

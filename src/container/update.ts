@@ -115,6 +115,10 @@ export function updateContainer(store: StateStore, id: string, upd: LinuxResourc
     const m = managerFor(s.cgroupPaths);
     const before = s.config.linux?.resources ?? {};
     const merged = mergeResources(before, upd);
+    // runc's rule for unlimited memory: --memory -1 without --memory-swap means no swap
+    // limit either (runc's update leaves unset fields 0, "not set"), not the old one,
+    // which the kernel would refuse as below the new memory limit.
+    if (upd.memory?.limit === -1 && upd.memory.swap === undefined && merged.memory) delete merged.memory.swap;
     const devices = s.config.linux?.devices;
     try {
       m.apply(merged, { warn, devices, only });

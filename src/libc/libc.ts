@@ -26,6 +26,7 @@ const SIGNATURES: Record<string, string> = {
   pipe2: 'int pipe2(_Out_ int *fds, int flags)',
   mkfifo: 'int mkfifo(const char *path, uint32_t mode)',
   flock: 'int flock(int fd, int op)',
+  umount2: 'int umount2(const char *target, int flags)',
   prctl: 'int prctl(int op, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)',
   waitpid: 'int waitpid(int pid, _Out_ int *status, int options)',
   syscall: 'long syscall(long nr, ...)',
@@ -88,6 +89,9 @@ export const libc = {
   },
   mkfifo(path: string, mode: number): void {
     check(fn('mkfifo')(path, mode), `mkfifo ${path}`);
+  },
+  umount2(target: string, flags: number): void {
+    check(fn('umount2')(target, flags), `umount2 ${target}`);
   },
   flock(fd: number, op: number): number {
     return fn('flock')(fd, op) as number;

@@ -11,6 +11,7 @@ import { buildExecSteps, buildFdSteps, buildNewSessionStep, buildRlimitSteps, bu
 import { buildConsoleSteps } from '../console/console-steps';
 import { buildCloseFdsSteps } from './inherited-fds';
 import { buildWaitForParentSteps } from './parent-sync';
+import { buildStdioOwnerSteps } from './stdio-owner';
 import { buildCpuAffinitySteps, buildLsmSteps, buildProcessAttributeSteps, buildSafeChdirSteps, buildSeccompSteps, seccompNeedsCapSysAdmin } from './security';
 
 export interface ExecPlanInput {
@@ -22,6 +23,12 @@ export interface ExecPlanInput {
   keepFds: number;
   env: string[];
   consoleSocketFd?: number;
+  /** SCMP_ACT_NOTIFY: socket connected to listenerPath, pipe with the process state */
+  seccompNotify?: { socketFd: number; stateReadFd: number };
+  /** no mount namespace of its own: the container's root directory (chroot, as its init) */
+  chrootTo?: string;
+  /** exec --detach: the caller's stdio is given to process.user (stdio-owner.ts) */
+  detach?: boolean;
 }
 
 export function buildExecPlan(input: ExecPlanInput): Plan {
@@ -39,6 +46,11 @@ export function buildExecPlan(input: ExecPlanInput): Plan {
   buildWaitForParentSteps(plan, input.syncFd, plan.blob(Buffer.alloc(8), 'sync byte'), 'wait for the parent to join the container\'s cgroups');
   plan.add('close', [input.syncFd], 'close the sync pipe');
   buildNewSessionStep(plan);
+  if (input.chrootTo) {
+    // The container shares tsrt's mount namespace: its root is the rootfs, as for the init.
+    plan.add('chdir', [plan.cstr(input.chrootTo)], `chdir to the rootfs ${input.chrootTo}`);
+    plan.add('chroot', [plan.cstr('.')], 'chroot into the rootfs (the container shares the runtime\'s mount namespace)');
+  }
   if (input.consoleSocketFd !== undefined) {
     buildConsoleSteps(plan, { socketFd: input.consoleSocketFd, consoleSize: proc.consoleSize, bindDevConsole: false });
   }
@@ -46,13 +58,14 @@ export function buildExecPlan(input: ExecPlanInput): Plan {
   buildSafeChdirSteps(plan, proc.cwd);
   buildRlimitSteps(plan, proc);
   buildProcessAttributeSteps(plan, spec);
+  buildStdioOwnerSteps(plan, spec, input.consoleSocketFd !== undefined ? 'terminal' : input.detach ? 'inherited' : 'none');
   buildUserAndCapSteps(plan, proc, { setgroupsAllowed: true, holdCapSysAdmin: seccompNeedsCapSysAdmin(spec) });
   plan.add('umask', [proc.user.umask ?? 0o022], `set umask ${(proc.user.umask ?? 0o022).toString(8)}`);
   if (proc.noNewPrivileges) plan.add('prctl', [PR.SET_NO_NEW_PRIVS, 1, 0, 0, 0], 'set no_new_privs');
   buildFdSteps(plan, input.keepFds);
   buildLsmSteps(plan, spec);
   plan.add('prctl', [PR.SET_PDEATHSIG, 0, 0, 0, 0], 'outlive tsrt (a parent-death signal survives execve)');
-  buildSeccompSteps(plan, spec);
+  buildSeccompSteps(plan, spec, input.seccompNotify);
   buildExecSteps(plan, proc.args ?? [], input.env);
   buildIntermediateExitSteps(plan, input.reportFd, twoStage);
   return plan;

@@ -19,6 +19,7 @@ import { checkFileType } from './file-checks';
 import { buildCloseFdsSteps } from './inherited-fds';
 import { buildWaitForParentSteps } from './parent-sync';
 import { quote } from '../util/quote';
+import { buildStdioOwnerSteps } from './stdio-owner';
 
 export interface InitPlanInput {
   spec: Spec;
@@ -49,6 +50,8 @@ export interface InitPlanInput {
   seccompNotify?: { socketFd: number; stateReadFd: number };
   /** bind sources the user namespace cannot reach, received over this socket (mount-sources.ts) */
   hostSources?: RootfsInput['hostSources'];
+  /** `run` in the foreground: the caller's stdio is passed on and not chowned (stdio-owner.ts) */
+  foreground?: boolean;
   /** the container's cgroup directories, for a cgroup mount without a cgroup namespace */
   cgroupPaths?: Record<string, string>;
   /** process.args[0] as resolved in the rootfs at create (checkExecutable), if it could be */
@@ -70,8 +73,12 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   const { spec, ns } = input;
   const proc = spec.process;
   if (!proc) throw new ConfigError('config.json: process: required to create a container');
-  if (!ns.has('mount') || ns.joined.some((j) => j.type === 'mount')) {
-    throw new ConfigError('linux.namespaces: tsrt needs a new mount namespace to set up the rootfs (add {"type": "mount"})');
+  // Without a mount namespace of its own (new or joined) the container's mounts are made
+  // in tsrt's, as runc does; masking paths there would mask them for everyone, which
+  // runc refuses in these words.
+  if (!ns.has('mount') && ((spec.linux?.maskedPaths?.length ?? 0) > 0 || (spec.linux?.readonlyPaths?.length ?? 0) > 0)) {
+    const field = spec.linux?.maskedPaths?.length ? 'linux.maskedPaths' : 'linux.readonlyPaths';
+    throw new ConfigError(`${field}: unable to restrict sys entries without a private MNT namespace (add {"type": "mount"} to linux.namespaces)`);
   }
   if ((spec.hostname || spec.domainname) && !ns.has('uts')) {
     throw new ConfigError('hostname: setting the hostname needs a private UTS namespace (add {"type": "uts"} to linux.namespaces)');
@@ -142,7 +149,7 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   const rootfsInput: RootfsInput = {
     spec, bundle: input.bundle, rootfs: input.rootfs, noPivot: input.noPivot,
     // a joined user namespace forbids mknod just as a new one does
-    newUserNs: ns.has('user'), newMountNs: true, newCgroupNs: ns.has('cgroup'), cgroupPaths: input.cgroupPaths, hostSources: input.hostSources,
+    newUserNs: ns.has('user'), newMountNs: ns.has('mount'), newCgroupNs: ns.has('cgroup'), cgroupPaths: input.cgroupPaths, hostSources: input.hostSources,
   };
   buildMountSteps(plan, rootfsInput);
 
@@ -166,6 +173,7 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   buildRlimitSteps(plan, proc);
   buildSafeChdirSteps(plan, proc.cwd);
   buildProcessAttributeSteps(plan, spec);
+  buildStdioOwnerSteps(plan, spec, input.consoleSocketFd !== undefined ? 'terminal' : input.foreground ? 'none' : 'inherited');
   buildUserAndCapSteps(plan, proc, { setgroupsAllowed: !unprivilegedMaps, holdCapSysAdmin: seccompNeedsCapSysAdmin(spec) });
   plan.add('umask', [proc.user.umask ?? 0o022], `set umask ${(proc.user.umask ?? 0o022).toString(8)}`);
   if (proc.noNewPrivileges) plan.add('prctl', [PR.SET_NO_NEW_PRIVS, 1, 0, 0, 0], 'set no_new_privs');
@@ -188,6 +196,10 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   const procRoot = openProcRoot(plan, 'exec fifo');
   const fdDir = openProcFile(plan, procRoot, 'self/fd', 'exec fifo', O.PATH | O.DIRECTORY | O.CLOEXEC);
   plan.add('close', [{ load: procRoot }], 'close /proc');
+  // As runc: the filter is in place before `create` returns (the agent has its listener
+  // then), so the wait for `start`, the startContainer hooks and execve run under it.
+  // After the fd and fifo checks above, whose syscalls a profile need not allow.
+  buildSeccompSteps(plan, spec, input.seccompNotify);
   plan.add('prctl', [PR.SET_PDEATHSIG, 0, 0, 0, 0], 'outlive `tsrt create`');
   plan.add('write', [report, message(plan, MSG.READY, 'ready message').blob, 16], 'tell the parent the container is created');
   plan.add('openat', [{ load: fdDir }, plan.cstr(String(input.fifoFd)), O.WRONLY | O.CLOEXEC, 0], 'wait for `tsrt start` (open the exec fifo)', { store: fifo });
@@ -195,7 +207,6 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   plan.add('write', [{ load: fifo }, plan.cstr('0'), 1], 'signal `tsrt start` through the exec fifo');
   plan.add('close', [{ load: fifo }], 'close the exec fifo');
   buildStartContainerHookSteps(plan, spec.hooks?.startContainer ?? [], input.startHookStdin);
-  buildSeccompSteps(plan, spec, input.seccompNotify);
   buildInitExecSteps(plan, proc.args ?? [], processEnv(spec, input.rootfs), { writeFd: report, readFd: input.reportReadFd }, input.execPath);
 
   if (twoStage) buildIntermediateExitSteps(plan, report, twoStage);

@@ -53,6 +53,7 @@ export interface RootfsInput {
   /** absolute host path of the rootfs */
   rootfs: string;
   newUserNs: boolean;
+  /** a mount namespace of its own (new or joined); false: it shares tsrt's */
   newMountNs: boolean;
   newCgroupNs: boolean;
   noPivot: boolean;
@@ -398,12 +399,13 @@ export function buildMountSteps(plan: Plan, input: RootfsInput): void {
   const configured = rootPropagation(input);
   const initial = configured === undefined ? MS.SLAVE | MS.REC
     : configured & MS.UNBINDABLE ? (configured & ~MS.UNBINDABLE) | MS.PRIVATE : configured;
-  plan.add('mount', [0, plan.cstr('/'), 0, initial, 0], `make / ${describeMountFlags(initial)} in the container's mount namespace${prop ? ` (linux.rootfsPropagation ${prop})` : ''}`);
+  // (Sharing the runtime's mount namespace, "/" is everyone's: left as it is.)
+  if (input.newMountNs) plan.add('mount', [0, plan.cstr('/'), 0, initial, 0], `make / ${describeMountFlags(initial)} in the container's mount namespace${prop ? ` (linux.rootfsPropagation ${prop})` : ''}`);
   // The mount holding the rootfs goes private (in our namespace only): the bind below and
   // every mount made on it then stay here even when that mount is shared with the host,
   // and pivot_root refuses a new root whose parent mount is shared (EINVAL).
   const holder = mountPointHolding(input.rootfs);
-  plan.add('mount', [0, plan.cstr(holder), 0, MS.PRIVATE, 0], `make the mount holding the rootfs (${holder}) private in the container's mount namespace`);
+  if (input.newMountNs) plan.add('mount', [0, plan.cstr(holder), 0, MS.PRIVATE, 0], `make the mount holding the rootfs (${holder}) private in the container's mount namespace`);
   plan.add('mount', [plan.cstr(input.rootfs), plan.cstr(input.rootfs), 0, MS.BIND | MS.REC, 0], `bind the rootfs ${input.rootfs} onto itself`);
   const rootFd = plan.slot('rootfs fd');
   plan.add('openat', [AT_FDCWD, plan.cstr(input.rootfs), O.PATH | O.DIRECTORY | O.CLOEXEC, 0], `open the rootfs ${input.rootfs}`, { store: rootFd });
@@ -467,7 +469,11 @@ function detachHostProcAndSys(plan: Plan, input: RootfsInput): void {
 export function buildPivotSteps(plan: Plan, input: RootfsInput): void {
   const rootfs = plan.cstr(input.rootfs);
   plan.add('chdir', [rootfs], `chdir to the rootfs ${input.rootfs}`);
-  if (input.noPivot) {
+  if (!input.newMountNs) {
+    // The runtime's mount namespace: pivot_root or MS_MOVE would change "/" for every
+    // process in it, so chroot, as runc does there.
+    plan.add('chroot', [plan.cstr('.')], 'chroot into the rootfs (the container shares the runtime\'s mount namespace)');
+  } else if (input.noPivot) {
     // Under a shared root, the move below would propagate the rootfs onto the host's /.
     plan.add('mount', [0, plan.cstr('/'), 0, MS.PRIVATE, 0], 'make the old / private before moving the rootfs onto it (--no-pivot)');
     detachHostProcAndSys(plan, input);

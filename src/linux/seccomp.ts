@@ -14,6 +14,7 @@ import { koffi } from '../libc/libc';
 import { errnoName, strerror } from '../libc/errno';
 import { ConfigError } from '../util/errors';
 import { quote } from '../util/quote';
+import { AUDIT_ARCH_X86_64, enosysStub, type EnosysArch } from './seccomp-enosys';
 
 /** seccomp(2) SECCOMP_FILTER_FLAG_* bits. */
 export const FILTER_FLAG = {
@@ -74,6 +75,7 @@ interface Lib {
   archResolve(name: string): number;
   archAdd(ctx: unknown, token: number): number;
   resolve(name: string): number;
+  resolveArch(token: number, name: string): number;
   ruleAdd(ctx: unknown, action: number, nr: number, count: number, args: Buffer | null): number;
   exportBpf(ctx: unknown, fd: number): number;
   version(): string;
@@ -99,6 +101,7 @@ function seccompLib(): Lib {
   const archResolve = so.func('uint32_t seccomp_arch_resolve_name(const char *name)');
   const archAdd = so.func('int seccomp_arch_add(void *ctx, uint32_t arch_token)');
   const resolve = so.func('int seccomp_syscall_resolve_name(const char *name)');
+  const resolveArch = so.func('int seccomp_syscall_resolve_name_arch(uint32_t arch_token, const char *name)');
   const ruleAdd = so.func('int seccomp_rule_add_array(void *ctx, uint32_t action, int syscall, unsigned int arg_cnt, const uint8_t *arg_array)');
   const exportBpf = so.func('int seccomp_export_bpf(void *ctx, int fd)');
   const version = so.func('const uint32_t *seccomp_version(void)');
@@ -111,6 +114,7 @@ function seccompLib(): Lib {
     archResolve: (n) => archResolve(n) as number,
     archAdd: (ctx, t) => archAdd(ctx, t) as number,
     resolve: (n) => resolve(n) as number,
+    resolveArch: (t, n) => resolveArch(t, n) as number,
     ruleAdd: (ctx, a, n, cnt, args) => ruleAdd(ctx, a, n, cnt, args) as number,
     exportBpf: (ctx, fd) => exportBpf(ctx, fd) as number,
     version: () => {
@@ -195,6 +199,11 @@ export function compileSeccomp(sc: LinuxSeccomp): CompiledSeccomp {
     if (s.action === 'SCMP_ACT_NOTIFY' && s.names.includes('sendmsg')) {
       throw new ConfigError(`${field}: SCMP_ACT_NOTIFY cannot be used for sendmsg (tsrt sends the listener fd with sendmsg after loading the filter)`);
     }
+    // runc's rule and words: the init writes to tsrt after the filter is loaded (the
+    // ready message, the exec fifo), and an agent that is not there yet would never answer.
+    if (s.action === 'SCMP_ACT_NOTIFY' && s.names.includes('write')) {
+      throw new ConfigError(`${field}: SCMP_ACT_NOTIFY cannot be used for the write syscall`);
+    }
     conditions(s.args ?? [], field);
   });
 
@@ -239,10 +248,42 @@ export function compileSeccomp(sc: LinuxSeccomp): CompiledSeccomp {
         }
       });
     });
-    return { program: exportProgram(l, ctx), flags, notify, skipped };
+    const program = withEnosysStub(l, sc, exportProgram(l, ctx));
+    return { program, flags, notify, skipped };
   } finally {
     l.release(ctx);
   }
+}
+
+/**
+ * As runc: unless the default action lets syscalls through (ALLOW, LOG, TRACE) or already
+ * is ENOSYS, syscalls numbered above the highest the profile names get ENOSYS, per
+ * architecture listed in linux.seccomp.architectures (none listed: no stub, as runc).
+ * Every rule's names count, whatever their action; names unknown on an arch do not.
+ */
+function withEnosysStub(l: Lib, sc: LinuxSeccomp, program: Buffer): Buffer {
+  const allowing = ['SCMP_ACT_ALLOW', 'SCMP_ACT_LOG', 'SCMP_ACT_TRACE'].includes(sc.defaultAction);
+  if (allowing || (sc.defaultAction === 'SCMP_ACT_ERRNO' && sc.defaultErrnoRet === 38 /* ENOSYS */)) return program;
+  const x32 = l.archResolve('x32');
+  const byAudit = new Map<number, EnosysArch>();
+  for (const a of new Set((sc.architectures ?? []).map(archName))) {
+    const token = l.archResolve(a);
+    let max = 0;
+    for (const s of sc.syscalls ?? []) {
+      for (const name of s.names) max = Math.max(max, l.resolveArch(token, name));
+    }
+    if (max <= 0) continue; // no syscall of the profile exists there: leave it to the filter
+    // x32 shares x86_64's audit arch; its numbers carry bit 30 (libseccomp includes it).
+    const audit = token === x32 ? AUDIT_ARCH_X86_64 : token >>> 0;
+    const entry = byAudit.get(audit) ?? { auditArch: audit };
+    if (token === x32) entry.maxX32 = max;
+    else entry.max = max;
+    byAudit.set(audit, entry);
+  }
+  if (!byAudit.size) return program;
+  const full = Buffer.concat([enosysStub([...byAudit.values()]), program]);
+  if (full.length / 8 > 4096) throw new ConfigError(`linux.seccomp: the filter has ${full.length / 8} instructions; the kernel allows 4096`);
+  return full;
 }
 
 /** seccomp_export_bpf into a memfd, read back (libseccomp 2.5 has no in-memory export). */

@@ -84,12 +84,12 @@ const MSG_NOSIGNAL = 0x4000;
 export function openSeccompListener(spec: Spec): SeccompNotifyFds | undefined {
   const sc = spec.linux?.seccomp;
   if (!seccompUsesNotify(sc)) return undefined;
-  if (!sc!.listenerPath) {
-    throw new ConfigError('linux.seccomp.listenerPath: required when SCMP_ACT_NOTIFY is used (the agent receives the listener fd there)');
-  }
+  // A profile tsrt refuses is refused before anything is connected to (compileSeccomp
+  // also requires listenerPath with SCMP_ACT_NOTIFY).
+  compiledSeccomp(sc!);
   let socketFd: number;
   try {
-    socketFd = libc.unixConnect(sc!.listenerPath);
+    socketFd = libc.unixConnect(sc!.listenerPath!);
   } catch (e) {
     const code = (e as TsrtError).code ?? '';
     throw new TsrtError(code || 'ECONNREFUSED', `linux.seccomp.listenerPath: cannot connect to ${sc!.listenerPath}: ${code}`);
@@ -103,17 +103,19 @@ export function openSeccompListener(spec: Spec): SeccompNotifyFds | undefined {
   }
 }
 
-/** The container process state sent with the listener fd (config-linux.md). */
-export function seccompProcessState(spec: Spec, s: { id: string; pid: number; bundle: string; annotations?: Record<string, string> }): string {
+/**
+ * The container process state sent with the listener fd (config-linux.md). For the init
+ * (sent before `create` returns) the container is "created"; for an exec process, as
+ * runc: "running", `pid` the exec'd process and `state.pid` the container's init.
+ */
+export function seccompProcessState(spec: Spec, s: { id: string; pid: number; bundle: string; annotations?: Record<string, string> }, exec?: { pid: number }): string {
   const ociVersion = spec.ociVersion;
   const json = JSON.stringify({
     ociVersion,
     fds: ['seccompFd'],
-    pid: s.pid,
+    pid: exec?.pid ?? s.pid,
     metadata: spec.linux?.seccomp?.listenerMetadata ?? '',
-    // Sent by the init right before execve: the container is created and its process
-    // has not yet run the user's program.
-    state: { ociVersion, id: s.id, status: 'created', pid: s.pid, bundle: s.bundle, annotations: s.annotations ?? {} },
+    state: { ociVersion, id: s.id, status: exec ? 'running' : 'created', pid: s.pid, bundle: s.bundle, annotations: s.annotations ?? {} },
   });
   if (Buffer.byteLength(json) > STATE_MAX) {
     throw new ConfigError(`linux.seccomp.listenerPath: the container process state is larger than ${STATE_MAX} bytes (annotations too large)`);
@@ -122,8 +124,10 @@ export function seccompProcessState(spec: Spec, s: { id: string; pid: number; bu
 }
 
 /**
- * The seccomp filter: the last steps before execve, so the filter constrains the
- * container's program and as few of the init's own steps as possible. With
+ * The seccomp filter. The init loads it before telling `create` it is ready (as runc:
+ * `create` returns with the filter in place and the agent holding the listener), so the
+ * wait for `start`, the startContainer hooks and execve run under it; an exec process
+ * loads it last before execve. With
  * SCMP_ACT_NOTIFY the listener fd is stored straight into the SCM_RIGHTS message (the
  * step's result slot is the cmsg's data) and sent with the state JSON in one sendmsg.
  */
@@ -142,7 +146,7 @@ export function buildSeccompSteps(plan: Plan, spec: Spec, notify?: { socketFd: n
   if (!compiled.notify) {
     plan.add('seccomp', [SECCOMP_SET_MODE_FILTER, compiled.flags, fprog], `load the seccomp filter of linux.seccomp (${n} instructions${skipped})`);
   } else {
-    if (!notify) throw new ConfigError('linux.seccomp: SCMP_ACT_NOTIFY is only supported for the container\'s init (not for exec)');
+    if (!notify) throw new ConfigError('linux.seccomp: SCMP_ACT_NOTIFY needs the connection to listenerPath (internal: none was given)');
     // msghdr { name, namelen, iov, iovlen, control, controllen, flags }, one iovec with
     // the state JSON, one cmsghdr { len 20, SOL_SOCKET, SCM_RIGHTS, int fd } (24 bytes).
     const json = plan.blob(Buffer.alloc(STATE_MAX), 'container process state');

@@ -31,7 +31,10 @@ function readProcessFile(file: string): Process {
   // Validate it as the process of a minimal config, and name the file in the message.
   const problems = collectConfigProblems({ ociVersion: '1.3.0', root: { path: 'rootfs' }, process: raw });
   if (problems.length) throw new ConfigError(`--process ${file}: ${problems.slice(0, 3).map((p) => p.replace(/^process\.?/, '') || p).join('; ')}`);
-  return raw as Process;
+  const p = raw as Process;
+  // As config.json's process (validateConfig) and runc: no user is uid 0, gid 0.
+  if (p.user === undefined) p.user = { uid: 0, gid: 0 };
+  return p;
 }
 
 export function buildExecProcess(spec: Spec, f: ExecFlags): Process {
