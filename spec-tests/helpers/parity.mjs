@@ -115,8 +115,9 @@ class Side {
     config = this.row.patch?.(config, this) ?? config;
     fs.writeFileSync(path.join(this.dir, 'config.json'), JSON.stringify(config, null, 2));
     this.config = config;
+    // A user namespace's root (or the rootless uid) must reach the bundle.
+    fs.chmodSync(this.sb.dir, 0o755);
     if (this.rootless) {
-      fs.chmodSync(this.sb.dir, 0o755);
       spawnSync('chown', ['-R', `${ROOTLESS_UID}:${ROOTLESS_UID}`, this.dir, this.root]);
     }
   }
@@ -193,7 +194,7 @@ async function lifecycle(side) {
   const pidFile = path.join(side.dir, 'init.pid');
   const consoleArgs = [];
   if (side.row.mode === 'terminal' && !side.row.noConsoleSocket) {
-    side.receiver = await ConsoleReceiver.start(side.sb);
+    side.receiver = await ConsoleReceiver.start(side.sb, STEP_LIMIT_MS);
     consoleArgs.push('--console-socket', side.receiver.path);
   }
   side.containerOut = side.io('container');
@@ -384,6 +385,7 @@ export const KNOWN_DEFECTS = [
   { todo: 'issue 13 item 1: lo is down in a new network namespace', sections: ['link', 'addr'], applies: (c) => newNs(c, 'network') },
   { todo: 'issue 13 item 2: the init has no session or process group of its own', sections: ['stat'], applies: () => true },
   { todo: 'parity: tsrt mounts the hybrid cgroup2 at /sys/fs/cgroup/unified; runc does not', sections: ['mounts-cgroup', 'cgroupfs'], applies: (c) => (c.mounts ?? []).some((m) => m.type === 'cgroup') },
+  { todo: 'parity: in a user namespace /dev/mqueue is owned by the overflow uid 65534; runc: by the container\'s root', sections: ['dev'], applies: (c) => (c.linux?.namespaces ?? []).some((n) => n.type === 'user') },
   { todo: 'parity: readonlyPaths remounted nosuid,nodev,noexec; runc keeps the flags of the mount below', sections: ['mounts-paths'], applies: (c) => (c.linux?.readonlyPaths ?? []).length > 0 },
 ];
 
