@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Sandbox, show } from './helpers/tsrt.mjs';
-import { RUNC, runtimes } from './helpers/parity.mjs';
+import { RUNC, runtimes } from './helpers/runc-compare.mjs';
 
 const skip = process.getuid() !== 0 ? 'needs root' : false;
 const runcNote = RUNC ? '' : ' (runc not installed: tsrt only)';

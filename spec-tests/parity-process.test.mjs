@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Sandbox, isAlive, procStat, show, waitUntil, withUserNs, writeScript } from './helpers/tsrt.mjs';
-import { RUNC, runtimes, zombieExitCode } from './helpers/parity.mjs';
+import { RUNC, runtimes, zombieExitCode } from './helpers/runc-compare.mjs';
 
 const skip = process.getuid() !== 0 ? 'needs root' : false;
 const runcNote = RUNC ? '' : ' (runc not installed: tsrt only)';

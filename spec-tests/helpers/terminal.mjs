@@ -81,14 +81,14 @@ function startPython(sb, name, source, args) {
 }
 
 export class ConsoleReceiver {
-  /** Starts a receiver listening on a fresh socket path under the sandbox dir. */
-  static async start(sb) {
+  /** Starts a receiver listening on a fresh socket path under the sandbox dir (python3 may start slowly on a busy machine: limitMs). */
+  static async start(sb, limitMs = 10_000) {
     const r = new ConsoleReceiver();
     r.path = path.join(sb.dir, `console-${randomBytes(3).toString('hex')}.sock`);
     r.outFile = path.join(sb.dir, `console-${randomBytes(3).toString('hex')}.out`);
     fs.writeFileSync(r.outFile, '');
     r.py = startPython(sb, 'console-receiver.py', RECEIVER_PY, [r.path, r.outFile]);
-    await waitUntil(() => r.py.lines.length >= 1 || r.py.exited(), 10_000, 'console receiver did not start');
+    await waitUntil(() => r.py.lines.length >= 1 || r.py.exited(), limitMs, 'console receiver did not start');
     if (!r.py.lines[0]?.listening) throw new Error(`console receiver failed: ${r.py.stderr()}`);
     return r;
   }
