@@ -64,8 +64,17 @@ if (files.length === 0) {
 // Node 20 picks the TAP reporter when stdout is not a terminal (CI); ask for the spec
 // reporter explicitly so the summary ("ℹ tests N", "ℹ pass N", "ℹ fail N") is always
 // printed the same way.
+/** The VM's tests get CI and a slowdown for their waits' limits (TCG runs them 7-11x slower). */
+function vmEnv() {
+  return {
+    ...process.env,
+    TSRT_TEST_SLOWDOWN: process.env.TSRT_TEST_SLOWDOWN ?? '10',
+    VM_PASSENV: `${process.env.VM_PASSENV ?? 'CI'} TSRT_TEST_SLOWDOWN`,
+  };
+}
+
 const testArgs = ['--test', '--test-concurrency=1', '--test-reporter=spec', ...options, ...files];
 const r = inVm
-  ? spawnSync(join(root, 'scripts', 'vm', 'run.sh'), ['node', ...testArgs], { cwd: root, stdio: 'inherit' })
+  ? spawnSync(join(root, 'scripts', 'vm', 'run.sh'), ['node', ...testArgs], { cwd: root, stdio: 'inherit', env: vmEnv() })
   : spawnSync(process.execPath, testArgs, { cwd: root, stdio: 'inherit' });
 process.exit(exitCode(r));

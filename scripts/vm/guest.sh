@@ -75,6 +75,7 @@ ip link set lo up 2>/dev/null || /bin/busybox ip link set lo up
 ln -sf /proc/self/mounts /etc/mtab
 ulimit -n 1048576
 say "ready at $(cut -d' ' -f1 /proc/uptime)s of uptime; command cgroup ${cg#/sys/fs/cgroup}"
+: > /run-share/started
 
 # The command: a session of its own in its cgroup, its output raw on ttyS1 (the host
 # streams that file), a clean environment plus what run.sh passed in command.sh.

@@ -22,8 +22,15 @@ export const ROOTFS = path.join(REPO, 'bundle', 'rootfs');
 export const DEMO_CONFIG = path.join(REPO, 'bundle', 'config.json');
 export const TMP_PREFIX = path.join(os.tmpdir(), 'tsrt-test-');
 
+/**
+ * How much slower than the host this machine runs the tests: the limits of the waits
+ * below are multiplied by it (the VM lane, emulated, sets 10: docs/vm-lane.md). A limit
+ * only bounds a wait for something that must happen; no test asserts how fast.
+ */
+export const SLOWDOWN = Math.max(1, Number(process.env.TSRT_TEST_SLOWDOWN) || 1);
+
 /** Safety net for one tsrt command: a hung command fails the test instead of the suite. */
-const COMMAND_LIMIT_MS = 60_000;
+const COMMAND_LIMIT_MS = 60_000 * SLOWDOWN;
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -313,7 +320,7 @@ export class Sandbox {
 
   /** Polls `tsrt state` until the status is `want` (fails after limitMs). */
   async waitStatus(id, want, limitMs = 20_000) {
-    const end = Date.now() + limitMs;
+    const end = Date.now() + limitMs * SLOWDOWN;
     let last;
     for (;;) {
       last = this.state(id);
@@ -325,7 +332,7 @@ export class Sandbox {
 
   /** Waits (up to limitMs) until pid is dead (gone or a zombie); returns whether it is. */
   async waitDead(pid, limitMs = 20_000) {
-    const end = Date.now() + limitMs;
+    const end = Date.now() + limitMs * SLOWDOWN;
     while (isAlive(pid) && Date.now() < end) await sleep(20);
     return !isAlive(pid);
   }
@@ -400,11 +407,11 @@ function result(label, status, signal, out, err, timedOut) {
 
 /** Polls fn() (a value or a promise) until it is truthy and returns it; throws, naming `describe` (a string or a function giving one), after limitMs. */
 export async function waitUntil(fn, limitMs, describe, everyMs = 25) {
-  const end = Date.now() + limitMs;
+  const end = Date.now() + limitMs * SLOWDOWN;
   for (;;) {
     const v = await fn();
     if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${limitMs} ms: ${typeof describe === 'function' ? describe() : describe}`);
+    if (Date.now() > end) throw new Error(`timed out after ${limitMs * SLOWDOWN} ms: ${typeof describe === 'function' ? describe() : describe}`);
     await sleep(everyMs);
   }
 }
