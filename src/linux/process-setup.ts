@@ -1,12 +1,13 @@
 // The container process's identity and environment, as plan steps: signals, rlimits,
 // user and groups, capabilities, umask, no_new_privs, file descriptors, execve.
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { Process, Spec } from '../oci/spec-types';
 import { CLOSE_RANGE_CLOEXEC, F_SETFD, PR, PR_CAP_AMBIENT_RAISE, RLIMIT, SIG_SETMASK } from '../libc/constants';
 import type { Plan } from '../plan/plan';
 import { CAPABILITY_NUMBERS, capMask, hostLastCap } from './capabilities';
 import { secureJoin } from '../util/secure-join';
+import { readImageFile } from './image-file';
 import { selfStatusMask } from './proc-status';
 import { ConfigError } from '../util/errors';
 
@@ -174,14 +175,11 @@ export function processEnv(spec: Spec, rootfs: string): string[] {
 }
 
 function homeOf(rootfs: string, uid: number): string {
-  try {
-    const passwd = readFileSync(secureJoin(rootfs, '/etc/passwd'), 'utf8');
-    for (const line of passwd.split('\n')) {
-      const f = line.split(':');
-      if (f.length >= 7 && Number(f[2]) === uid) return f[5] || '/';
-    }
-  } catch {
-    // no passwd file: runc falls back to /
+  // no passwd file: runc falls back to /; a FIFO or a device there is refused
+  const passwd = readImageFile(secureJoin(rootfs, '/etc/passwd'), `/etc/passwd (the HOME of uid ${uid})`) ?? '';
+  for (const line of passwd.split('\n')) {
+    const f = line.split(':');
+    if (f.length >= 7 && Number(f[2]) === uid) return f[5] || '/';
   }
   return '/';
 }
