@@ -278,6 +278,26 @@ test('linux.devices: mode and owner are applied to the node made, on the image\'
   assert.deepEqual(r.stdout.trim().split('\n'), ['character special file 640 12:34 1:3', 'character special file 666 0:0 1:5']);
 });
 
+// The parent reads the image's /etc/passwd for the process's HOME (no HOME in env): a
+// FIFO there blocked create (and exec) in the read, a link to /dev/zero never ended.
+test('the image\'s /etc/passwd a FIFO or a link to /dev/zero: create fails at once, naming the file and its type', (t) => {
+  for (const [kind, make, type] of [
+    ['fifo', (p) => assert.equal(spawnSync('mkfifo', [p]).status, 0), 'a FIFO'],
+    ['zero', (p, rootfs) => { assert.equal(spawnSync('mknod', [path.join(rootfs, 'zero'), 'c', '1', '5']).status, 0); fs.symlinkSync('/zero', p); }, 'a character device'],
+  ]) {
+    const sb = new Sandbox(t);
+    const b = sb.bundle({ copyRootfs: true, patch: (c, { rootfs }) => {
+      const passwd = path.join(rootfs, 'etc', 'passwd');
+      fs.rmSync(passwd, { force: true });
+      make(passwd, rootfs);
+      c.process.env = c.process.env.filter((e) => !e.startsWith('HOME='));
+      c.process.args = ['true'];
+    } });
+    const r = runRefused(sb, b, { why: new RegExp(`/etc/passwd \\(the HOME of uid 0\\) in the rootfs is ${type}, it must be a regular file`) });
+    assert.equal(r.timedOut, false, `${kind}: ${show(r)}`);
+  }
+});
+
 // In a user namespace the host's devices are bound on empty files: an image's /dev/null
 // that is a symlink to one of its files must not get the device bound on that file.
 test('user namespace, the image\'s /dev/null a symlink to a file: the device is bound on a new node, the file stays', (t) => {

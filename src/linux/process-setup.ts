@@ -1,6 +1,6 @@
 // The container process's identity and environment, as plan steps: signals, rlimits,
 // user and groups, capabilities, umask, no_new_privs, file descriptors, execve.
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { posix } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import type { Process, Spec } from '../oci/spec-types';
@@ -8,6 +8,7 @@ import { AT_FDCWD, CLOSE_RANGE_CLOEXEC, F_SETFD, PR, PR_CAP_AMBIENT_RAISE, RLIMI
 import type { Plan } from '../plan/plan';
 import { CAPABILITY_NUMBERS, capMask, hostLastCap } from './capabilities';
 import { secureJoin } from '../util/secure-join';
+import { readImageFile } from './image-file';
 import { selfStatusMask } from './proc-status';
 import { ConfigError } from '../util/errors';
 import { strerror } from '../libc/errno';
@@ -187,14 +188,11 @@ export function processEnv(spec: Spec, rootfs: string): string[] {
 }
 
 function homeOf(rootfs: string, uid: number): string {
-  try {
-    const passwd = readFileSync(secureJoin(rootfs, '/etc/passwd'), 'utf8');
-    for (const line of passwd.split('\n')) {
-      const f = line.split(':');
-      if (f.length >= 7 && Number(f[2]) === uid) return f[5] || '/';
-    }
-  } catch {
-    // no passwd file: runc falls back to /
+  // no passwd file: runc falls back to /; a FIFO or a device there is refused
+  const passwd = readImageFile(secureJoin(rootfs, '/etc/passwd'), `/etc/passwd (the HOME of uid ${uid})`) ?? '';
+  for (const line of passwd.split('\n')) {
+    const f = line.split(':');
+    if (f.length >= 7 && Number(f[2]) === uid) return f[5] || '/';
   }
   return '/';
 }
