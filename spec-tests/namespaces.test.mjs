@@ -3,8 +3,9 @@
 // are joined (the inode equals the one of the container that owns them).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import { Sandbox, nsLink, show, withUserNs } from './helpers/tsrt.mjs';
+import { Sandbox, hostMounts, nsLink, show, waitUntil, withUserNs } from './helpers/tsrt.mjs';
 
 /** config type -> name under /proc/PID/ns */
 const NS = { pid: 'pid', network: 'net', mount: 'mnt', ipc: 'ipc', uts: 'uts', cgroup: 'cgroup', user: 'user', time: 'time' };
@@ -173,18 +174,29 @@ test('namespaces: joining another container\'s namespaces by path', async (t) =>
   }
 });
 
-test('namespaces: joining a mount namespace is refused cleanly (the rootfs needs a new one)', (t) => {
+test('namespaces: joining a mount namespace by path sets the rootfs up inside it (as runc)', { skip: spawnSync('unshare', ['--mount', 'true']).status === 0 ? false : 'unshare --mount does not work here' }, async (t) => {
   const sb = new Sandbox(t);
-  const a = startOwner(sb, []);
-  const b = sb.bundle({ patch: (c) => {
-    c.linux.namespaces = c.linux.namespaces.map((n) => (n.type === 'mount' ? { type: 'mount', path: `/proc/${a.pid}/ns/mnt` } : n));
-    c.process.args = ['true'];
+  const holder = spawn('unshare', ['--mount', '--propagation', 'private', 'sleep', '1000'], { stdio: 'ignore' });
+  t.after(() => holder.kill('SIGKILL'));
+  await waitUntil(() => { try { return nsLink(holder.pid, 'mnt') !== nsLink(process.pid, 'mnt'); } catch { return false; } }, 10_000, 'the holder did not unshare');
+  const joining = (pid) => sb.bundle({ patch: (c) => {
+    c.linux.namespaces = c.linux.namespaces.map((n) => (n.type === 'mount' ? { type: 'mount', path: `/proc/${pid}/ns/mnt` } : n));
+    c.process.args = ['sh', '-c', 'readlink /proc/self/ns/mnt; ls /linuxrc'];
   } });
+  const before = hostMounts().length;
   const id = sb.id('join-mnt');
-  const r = sb.tsrt(['run', '--bundle', b.dir, id]);
-  assert.notEqual(r.status, 0, show(r));
-  assert.match(r.stderr, /linux\.namespaces/);
-  assert.ok(!fs.existsSync(sb.stateDir(id)), 'no state dir left');
+  const r = sb.tsrt(['run', '--bundle', joining(holder.pid).dir, id]);
+  assert.equal(r.status, 0, show(r));
+  assert.equal(r.stdout, `${nsLink(holder.pid, 'mnt')}\n/linuxrc\n`, 'in the joined mount namespace, in the rootfs');
+  assert.equal(hostMounts().length, before, 'nothing mounted in tsrt\'s own namespace');
+  // Another container's namespace has pivoted into its rootfs: the bundle's rootfs path
+  // does not exist there, and the error says so (runc fails there too).
+  const a = startOwner(sb, []);
+  const id2 = sb.id('join-mnt');
+  const r2 = sb.tsrt(['run', '--bundle', joining(a.pid).dir, id2]);
+  assert.notEqual(r2.status, 0, show(r2));
+  assert.match(r2.stderr, /rootfs .*ENOENT/, show(r2));
+  assert.ok(!fs.existsSync(sb.stateDir(id2)), 'no state dir left');
 });
 
 test('namespaces: a namespace path that does not exist fails and names it', (t) => {
