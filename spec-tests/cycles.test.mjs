@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { O_CLOEXEC, Sandbox, cgroupDirsOf, hostMounts, isAlive, mountChanges, mountsMentioning, openFds, processesWithCmdline, show } from './helpers/tsrt.mjs';
+import { O_CLOEXEC, Sandbox, cgroupDirsOf, hostMounts, isAlive, procStat, mountChanges, mountsMentioning, openFds, processesWithCmdline, show } from './helpers/tsrt.mjs';
 
 const CYCLES = 200;
 const LANES = 4; // cycles run four at a time: concurrency is part of what is tested
@@ -32,7 +32,11 @@ test(`cycles: ${CYCLES} create/start/delete cycles leave nothing behind`, async 
         failures.push(show(r));
         return;
       }
-      if (args[0] === 'create') pids.push(sb.track(Number(fs.readFileSync(pidFile, 'utf8'))));
+      if (args[0] === 'create') {
+        // With its start time: over hundreds of cycles the kernel reuses pids.
+        const pid = sb.track(Number(fs.readFileSync(pidFile, 'utf8')));
+        pids.push({ pid, start: procStat(pid)?.[19] });
+      }
     }
     sb.ids.delete(id); // deleted: nothing for cleanup to do
     fs.rmSync(pidFile);
@@ -48,7 +52,8 @@ test(`cycles: ${CYCLES} create/start/delete cycles leave nothing behind`, async 
   assert.deepEqual(fs.readdirSync(sb.root), [], 'no state dir left under --root');
   assert.deepEqual(mountChanges(mountsBefore, sb.dir), { added: [], removed: [] }, 'host mount table unchanged');
   assert.deepEqual(mountsMentioning(sb.dir), []);
-  assert.deepEqual(pids.filter(isAlive), [], 'no container process alive');
+  const sameProcessAlive = ({ pid, start }) => isAlive(pid) && procStat(pid)?.[19] === start;
+  assert.deepEqual(pids.filter(sameProcessAlive), [], 'no container process alive');
   assert.deepEqual(processesWithCmdline(sb.dir), [], 'no tsrt or init process of this test alive');
   assert.deepEqual(ids.flatMap(cgroupDirsOf), [], 'no cgroup left');
 });
