@@ -1,8 +1,11 @@
 // Parity with runc where engines and images rely on it (issue 13): each test runs the
-// same bundle under runc (installed) and under tsrt and compares what the container and
-// the host see. Sections: seccomp's ENOSYS for syscalls newer than the profile and the
-// filter's place in the init; the terminal's owner; exec --cgroup and the device cgroup;
-// containers without a mount namespace of their own.
+// same bundle under runc (installed, 1.1.5) and under tsrt and compares what the
+// container and the host see; where runc 1.1.5 differs from current runc's source, or
+// where tsrt differs on purpose, the test says so. Sections: seccomp (ENOSYS for
+// syscalls newer than the profile, the filter's place in the init, NOTIFY on write);
+// the terminal's and stdio's owner; cgroups (exec --cgroup /, device rules, a busy
+// cgroupsPath, update --memory -1); containers without a mount namespace of their own or
+// joining one.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -498,4 +501,29 @@ test('parity mount namespace: joining one by path, the container is set up and p
   }
   const after = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(ROOTFS)).length;
   assert.equal(after, before, 'nothing was mounted in the test\'s own mount namespace');
+});
+
+test('mount namespace shared: delete detaches what the container stacked on the rootfs, never a mount that was there before', { skip: HAVE_UNSHARE ? false : 'unshare --mount does not work here' }, (t) => {
+  const sb = new Sandbox(t);
+  const b = sb.bundle({ copyRootfs: true, patch: (c) => {
+    c.linux.namespaces = c.linux.namespaces.filter((n) => n.type !== 'mount');
+    delete c.linux.maskedPaths;
+    delete c.linux.readonlyPaths;
+    c.process.args = ['sleep', '1000'];
+  } });
+  const id = sb.id('decoy');
+  sb.ids.add(id);
+  // The decoy: the rootfs bound onto itself before create, as an engine's rootfs mount,
+  // with a file only that mount shows.
+  const r = inPrivateMountNs(sb, `${TSRT} --root ${sb.root}`, `
+    R=${b.rootfs}
+    mount --bind $R $R && mount -t tmpfs decoy $R/tmp && touch $R/tmp/decoy-marker || exit 9
+    echo "before: $(grep -c " $R " /proc/self/mountinfo)"
+    $RT run -d --bundle ${b.dir} ${id} >/dev/null 2>&1; echo "run -d rc=$?"
+    echo "running: $(grep -c " $R " /proc/self/mountinfo)"
+    $RT delete --force ${id}; echo "delete rc=$?"
+    echo "after: $(grep -c " $R " /proc/self/mountinfo)"
+    ls $R/tmp/decoy-marker`);
+  assert.equal(r.status, 0, show(r));
+  assert.match(r.stdout, /^before: 1\nrun -d rc=0\nrunning: 2\ndelete rc=0\nafter: 1\n.*decoy-marker\n$/m, show(r));
 });
