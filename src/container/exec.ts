@@ -1,24 +1,26 @@
 // `exec`: start a new process inside a running container. tsrt stays its parent
 // (CLONE_PARENT in the plan) in the foreground: signals are forwarded and the process's
-// exit code is returned.
-import { closeSync, openSync, writeSync } from 'node:fs';
-import type { LinuxNamespace } from '../oci/spec-types';
-import { O } from '../libc/constants';
+// exit code is returned. The setup is a list of stages (pipeline.ts), several of them
+// shared with create (launch-stages.ts).
+import { openSync, writeSync } from 'node:fs';
+import type { LinuxNamespace, Process, Spec } from '../oci/spec-types';
 import { libc } from '../libc/libc';
-import { readReport, startPlan } from '../plan/run-plan';
+import { readReport } from '../plan/run-plan';
 import { NS_PROC_NAME, sortForJoining, type JoinedNamespace } from '../linux/namespaces';
 import { buildExecPlan } from '../linux/exec-plan';
 import { processEnv } from '../linux/process-setup';
 import { buildExecProcess, type ExecFlags } from '../oci/exec-process';
 import { joinCgroups } from '../cgroups/join';
-import { warmCgroupAttach } from '../cgroups/warm-attach';
 import { ContainerError, TsrtError } from '../util/errors';
-import { writePidFile, type StateStore } from './state-store';
+import { OwnedFds } from '../util/owned-fds';
+import type { SavedState, StateStore } from './state-store';
 import { callerWindowSize, proxyTerminal, type TerminalProxy } from '../console/proxy';
 import { statusOf } from './status';
 import { exitCodeOf, forwardSignals } from './foreground';
 import { logDebug } from '../cli/log';
-import { openSeccompListener, seccompProcessState } from '../linux/security';
+import { seccompProcessState } from '../linux/security';
+import { runStages, type Stage } from './pipeline';
+import { killAndReap, pidFileStage, pipesStage, seccompListenerStage, seccompStateStage, startChild, unexpectedReport, warmCgroupsStage, type LaunchCtx } from './launch-stages';
 
 export interface ExecOptions extends ExecFlags {
   detach: boolean;
@@ -30,90 +32,141 @@ export interface ExecOptions extends ExecFlags {
   ignorePaused: boolean;
 }
 
+interface ExecCtx extends LaunchCtx {
+  o: ExecOptions;
+  store: StateStore;
+  id: string;
+  /** load-state: the container's state and the process to start */
+  s: SavedState;
+  proc: Process;
+  spec: Spec & { process: Process };
+  /** namespaces: the container's, opened through /proc/PID/ns */
+  joined: JoinedNamespace[];
+  /** console: the socket the process sends its terminal on; hostEnd when tsrt hosts the terminal itself */
+  consoleFd?: number;
+  hostEnd?: number;
+}
 
-export async function execInContainer(store: StateStore, id: string, o: ExecOptions): Promise<number> {
-  warmCgroupAttach(); // over by the cgroup join (cgroups/warm-attach.ts)
-  const s = store.load(id);
-  const status = statusOf(store, s);
-  if (status === 'paused' && !o.ignorePaused) throw new ContainerError('ESTATE', `cannot exec in a paused container ${id} (use --ignore-paused)`);
-  if (status !== 'running' && status !== 'created' && status !== 'paused') throw new ContainerError('ESTATE', 'container not running');
-  const proc = buildExecProcess(s.config, o);
-  const spec = { ...s.config, process: proc };
-  const fds = new Set<number>();
-  const close = (fd: number) => { if (fds.delete(fd)) closeSync(fd); };
-  try {
-    const joined: JoinedNamespace[] = (s.config.linux?.namespaces ?? []).map((n: LinuxNamespace) => {
-      const path = `/proc/${s.pid}/ns/${NS_PROC_NAME[n.type]}`;
+const loadState: Stage<ExecCtx> = {
+  name: 'load-state',
+  run(c) {
+    const { o, id } = c;
+    const s = (c.s = c.store.load(id));
+    const status = statusOf(c.store, s);
+    if (status === 'paused' && !o.ignorePaused) throw new ContainerError('ESTATE', `cannot exec in a paused container ${id} (use --ignore-paused)`);
+    if (status !== 'running' && status !== 'created' && status !== 'paused') throw new ContainerError('ESTATE', 'container not running');
+    c.proc = buildExecProcess(s.config, o);
+    c.spec = { ...s.config, process: c.proc };
+  },
+};
+
+const namespaces: Stage<ExecCtx> = {
+  name: 'namespaces',
+  run(c) {
+    c.joined = (c.s.config.linux?.namespaces ?? []).map((n: LinuxNamespace) => {
+      const path = `/proc/${c.s.pid}/ns/${NS_PROC_NAME[n.type]}`;
       const fd = openSync(path, 'r');
-      fds.add(fd);
+      c.fds.add(fd);
       return { type: n.type, path, fd };
     });
-    sortForJoining(joined);
-    const [reportR, reportW] = libc.pipe2(O.CLOEXEC);
-    const [syncR, syncW] = libc.pipe2(O.CLOEXEC);
-    [reportR, reportW, syncR, syncW].forEach((fd) => fds.add(fd));
-    let consoleFd: number | undefined;
-    let hostEnd: number | undefined;
-    if (proc.terminal) {
-      if (o.consoleSocket) {
-        consoleFd = libc.unixConnect(o.consoleSocket);
-      } else {
-        if (o.detach) throw new TsrtError('EUSAGE', 'exec --tty --detach needs --console-socket');
-        // The size of the caller's window from the start: the process may ask for it
-        // before tsrt holds the master (the master arrives after the cgroup join).
-        // (The container's own consoleSize is the init's: a --process file's is kept.)
-        const ws = o.processFile && proc.consoleSize ? undefined : callerWindowSize();
-        if (ws) proc.consoleSize = { height: ws.rows, width: ws.cols };
-        [hostEnd, consoleFd] = libc.socketpair();
-        fds.add(hostEnd);
-      }
-      fds.add(consoleFd);
-    } else if (o.consoleSocket) {
-      throw new TsrtError('EUSAGE', '--console-socket given but the process has no terminal (use --tty)');
+    sortForJoining(c.joined);
+  },
+};
+
+const consoleStage: Stage<ExecCtx> = {
+  name: 'console',
+  run(c) {
+    const { o, proc } = c;
+    if (!proc.terminal) {
+      if (o.consoleSocket) throw new TsrtError('EUSAGE', '--console-socket given but the process has no terminal (use --tty)');
+      return;
     }
-    // SCMP_ACT_NOTIFY: as for the init, the agent must be listening before anything starts.
-    const notify = openSeccompListener(spec);
-    if (notify) [notify.socketFd, notify.stateReadFd, notify.stateWriteFd].forEach((fd) => fds.add(fd));
-    const plan = buildExecPlan({ spec, joined, reportFd: reportW, syncFd: syncR, keepFds: o.preserveFds, env: processEnv(spec, s.rootfs), consoleSocketFd: consoleFd, seccompNotify: notify, detach: o.detach,
+    if (o.consoleSocket) {
+      c.consoleFd = libc.unixConnect(o.consoleSocket);
+    } else {
+      if (o.detach) throw new TsrtError('EUSAGE', 'exec --tty --detach needs --console-socket');
+      // The size of the caller's window from the start: the process may ask for it
+      // before tsrt holds the master (the master arrives after the cgroup join).
+      // (The container's own consoleSize is the init's: a --process file's is kept.)
+      const ws = o.processFile && proc.consoleSize ? undefined : callerWindowSize();
+      if (ws) proc.consoleSize = { height: ws.rows, width: ws.cols };
+      [c.hostEnd, c.consoleFd] = libc.socketpair();
+      c.fds.add(c.hostEnd);
+    }
+    c.fds.add(c.consoleFd);
+    c.childEnds.push(c.consoleFd);
+  },
+};
+
+const buildPlan: Stage<ExecCtx> = {
+  name: 'build-plan',
+  run(c) {
+    const { o, s, spec } = c;
+    c.plan = buildExecPlan({ spec, joined: c.joined, reportFd: c.reportW, syncFd: c.syncR, keepFds: o.preserveFds, env: processEnv(spec, s.rootfs), consoleSocketFd: c.consoleFd, seccompNotify: c.notify, detach: o.detach,
       chrootTo: (s.config.linux?.namespaces ?? []).some((n) => n.type === 'mount') ? undefined : s.rootfs });
-    logDebug(`exec ${s.id}: plan of ${plan.steps.length} steps, joining ${joined.map((j) => j.type).join(',')} of pid ${s.pid}`);
-    const first = startPlan(plan, 17 /* SIGCHLD */, reportW);
-    close(reportW);
-    close(syncR);
-    if (consoleFd !== undefined) close(consoleFd);
-    if (notify) { close(notify.socketFd); close(notify.stateReadFd); }
-    const r = readReport(plan, reportR);
-    libc.waitpid(first, 0);
-    if (r.kind !== 'pid') throw new TsrtError('EEXEC', r.kind === 'error' ? r.message : 'exec: the process exited before it was set up');
-    const pid = r.pid;
-    try {
-      joinCgroups(s.cgroupPaths, pid, o.cgroup);
-      if (notify) {
-        writeSync(notify.stateWriteFd, seccompProcessState(spec, s, { pid }));
-        close(notify.stateWriteFd);
-      }
-      writeSync(syncW, '1');
-      close(syncW);
-      const done = readReport(plan, reportR);
-      if (done.kind === 'error') throw new TsrtError('EEXEC', done.message);
-    } catch (e) {
-      try { process.kill(pid, 'SIGKILL'); libc.waitpid(pid, 0); } catch { /* gone */ }
-      throw e;
-    }
-    logDebug(`exec ${s.id}: process ${pid} started`);
-    if (o.pidFile) writePidFile(o.pidFile, pid);
+    c.cloneFlags = 17; /* SIGCHLD */
+    logDebug(`exec ${s.id}: plan of ${c.plan.steps.length} steps, joining ${c.joined.map((j) => j.type).join(',')} of pid ${s.pid}`);
+  },
+};
+
+const startProcess: Stage<ExecCtx> = { name: 'start-process', run: startChild };
+
+/** The first process joined the namespaces and cloned the process inside them; it reports its pid and exits. */
+const processPid: Stage<ExecCtx> = {
+  name: 'join-namespaces',
+  run(c) {
+    const r = readReport(c.plan, c.reportR);
+    libc.waitpid(c.first, 0);
+    if (r.kind !== 'pid') unexpectedReport(r, 'EEXEC', 'exec: the process exited before it was set up');
+    c.pid = (r as { pid: number }).pid;
+  },
+  undo: (c) => killAndReap(c.pid),
+};
+
+const cgroups: Stage<ExecCtx> = { name: 'cgroups', run: (c) => joinCgroups(c.s.cgroupPaths, c.pid, c.o.cgroup) };
+
+const release: Stage<ExecCtx> = {
+  name: 'release-process',
+  run(c) {
+    writeSync(c.syncW, '1');
+    c.fds.close(c.syncW);
+  },
+};
+
+/** The process reports an error of its remaining setup, or nothing once it is ready to execve. */
+const ready: Stage<ExecCtx> = {
+  name: 'ready',
+  run(c) {
+    const done = readReport(c.plan, c.reportR);
+    if (done.kind === 'error') throw new TsrtError('EEXEC', done.message);
+    logDebug(`exec ${c.s.id}: process ${c.pid} started`);
+  },
+};
+
+const execStages: Stage<ExecCtx>[] = [
+  warmCgroupsStage, loadState, namespaces, pipesStage, consoleStage, seccompListenerStage, buildPlan, startProcess, processPid,
+  cgroups, seccompStateStage<ExecCtx>((c) => seccompProcessState(c.spec, c.s, { pid: c.pid })), release, ready,
+];
+
+export async function execInContainer(store: StateStore, id: string, o: ExecOptions): Promise<number> {
+  // The fields are filled in by the stages that name them (ExecCtx).
+  const c = { o, store, id, fds: new OwnedFds(), childEnds: [] } as unknown as ExecCtx;
+  try {
+    await runStages(`exec ${id}`, execStages, c);
+    // After the stages: a pid file that cannot be written leaves the process running.
+    await runStages(`exec ${id}`, [pidFileStage], c);
     if (o.detach) return 0;
     let terminal: TerminalProxy | undefined;
-    if (hostEnd !== undefined) {
-      terminal = proxyTerminal(libc.recvFd(hostEnd).fd);
-      close(hostEnd);
+    if (c.hostEnd !== undefined) {
+      terminal = proxyTerminal(libc.recvFd(c.hostEnd).fd);
+      c.fds.close(c.hostEnd);
     }
-    const stopForwarding = forwardSignals(pid, { terminal: terminal !== undefined });
-    const st = await libc.waitpidAsync(pid);
+    const stopForwarding = forwardSignals(c.pid, { terminal: terminal !== undefined });
+    const st = await libc.waitpidAsync(c.pid);
     await terminal?.finish();
     stopForwarding();
     return exitCodeOf(st);
   } finally {
-    [...fds].forEach(close);
+    c.fds.closeAll();
   }
 }
