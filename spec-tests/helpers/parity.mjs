@@ -328,6 +328,9 @@ function splitMounts(text, cfg) {
     const f = left.split(' ');
     const prop = f.slice(6).map((o) => o.replace(/:\d+$/, '')).join(',') || 'private';
     const [fstype, source, superopts] = (right ?? '').split(' ');
+    // A masked file: tsrt binds the host's /dev/null (devtmpfs), runc the container's
+    // (on its /dev tmpfs): the source mount's options differ by design (docs/parity.md).
+    if (paths.has(f[4]) && f[3] === '/null' && /^(dev)?tmpfs$/.test(fstype)) return { mp: f[4], line: `${f[4]} root=/null ${f[5].split(',')[0]} ${prop} - a /dev/null` };
     return { mp: f[4], line: `${f[4]} root=${f[3]} ${f[5]} ${prop} - ${fstype} ${source} ${superopts}` };
   });
   lines.sort((a, b) => (a.mp < b.mp ? -1 : a.mp > b.mp ? 1 : 0));
