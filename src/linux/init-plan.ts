@@ -128,10 +128,13 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   if (ns.newUser) {
     // Our credentials are still the host's ids, unmapped in the new namespace: become
     // its root (mapped now) so files we create get an owner the namespace knows.
-    plan.add('setresgid', [0, 0, 0], 'become gid 0 of the new user namespace');
+    // The ipc namespace comes between the two, where runc makes it (its nsexec sets the
+    // uid, unshares, and its init sets the gid later): /dev/mqueue gets the mqueue root's
+    // owner from our fsuid/fsgid then, uid 0 of the namespace and the (unmapped) host gid.
     plan.add('setresuid', [0, 0, 0], 'become uid 0 of the new user namespace');
+    if (ns.unshareIpc) plan.add('unshare', [CLONE.NEWIPC], 'create the ipc namespace (as uid 0 of the user namespace: /dev/mqueue is its root\'s, as under runc)');
+    plan.add('setresgid', [0, 0, 0], 'become gid 0 of the new user namespace');
   }
-  if (ns.unshareIpc) plan.add('unshare', [CLONE.NEWIPC], 'create the ipc namespace (as root of the user namespace: /dev/mqueue is then its root\'s)');
   if (unprivilegedMaps) nonDumpable();
   buildNewSessionStep(plan);
   if (ns.cloneFlags & CLONE.NEWNET) buildLoopbackUpSteps(plan);

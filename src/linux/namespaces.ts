@@ -41,7 +41,7 @@ export interface NamespacePlan {
    * With a new user namespace, the ipc namespace is created by unshare() once the init is
    * root of the user namespace: the ipc namespace's mqueue root gets the creator's fsuid,
    * at clone() still the host's uid (unmapped: 65534 on /dev/mqueue). runc unshares it
-   * after setresuid(0) too.
+   * after setresuid(0) (and before setresgid(0): its gid stays the unmapped one).
    */
   unshareIpc: boolean;
   /** created by unshare() in the intermediate process; its children get it. */

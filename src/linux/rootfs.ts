@@ -297,7 +297,9 @@ function mountCgroup(c: Ctx, m: Mount, dest: string, flags: number, field: strin
     const ctrls = h.version === 2 ? [] : h.controllers;
     if (c.newCgroupNs) {
       const data = ctrls.join(',');
-      plan.add('mount', [plan.cstr(fstype), plan.cstr(host), plan.cstr(fstype), flags, data ? plan.cstr(data) : 0], `${field}: mount ${fstype} ${data} on ${sub}`);
+      // runc names the systemd hierarchy's source "systemd" (mountinfo shows it), the others "cgroup"
+      const source = ctrls.includes('name=systemd') ? 'systemd' : fstype;
+      plan.add('mount', [plan.cstr(source), plan.cstr(host), plan.cstr(fstype), flags, data ? plan.cstr(data) : 0], `${field}: mount ${fstype} ${data} on ${sub}`);
     } else {
       const mine = h.version === 2 ? c.cgroupPaths?.unified : ctrls.map((k) => c.cgroupPaths?.[k]).find(Boolean);
       const src = mine ?? dirIn(h, cgroupOf(h, own));
