@@ -71,10 +71,8 @@ const joinNs = (flags, types) => ({
 });
 
 /** Hooks of these kinds (host or in-container), each logging what it sees; `fail` makes one exit 3. */
-const HOOK_ENV_TODO = { hooks: 'parity: a hook without env gets an empty environment; runc gives it the runtime\'s (the container process\'s for startContainer)' };
 const hooks = (kinds, fail) => ({
   hooks: true,
-  todo: HOOK_ENV_TODO,
   patch: (c, side) => {
     writable(c);
     const h = installHooks(side);
@@ -104,6 +102,9 @@ const FAILED_START_STEPS = [
 // lines run by the probe (section "extra"). refused: both runtimes must refuse it. noProbe:
 // the process is not the probe. todo: {section: reason} for a known tsrt defect; todoAll:
 // the whole row. runcDeviations: where runc breaks the spec. See docs/parity.md.
+// runc 1.1 applies root.readonly in finalizeRootfs, which it runs only with a mount namespace.
+const NO_MNTNS_READONLY = 'config.md, Root: "readonly (bool, OPTIONAL) If true then the root filesystem MUST be read-only inside the container". runc 1.1 ignores it without a mount namespace of the container\'s own.';
+
 const ROWS = [
   // the default bundle and the lifecycle
   { name: 'default spec' },
@@ -124,10 +125,14 @@ const ROWS = [
   { name: 'namespaces: all with cgroup', patch: (c) => { c.linux.namespaces.push({ type: 'cgroup' }); } },
   // runc: "unable to restrict sys entries without a private MNT namespace"; the mounts land
   // in the host's namespace (under the bundle: the sandbox unmounts them).
-  { name: 'namespaces: no mount namespace', patch: all(onlyNs('pid', 'uts'), (c) => { c.mounts = c.mounts.filter((m) => m.destination === '/proc'); c.linux.maskedPaths = []; c.linux.readonlyPaths = []; }), todoAll: 'issue 13 item 5: no mount namespace is refused' },
+  { name: 'namespaces: no mount namespace', patch: all(onlyNs('pid', 'uts'), (c) => { c.mounts = c.mounts.filter((m) => m.destination === '/proc'); c.linux.maskedPaths = []; c.linux.readonlyPaths = []; }),
+    runcDeviations: [
+      { section: 'mounts', spec: NO_MNTNS_READONLY, fix: (text) => text.replace(/^(\/ root=\S+) rw,/m, '$1 ro,') },
+      { section: 'write', spec: NO_MNTNS_READONLY, fix: (text) => text.replace(/^(\/(?:tmp\/|dev\/)?probe-w) ok$/gm, '$1 refused') },
+    ] },
   { name: 'namespaces: join a network namespace by path', ...joinNs(['--net'], ['network']) },
   { name: 'namespaces: join ipc and uts namespaces by path', ...joinNs(['--ipc', '--uts'], ['ipc', 'uts']) },
-  { name: 'namespaces: join a mount namespace by path', ...joinNs(['--mount'], ['mount']), todoAll: 'issue 13 item 5: joining a mount namespace by path is refused' },
+  { name: 'namespaces: join a mount namespace by path', ...joinNs(['--mount'], ['mount']) },
   { name: 'refused: unknown namespace type', refused: true, patch: (c) => { c.linux.namespaces.push({ type: 'bogus' }); } },
   { name: 'refused: hostname without a uts namespace', refused: true, patch: (c) => { onlyNs('pid', 'mount')(c); c.hostname = 'nouts'; } },
 
@@ -148,16 +153,24 @@ const ROWS = [
   { name: 'mount: bind nosuid, nodev, noexec', patch: bind(['bind', 'nosuid', 'nodev', 'noexec']) },
   { name: 'mount: bind of a file onto a new file', patch: addMount((side) => ({ destination: '/etc/bound', type: 'bind', source: path.join(sourceDir(side), 'file'), options: ['bind', 'ro'] })), extra: 'cat /etc/bound' },
   { name: 'mount: tmpfs with size, mode, uid and gid', patch: addMount({ destination: '/mnt/tmp', type: 'tmpfs', source: 'tmpfs', options: ['size=1m', 'mode=700', 'uid=1000', 'gid=1000'] }), extra: 'stat -c "%a %u %g" /mnt/tmp' },
-  { name: 'mount: tmpfs ro, nosuid, nodev, noexec', patch: addMount({ destination: '/mnt/tmp', type: 'tmpfs', source: 'tmpfs', options: ['ro', 'nosuid', 'nodev', 'noexec'] }), todo: { mounts: 'issue 13 item 7: a ro tmpfs is mounted read-only (super block ro); runc mounts it rw and remounts the mount read-only' } },
+  { name: 'mount: tmpfs ro, nosuid, nodev, noexec', patch: addMount({ destination: '/mnt/tmp', type: 'tmpfs', source: 'tmpfs', options: ['ro', 'nosuid', 'nodev', 'noexec'] }) },
   { name: 'mount: destination through a symlink in the rootfs', setup: (side) => fs.symlinkSync('/tmp', path.join(side.rootfs, 'lnk')), patch: addMount({ destination: '/lnk/x', type: 'tmpfs', source: 'tmpfs' }) },
-  { name: 'mount: bind rshared', patch: bind(['rbind', 'rshared']), todo: { mounts: 'parity: rshared on a bind mount is lost (the mount is private in the container)' } },
+  { name: 'mount: bind rshared', patch: bind(['rbind', 'rshared']) },
   { name: 'mount: bind rslave', patch: bind(['rbind', 'rslave']) },
   { name: 'mount: bind rprivate', patch: bind(['rbind', 'rprivate']) },
   { name: 'mount: bind runbindable', patch: bind(['rbind', 'runbindable']) },
-  { name: 'rootfsPropagation: shared', patch: (c) => { c.linux.rootfsPropagation = 'shared'; }, todoAll: 'parity: rootfsPropagation shared fails (pivot_root EINVAL: the rootfs\'s parent mount is shared)' },
+  {
+    name: 'rootfsPropagation: shared',
+    patch: (c) => { c.linux.rootfsPropagation = 'shared'; },
+    runcDeviations: [{
+      section: 'mounts',
+      spec: 'config-linux.md, Rootfs Mount Propagation: "rootfsPropagation (string, OPTIONAL) sets the rootfs\'s mount propagation. Its value is either shared, slave, private or unbindable." runc 1.1 makes the rootfs\'s parent mount private for pivot_root and leaves the container\'s / private.',
+      fix: (text) => text.replace(/^(\/ root=\S+ \S+) private /m, '$1 shared '),
+    }],
+  },
   { name: 'rootfsPropagation: slave', patch: (c) => { c.linux.rootfsPropagation = 'slave'; } },
   { name: 'rootfsPropagation: private', patch: (c) => { c.linux.rootfsPropagation = 'private'; } },
-  { name: 'mount: read-only tmpfs on /dev', patch: (c) => { c.mounts.find((m) => m.destination === '/dev').options.push('ro'); }, todoAll: 'issue 13 item 7: a ro tmpfs on /dev fails (EROFS making /dev/pts)' },
+  { name: 'mount: read-only tmpfs on /dev', patch: (c) => { c.mounts.find((m) => m.destination === '/dev').options.push('ro'); } },
   { name: 'refused: bind source does not exist', refused: true, patch: addMount((side) => ({ destination: '/mnt/bind', type: 'bind', source: path.join(side.dir, 'nonexistent'), options: ['bind'] })) },
   { name: 'refused: unknown file system type', refused: true, patch: addMount({ destination: '/mnt/x', type: 'nosuchfs', source: 'none' }) },
 
@@ -168,7 +181,7 @@ const ROWS = [
 
   // devices
   { name: 'devices: a char device with mode and owner, allowed', patch: (c) => { c.linux.devices = [DEVICE]; c.linux.resources.devices.push({ allow: true, type: 'c', major: 240, minor: 0, access: 'rwm' }); }, extra: DEVICE_PROBE },
-  { name: 'devices: a char device listed but denied by resources.devices', patch: (c) => { c.linux.devices = [DEVICE]; }, extra: DEVICE_PROBE, todo: { extra: 'issue 13 item 10: linux.devices entries are allowed in the device cgroup' } },
+  { name: 'devices: a char device listed but denied by resources.devices', patch: (c) => { c.linux.devices = [DEVICE]; }, extra: DEVICE_PROBE },
 
   // rlimits
   { name: 'rlimits: several', patch: (c) => { c.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 512, hard: 2048 }, { type: 'RLIMIT_CORE', soft: 0, hard: 1048576 }, { type: 'RLIMIT_STACK', soft: 4194304, hard: 8388608 }, { type: 'RLIMIT_MSGQUEUE', soft: 4096, hard: 8192 }]; } },
@@ -179,9 +192,9 @@ const ROWS = [
   { name: 'capabilities: every one this host has', patch: (c) => { const caps = Object.keys(CAP_BITS).filter((n) => hostBoundingSet() & (1n << BigInt(CAP_BITS[n]))); c.process.capabilities = { bounding: caps, effective: caps, permitted: caps }; } },
   { name: 'capabilities: none', patch: (c) => { c.process.capabilities = {}; } },
   { name: 'capabilities: user 1000 with ambient CAP_NET_BIND_SERVICE', patch: all(user1000, (c) => { const k = ['CAP_NET_BIND_SERVICE']; c.process.capabilities = { bounding: k, effective: k, permitted: k, inheritable: k, ambient: k }; }) },
-  { name: 'capabilities: an unknown name', patch: (c) => { c.process.capabilities.bounding.push('CAP_NOT_A_CAP'); }, todoAll: 'parity: an unknown capability is refused (config.md: it "MUST be logged as a warning", "Runtimes SHOULD NOT fail"; runc warns)' },
+  { name: 'capabilities: an unknown name', patch: (c) => { c.process.capabilities.bounding.push('CAP_NOT_A_CAP'); } },
   { name: 'process: user 1000, umask 077, cwd /tmp, noNewPrivileges off', patch: all(user1000, (c) => { c.process.user.umask = 0o77; c.process.cwd = '/tmp'; c.process.noNewPrivileges = false; }) },
-  { name: 'process: cwd that does not exist', patch: all(writable, (c) => { c.process.cwd = '/made/by/runtime'; }), todoAll: 'parity: a missing process.cwd is refused; runc creates it' },
+  { name: 'process: cwd that does not exist', patch: all(writable, (c) => { c.process.cwd = '/made/by/runtime'; }) },
   { name: 'process: empty environment', patch: (c) => { c.process.env = []; c.process.args = ['/bin/sh', '/probe.sh', 'wait']; } },
   { name: 'process: oomScoreAdj 100', patch: (c) => { c.process.oomScoreAdj = 100; } },
   { name: 'annotations and domainname', patch: (c) => { c.annotations = { 'org.example.parity': 'yes' }; c.domainname = 'example.org'; } },
@@ -196,15 +209,15 @@ const ROWS = [
 
   // terminals
   { name: 'terminal: root', mode: 'terminal' },
-  { name: 'terminal: user 1000', mode: 'terminal', patch: user1000, todo: { dev: 'issue 13 item 9: the pty slave stays owned by 0' } },
+  { name: 'terminal: user 1000', mode: 'terminal', patch: user1000 },
   { name: 'refused: terminal without a console socket', mode: 'terminal', noConsoleSocket: true, refused: true },
 
   // hooks
   { name: 'hooks: createRuntime, poststart, poststop', ...hooks(['createRuntime', 'poststart', 'poststop']) },
   { name: 'hooks: prestart', ...hooks(['prestart']) },
-  { name: 'hooks: createContainer', ...hooks(['createContainer']), todo: { hooks: 'issue 13 item 6: createContainer hooks run with the host\'s / as cwd; and a hook without env gets an empty environment' } },
+  { name: 'hooks: createContainer', ...hooks(['createContainer']), todo: { hooks: 'parity: a createContainer hook without env gets an empty environment; runc gives it the container process\'s (create.ts does not pass it to runHookInMountNs yet)' } },
   { name: 'hooks: startContainer', ...hooks(['startContainer']) },
-  { name: 'refused: failing createRuntime hook', refused: true, ...hooks(['createRuntime', 'poststop'], 'createRuntime') },
+  { name: 'refused: failing createRuntime hook', refused: true, ...hooks(['createRuntime', 'poststop'], 'createRuntime'), todo: { hooks: 'parity: after a failing createRuntime hook tsrt runs no poststop hook; runc does, and runtime.md (Lifecycle) says to "continue the lifecycle at step 12" (the poststop hooks): create.ts, being split into stages, must run them' } },
   {
     name: 'hooks: failing poststart',
     ...hooks(['poststart', 'poststop'], 'poststart'),

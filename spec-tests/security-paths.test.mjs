@@ -69,6 +69,58 @@ test('maskedPaths and readonlyPaths on the container\'s own files, a writable ro
   assert.match(r.stdout, /^rootfs write ok$/m, 'the rest of the rootfs stays writable');
 });
 
+test('readonlyPaths: only read-only is added, the mount keeps its own flags (as runc: /proc/sys stays ro,relatime, without nosuid/nodev/noexec of its own)', (t) => {
+  const { r } = run(t, (c, { rootfs }) => {
+    fs.mkdirSync(path.join(rootfs, 'data'));
+    c.mounts.push({ destination: '/data', type: 'tmpfs', source: 'tmpfs', options: ['nosuid'] });
+    c.linux.readonlyPaths = ['/proc/sys', '/data'];
+    c.process.args = ['sh', '-c', 'grep -E " /(proc/sys|data) " /proc/self/mountinfo | cut -d" " -f5,6'];
+  }, { copyRootfs: true });
+  assert.equal(r.status, 0, show(r));
+  // the kernel shows a proc bind's per-mount flags: ro added, nothing else
+  const proc = /^\/proc\/sys (\S+)$/m.exec(r.stdout)?.[1] ?? '';
+  assert.equal(proc.split(',')[0], 'ro', show(r));
+  assert.doesNotMatch(proc, /nosuid|nodev|noexec/, `no flag the /proc mount lacks: ${proc}`);
+  assert.match(r.stdout, /^\/data ro,nosuid,relatime$/m, 'a nosuid tmpfs keeps nosuid and gets only ro');
+});
+
+test('process.cwd that does not exist is created inside the container (0755, root-owned), as runc', (t) => {
+  const { r } = run(t, (c) => {
+    c.process.cwd = '/made/by/runtime';
+    c.process.args = ['sh', '-c', 'pwd; stat -c "%a %u %g" /made /made/by/runtime'];
+  }, { copyRootfs: true });
+  assert.equal(r.status, 0, show(r));
+  assert.equal(r.stdout, '/made/by/runtime\n755 0 0\n755 0 0\n');
+});
+
+test('attack process.cwd: a symlink in the image to a host directory, the cwd missing below it: made in the rootfs, never on the host', (t) => {
+  const sb = new Sandbox(t);
+  const decoy = path.join(sb.dir, 'cwd-decoy');
+  fs.mkdirSync(decoy);
+  // (a link dangling inside the root fails as under runc: mkdir of the link is EEXIST)
+  for (const [link, target] of [['escape', decoy], ['escape-rel', `../../../../../../../..${decoy}`]]) {
+    const b = sb.bundle({ copyRootfs: true, patch: (c, { rootfs }) => {
+      // the same path inside the rootfs: the link resolves there in the container's root
+      fs.mkdirSync(path.join(rootfs, decoy), { recursive: true });
+      fs.symlinkSync(target, path.join(rootfs, link));
+      c.process.cwd = `/${link}/made`;
+      c.process.args = ['pwd'];
+    } });
+    const r = sb.tsrt(['run', '--bundle', b.dir, sb.id(`cwd-${link}`)]);
+    assert.equal(r.status, 0, show(r));
+    assert.deepEqual(fs.readdirSync(decoy), [], `${link}: nothing was made in the host directory the symlink names`);
+    assert.ok(fs.statSync(path.join(b.rootfs, decoy, 'made')).isDirectory(), `${link}: the cwd was made where the symlink leads inside the rootfs`);
+  }
+});
+
+test('attack process.cwd through /proc/self/fd: refused, nothing made', (t) => {
+  const sb = new Sandbox(t);
+  const b = sb.bundle({ copyRootfs: true, patch: (c) => { c.process.cwd = '/proc/self/fd/3/made'; } });
+  const r = sb.tsrt(['run', '--bundle', b.dir, sb.id('cwd-magic')]);
+  assert.notEqual(r.status, 0, show(r));
+  assert.match(r.stderr, /process\.cwd \/proc\/self\/fd\/3\/made/, show(r));
+});
+
 test('sysctl: namespaced keys are set in the container, the host keeps its values', (t) => {
   const hostForward = fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8');
   const hostShm = fs.readFileSync('/proc/sys/kernel/shmmni', 'utf8');

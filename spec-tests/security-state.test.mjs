@@ -184,8 +184,8 @@ test('messages: a 100 KB hostname is cut in the error, which says how long it wa
 
 test('messages: control characters, U+2028/U+2029 and bidi controls in a value are escaped, never printed', (t) => {
   const sb = new Sandbox(t);
-  const evil = 'CAP_X\nlevel=fatal msg=forged\r\u0007\u001b[2J\u2028\u2029\u202e\u0085';
-  const r = assertRefused(sb, sb.bundle({ patch: (c) => { c.process.capabilities.bounding.push(evil); } }), { field: 'process.capabilities.bounding[3]', why: /unknown capability/ });
+  const evil = 'RLIMIT_X\nlevel=fatal msg=forged\r\u0007\u001b[2J\u2028\u2029\u202e\u0085';
+  const r = assertRefused(sb, sb.bundle({ patch: (c) => { c.process.rlimits = [{ type: evil, soft: 1, hard: 1 }]; } }), { field: 'process.rlimits[0].type', why: /unknown rlimit/ });
   const line = oneErrorLine(r);
   assert.doesNotMatch(r.stderr, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e]/, `no raw control character:\n${JSON.stringify(r.stderr)}`);
   for (const esc of ['\\u2028', '\\u2029', '\\u202e', '\\u0085', '\\u001b']) assert.ok(line.includes(esc), `${esc} in ${line}`);

@@ -79,3 +79,19 @@ test('userns: host files outside the mapping appear as the overflow id inside', 
   assert.equal(fs.statSync(path.join(b.rootfs, 'bin', 'busybox')).uid, 0);
   assert.equal(owner, `${overflow.trim()} ${overflow.trim()}`);
 });
+
+test('userns: /dev/mqueue of a new ipc namespace belongs to the container\'s root uid (as runc)', (t) => {
+  const sb = new Sandbox(t);
+  const b = sb.bundle({ patch: (c) => {
+    withUserNs(c);
+    if (!c.mounts.some((m) => m.destination === '/dev/mqueue')) c.mounts.push({ destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] });
+    c.process.args = ['sh', '-c', 'stat -c "%u %g" /dev/mqueue; readlink /proc/self/ns/ipc'];
+  } });
+  const r = sb.tsrt(['run', '--bundle', b.dir, sb.id('userns-mqueue')]);
+  assert.equal(r.status, 0, show(r));
+  const [owner, ipc] = r.stdout.trim().split('\n');
+  // uid: the namespace's root, not the overflow uid; gid: the overflow gid, as under runc
+  // (it creates the ipc namespace after setting the uid, before setting the gid)
+  assert.equal(owner, '0 65534', 'the ipc namespace was made by the mapped root uid');
+  assert.notEqual(ipc, nsLink('self', 'ipc'), 'an ipc namespace of its own');
+});

@@ -328,6 +328,9 @@ function splitMounts(text, cfg) {
     const f = left.split(' ');
     const prop = f.slice(6).map((o) => o.replace(/:\d+$/, '')).join(',') || 'private';
     const [fstype, source, superopts] = (right ?? '').split(' ');
+    // A masked file: tsrt binds the host's /dev/null (devtmpfs), runc the container's
+    // (on its /dev tmpfs): the source mount and its flags differ by design (docs/parity.md).
+    if (paths.has(f[4]) && f[3] === '/null' && /^(dev)?tmpfs$/.test(fstype)) return { mp: f[4], line: `${f[4]} root=/null ${prop} - a /dev/null` };
     return { mp: f[4], line: `${f[4]} root=${f[3]} ${f[5]} ${prop} - ${fstype} ${source} ${superopts}` };
   });
   lines.sort((a, b) => (a.mp < b.mp ? -1 : a.mp > b.mp ? 1 : 0));
@@ -362,6 +365,9 @@ function hookLog(side) {
   const read = (f) => { try { return fs.readFileSync(f, 'utf8'); } catch { return ''; } };
   const text = read(path.join(side.dir, 'hooks.log')) + read(path.join(side.rootfs, 'tmp', 'hooks.log'));
   return text.split('\n').filter(Boolean).map((l) => {
+    // tsrt's launcher drops these two from its own environment (scripts/launcher.cjs: node
+    // start-up), so a host hook without env cannot inherit them: docs/parity.md.
+    if (l.startsWith('env: ')) l = l.split(' ').filter((e) => !/^NODE_(OPTIONS|EXTRA_CA_CERTS)=/.test(e)).join(' ');
     if (!l.startsWith('stdin: ')) return normaliseText(side, l);
     let s;
     try { s = JSON.parse(l.slice(7)); } catch { return normaliseText(side, l); }
@@ -382,11 +388,11 @@ function hookLog(side) {
  * `applies(config, row)` says for which bundles.
  */
 export const KNOWN_DEFECTS = [
-  { todo: 'issue 13 item 1: lo is down in a new network namespace', sections: ['link', 'addr'], applies: (c) => newNs(c, 'network') },
-  { todo: 'issue 13 item 2: the init has no session or process group of its own', sections: ['stat'], applies: () => true },
-  { todo: 'parity: tsrt mounts the hybrid cgroup2 at /sys/fs/cgroup/unified; runc does not', sections: ['mounts-cgroup', 'cgroupfs'], applies: (c) => (c.mounts ?? []).some((m) => m.type === 'cgroup') },
-  { todo: 'parity: in a user namespace /dev/mqueue is owned by the overflow uid 65534; runc: by the container\'s root', sections: ['dev'], applies: (c) => (c.linux?.namespaces ?? []).some((n) => n.type === 'user') },
-  { todo: 'parity: readonlyPaths remounted nosuid,nodev,noexec; runc keeps the flags of the mount below', sections: ['mounts-paths'], applies: (c) => (c.linux?.readonlyPaths ?? []).length > 0 },
+  // Seen once the hybrid cgroup2 mount (which hid it) was gone: of the two tmpfs stacked
+  // on /sys/fs/cgroup (the host's, come with the rbind of /sys, and the runtime's), runc
+  // shows the first read-only and its own read-write, tsrt the reverse; and each
+  // hierarchy directory lists one entry fewer under tsrt. Not analysed yet.
+  { todo: 'parity: rootless bundles: the two tmpfs stacked on /sys/fs/cgroup and the hierarchies below differ', sections: ['mounts-cgroup', 'cgroupfs'], applies: (c, row) => row.mode === 'rootless' || row.rootlessSpec === true },
 ];
 
 /**
@@ -412,6 +418,12 @@ export const RUNC_DEVIATIONS = [
     spec: 'config.md, Poststart: "The poststart hooks MUST be called after the user-specified process is executed but before the start operation returns." runc 1.1 runs them in create, so their state says "created".',
     applies: (c) => (c.hooks?.poststart ?? []).length > 0,
     fix: (text) => text.replace(/(-- poststart\n(?:.*\n)*?stdin: .*)"status":"created"/, '$1"status":"running"'),
+  },
+  {
+    section: 'hooks',
+    spec: 'runtime.md, State: "pid (int, REQUIRED when status is created or running on Linux ...) is the ID of the container process, as seen by the host." runc 1.1 gives createContainer hooks the pid as seen in the container (1).',
+    applies: (c) => (c.hooks?.createContainer ?? []).length > 0 && newNs(c, 'pid'),
+    fix: (text) => text.replace(/(-- createContainer\n(?:.*\n)*?stdin: .*)"pid":1,/, '$1"pid":"<PID>",'),
   },
   {
     section: 'hooks',

@@ -9,8 +9,11 @@ import { readReport, startPlan } from '../plan/run-plan';
 import { buildSignalResetSteps } from '../linux/process-setup';
 import { HookError } from '../util/errors';
 
-/** `rootfs`: the hook's cwd, the container's rootfs as mounted in its namespace (runc's). */
-export function runHookInMountNs(hook: Hook, stateJson: string, kind: string, index: number, pid: number, rootfs: string): void {
+/**
+ * `rootfs`: the hook's cwd, the container's rootfs as mounted in its namespace (runc's).
+ * `defaultEnv`: the environment of a hook without env (runc: the container process's).
+ */
+export function runHookInMountNs(hook: Hook, stateJson: string, kind: string, index: number, pid: number, rootfs: string, defaultEnv: string[] = []): void {
   const what = `${kind} hook #${index} (${hook.path})`;
   const mntFd = openSync(`/proc/${pid}/ns/mnt`, 'r');
   const [stdinR, stdinW] = libc.pipe2(O.CLOEXEC);
@@ -30,7 +33,7 @@ export function runHookInMountNs(hook: Hook, stateJson: string, kind: string, in
       t.writeBigInt64LE(BigInt(hook.timeout), 16);
       plan.add('setitimer', [0, plan.blob(t, 'timer'), 0], `${what}: arm the timeout`);
     }
-    plan.add('execve', [plan.cstr(hook.path), plan.strArray(hook.args ?? [hook.path], 'argv'), plan.strArray(hook.env ?? [], 'envp')], `${what}: exec`);
+    plan.add('execve', [plan.cstr(hook.path), plan.strArray(hook.args ?? [hook.path], 'argv'), plan.strArray(hook.env ?? defaultEnv, 'envp')], `${what}: exec`);
     const child = startPlan(plan, SIGCHLD, repW);
     closeSync(repW);
     closeSync(stdinR);

@@ -1,5 +1,5 @@
 // Runs OCI lifecycle hooks (config.md "POSIX-platform Hooks"): each hook is executed with
-// exactly its own args and env, gets the container state JSON on stdin, and fails the
+// exactly its own args and env (tsrt's environment when it has no env, as runc), gets the container state JSON on stdin, and fails the
 // step if it exits non-zero, dies of a signal or outlives its timeout. child_process and
 // friends are loaded on first use: most tsrt commands never run a hook.
 //
@@ -35,7 +35,7 @@ export function runHook(hook: HookSpec, stateJson: string, kind: string, index: 
     try {
       child = spawn(hook.path, (hook.args ?? []).slice(1), {
         argv0: hook.args?.[0] ?? hook.path,
-        env: envFromList(hook.env),
+        env: hookEnv(hook),
         stdio: ['pipe', 'pipe', 'pipe'],
         detached: true,
         cwd,
@@ -112,7 +112,7 @@ export function runHookSync(hook: HookSpec, stateJson: string, kind: string, ind
     const timeoutSec = effectiveTimeout(hook);
     const options: ChildProcess.SpawnSyncOptionsWithBufferEncoding & { detached: boolean } = {
       argv0: hook.args?.[0] ?? hook.path,
-      env: envFromList(hook.env),
+      env: hookEnv(hook),
       input: stateJson,
       stdio: ['pipe', out ?? 'ignore', err ?? 'ignore'],
       detached: true, // supported by spawnSync, missing from its typings
@@ -154,6 +154,14 @@ function checkPath(hook: HookSpec): string | undefined {
 
 function effectiveTimeout(hook: HookSpec): number | undefined {
   return typeof hook.timeout === 'number' && hook.timeout > 0 ? hook.timeout : undefined;
+}
+
+/**
+ * A hook's environment: its `env`, or without one the runtime's own environment, as runc
+ * (Go's exec.Cmd with a nil Env inherits the caller's).
+ */
+function hookEnv(hook: HookSpec): NodeJS.ProcessEnv {
+  return hook.env ? envFromList(hook.env) : process.env;
 }
 
 /** "K=V" entries to the object spawn wants; entries without '=' cannot be passed by node. */

@@ -2,6 +2,7 @@
 // of them this host knows is /proc/sys/kernel/cap_last_cap.
 import { readFileSync } from 'node:fs';
 import { quote } from '../util/quote';
+import type { LinuxCapabilities } from '../oci/spec-types';
 
 export const CAPABILITY_NUMBERS: Record<string, number> = {
   CAP_CHOWN: 0, CAP_DAC_OVERRIDE: 1, CAP_DAC_READ_SEARCH: 2, CAP_FOWNER: 3, CAP_FSETID: 4,
@@ -28,6 +29,31 @@ export function hostLastCap(): number {
     }
   }
   return lastCap;
+}
+
+const CAPABILITY_SETS = ['bounding', 'effective', 'inheritable', 'permitted', 'ambient'] as const;
+
+/**
+ * Removes, in place, the names this kernel has no capability for (unknown to tsrt, or
+ * above /proc/sys/kernel/cap_last_cap), with one warning per set naming the field.
+ * config.md: an unknown or unsupported capability "MUST be logged as a warning by the
+ * runtime. Runtimes SHOULD NOT fail"; runc ignores them the same way with a warning.
+ */
+export function dropUnavailableCapabilities(caps: LinuxCapabilities | undefined, field: string, warn: (msg: string) => void): void {
+  if (!caps) return;
+  for (const set of CAPABILITY_SETS) {
+    const names = caps[set];
+    if (!names) continue;
+    const dropped = names.filter((n) => !isAvailable(n));
+    if (!dropped.length) continue;
+    caps[set] = names.filter(isAvailable);
+    warn(`${field}.${set}: ignoring unknown or unavailable capabilities ${dropped.slice(0, 5).map((n) => quote(n)).join(', ')}${dropped.length > 5 ? ` and ${dropped.length - 5} more` : ''}`);
+  }
+}
+
+function isAvailable(name: string): boolean {
+  const n = Object.hasOwn(CAPABILITY_NUMBERS, name) ? CAPABILITY_NUMBERS[name] : undefined;
+  return n !== undefined && n <= hostLastCap();
 }
 
 /** A 64-bit mask of the named capabilities; names the config field on an unknown one. */

@@ -12,7 +12,7 @@ import { buildLoopbackUpSteps } from './loopback';
 import { ConfigError } from '../util/errors';
 import { buildEnterAndCloneSteps, buildIntermediateExitSteps, type TwoStage } from './enter-namespaces';
 import { buildConsoleSteps } from '../console/console-steps';
-import { buildLsmSteps, buildProcessAttributeSteps, buildSeccompSteps, buildSafeChdirSteps, checkSecurityConfig, seccompNeedsCapSysAdmin } from './security';
+import { buildLsmSteps, buildProcessAttributeSteps, buildSeccompSteps, buildCwdCreateSteps, buildSafeChdirSteps, checkSecurityConfig, seccompNeedsCapSysAdmin } from './security';
 import { buildSysctlSteps } from './sysctl';
 import { buildProcWriteSteps, openProcFile, openProcRoot } from './proc-files';
 import { checkFileType } from './file-checks';
@@ -128,8 +128,12 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   if (ns.newUser) {
     // Our credentials are still the host's ids, unmapped in the new namespace: become
     // its root (mapped now) so files we create get an owner the namespace knows.
-    plan.add('setresgid', [0, 0, 0], 'become gid 0 of the new user namespace');
+    // The ipc namespace comes between the two, where runc makes it (its nsexec sets the
+    // uid, unshares, and its init sets the gid later): /dev/mqueue gets the mqueue root's
+    // owner from our fsuid/fsgid then, uid 0 of the namespace and the (unmapped) host gid.
     plan.add('setresuid', [0, 0, 0], 'become uid 0 of the new user namespace');
+    if (ns.unshareIpc) plan.add('unshare', [CLONE.NEWIPC], 'create the ipc namespace (as uid 0 of the user namespace: /dev/mqueue is its root\'s, as under runc)');
+    plan.add('setresgid', [0, 0, 0], 'become gid 0 of the new user namespace');
   }
   if (unprivilegedMaps) nonDumpable();
   buildNewSessionStep(plan);
@@ -166,6 +170,8 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
     // After pivot_root: the pty must come from the container's own devpts.
     buildConsoleSteps(plan, { socketFd: input.consoleSocketFd, consoleSize: proc.consoleSize, bindDevConsole: true });
   }
+  // A missing cwd is made now, before anything is read-only (runc's order).
+  buildCwdCreateSteps(plan, proc.cwd);
   // sysctls go through /proc/sys, before readonlyPaths makes it read-only.
   buildSysctlSteps(plan, spec, ns);
   buildPathProtectionSteps(plan, spec, maskSources, input.rootfs);
@@ -206,8 +212,9 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   plan.add('close', [{ load: fdDir }], 'close /proc/self/fd');
   plan.add('write', [{ load: fifo }, plan.cstr('0'), 1], 'signal `tsrt start` through the exec fifo');
   plan.add('close', [{ load: fifo }], 'close the exec fifo');
-  buildStartContainerHookSteps(plan, spec.hooks?.startContainer ?? [], input.startHookStdin);
-  buildInitExecSteps(plan, proc.args ?? [], processEnv(spec, input.rootfs), { writeFd: report, readFd: input.reportReadFd }, input.execPath);
+  const env = processEnv(spec, input.rootfs);
+  buildStartContainerHookSteps(plan, spec.hooks?.startContainer ?? [], input.startHookStdin, env);
+  buildInitExecSteps(plan, proc.args ?? [], env, { writeFd: report, readFd: input.reportReadFd }, input.execPath);
 
   if (twoStage) buildIntermediateExitSteps(plan, report, twoStage);
   return { plan, cloneFlags };
@@ -228,7 +235,8 @@ function buildTimeNamespaceSteps(plan: Plan, spec: Spec): void {
 }
 
 /** startContainer hooks run inside the container: fork, exec the hook, wait, check. */
-function buildStartContainerHookSteps(plan: Plan, hooks: Hook[], stdinFds: number[]): void {
+/** A hook without env gets the container process's (runc runs these hooks in its init, whose environment is process.env then). */
+function buildStartContainerHookSteps(plan: Plan, hooks: Hook[], stdinFds: number[], env: string[]): void {
   hooks.forEach((h, i) => {
     const what = `startContainer hook #${i} (${h.path})`;
     const pid = plan.slot(`${what} pid`);
@@ -242,7 +250,7 @@ function buildStartContainerHookSteps(plan: Plan, hooks: Hook[], stdinFds: numbe
       t.writeBigInt64LE(BigInt(h.timeout), 16);
       plan.add('setitimer', [0, plan.blob(t, 'hook timer'), 0], `arm the ${h.timeout}s timeout of ${what}`);
     }
-    plan.add('execve', [plan.cstr(h.path), plan.strArray(h.args ?? [h.path], 'hook argv'), plan.strArray(h.env ?? [], 'hook envp')], `exec ${what}`);
+    plan.add('execve', [plan.cstr(h.path), plan.strArray(h.args ?? [h.path], 'hook argv'), plan.strArray(h.env ?? env, 'hook envp')], `exec ${what}`);
     plan.place(waitLabel);
     plan.add('wait4', [{ load: pid }, status, 0, 0], `wait for ${what}`);
     plan.check(status, 0xffffn, what, (st) => {

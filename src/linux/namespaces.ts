@@ -37,6 +37,13 @@ export interface NamespacePlan {
   cloneFlags: number;
   /** created by unshare() after the parent moved the init into its cgroup. */
   unshareCgroup: boolean;
+  /**
+   * With a new user namespace, the ipc namespace is created by unshare() once the init is
+   * root of the user namespace: the ipc namespace's mqueue root gets the creator's fsuid,
+   * at clone() still the host's uid (unmapped: 65534 on /dev/mqueue). runc unshares it
+   * after setresuid(0) (and before setresgid(0): its gid stays the unmapped one).
+   */
+  unshareIpc: boolean;
   /** created by unshare() in the intermediate process; its children get it. */
   newTime: boolean;
   joined: JoinedNamespace[];
@@ -72,9 +79,12 @@ export function planNamespaces(spec: Spec): NamespacePlan {
   });
   sortForJoining(joined);
   const types = new Set(list.map((n) => n.type));
+  const unshareIpc = (cloneFlags & CLONE.NEWUSER) !== 0 && (cloneFlags & CLONE.NEWIPC) !== 0;
+  if (unshareIpc) cloneFlags &= ~CLONE.NEWIPC;
   return {
     cloneFlags,
     unshareCgroup,
+    unshareIpc,
     newTime,
     joined,
     // Joined namespaces must be entered before new ones are created (a new user

@@ -14,7 +14,8 @@
 // - a masked directory gets an empty read-only tmpfs;
 // - a read-only path is cloned (open_tree, recursive), made read-only on the detached
 //   copy (mount_setattr) and moved over itself: no second lookup of the path after the
-//   bind, which another process could have redirected meanwhile.
+//   bind, which another process could have redirected meanwhile. Only MOUNT_ATTR_RDONLY
+//   is set: the path keeps its mount's other flags (runc's behaviour).
 import { lockedMountFlags } from './locked-mount-flags';
 import { describeMountFlags } from './mount-options';
 import { posix } from 'node:path';
@@ -116,10 +117,12 @@ function readonlySteps(plan: Plan, root: Blob, how: Blob, p: string): void {
   const fd = openOrSkip(plan, root, how, p, field, skip);
   const tree = plan.slot(`read-only copy of ${p}`);
   plan.add('open_tree', [{ load: fd }, plan.cstr(''), OPEN_TREE.CLONE | OPEN_TREE.CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE], `${field}: a detached recursive copy of ${p}`, { store: tree });
-  // struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd }: the top mount only
+  // struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd }: the top mount only.
+  // Only read-only is added: the mount keeps its own nosuid/nodev/noexec/atime flags, as
+  // runc's read-only remount (it passes the flags statfs reports for the path back in).
   const attr = Buffer.alloc(32);
-  attr.writeBigUInt64LE(BigInt(MOUNT_ATTR.RDONLY | MOUNT_ATTR.NOSUID | MOUNT_ATTR.NODEV | MOUNT_ATTR.NOEXEC), 0);
-  plan.add('mount_setattr', [{ load: tree }, plan.cstr(''), AT_EMPTY_PATH, plan.blob(attr, 'mount_attr (ro, nosuid, nodev, noexec)'), 32], `${field}: make the copy of ${p} read-only, nosuid, nodev, noexec`);
+  attr.writeBigUInt64LE(BigInt(MOUNT_ATTR.RDONLY), 0);
+  plan.add('mount_setattr', [{ load: tree }, plan.cstr(''), AT_EMPTY_PATH, plan.blob(attr, 'mount_attr (ro)'), 32], `${field}: make the copy of ${p} read-only`);
   plan.add('move_mount', [{ load: tree }, plan.cstr(''), { load: fd }, plan.cstr(''), MOVE_MOUNT.F_EMPTY_PATH | MOVE_MOUNT.T_EMPTY_PATH], `${field}: mount the read-only copy over ${p}`);
   plan.add('close', [{ load: tree }], `${field}: close the copy of ${p}`);
   plan.add('close', [{ load: fd }], `${field}: close ${p}`);

@@ -274,9 +274,14 @@ function mountCgroup(c: Ctx, m: Mount, dest: string, flags: number, field: strin
   plan.add('mount', [plan.cstr('tmpfs'), plan.cstr(TARGET_PATH), plan.cstr('tmpfs'), mountFlags, plan.cstr('mode=755')], `${field}: mount tmpfs for cgroup hierarchies on ${dest}`);
   // Everything below is made relative to the new tmpfs, opened inside the rootfs.
   const tmpfs = openInRoot(c, dest, 'the cgroup tmpfs');
+  // Hybrid: the v1 hierarchies only, as runc (its v1 manager lists mounts of type cgroup);
+  // the cgroup2 one is shown only when the container's cgroups are there alone
+  // (TSRT_CGROUP_LAYOUT=unified on a hybrid host).
+  const v2Only = c.cgroupPaths?.unified !== undefined && Object.keys(c.cgroupPaths).every((k) => k === 'unified');
+  const skipV2 = hier.some((h) => h.version === 1) && !v2Only;
   for (const h of hier) {
     const name = posix.basename(h.mountpoint);
-    if (h.mountpoint === '/sys/fs/cgroup') continue;
+    if (h.mountpoint === '/sys/fs/cgroup' || (skipV2 && h.version === 2)) continue;
     const sub = posix.join(dest, name);
     const subFd = plan.slot(`fd of ${sub}`);
     // Opened again after each mount so the remount sees the new mount, not the dir.
@@ -292,7 +297,9 @@ function mountCgroup(c: Ctx, m: Mount, dest: string, flags: number, field: strin
     const ctrls = h.version === 2 ? [] : h.controllers;
     if (c.newCgroupNs) {
       const data = ctrls.join(',');
-      plan.add('mount', [plan.cstr(fstype), plan.cstr(host), plan.cstr(fstype), flags, data ? plan.cstr(data) : 0], `${field}: mount ${fstype} ${data} on ${sub}`);
+      // runc names the systemd hierarchy's source "systemd" (mountinfo shows it), the others "cgroup"
+      const source = ctrls.includes('name=systemd') ? 'systemd' : fstype;
+      plan.add('mount', [plan.cstr(source), plan.cstr(host), plan.cstr(fstype), flags, data ? plan.cstr(data) : 0], `${field}: mount ${fstype} ${data} on ${sub}`);
     } else {
       const mine = h.version === 2 ? c.cgroupPaths?.unified : ctrls.map((k) => c.cgroupPaths?.[k]).find(Boolean);
       const src = mine ?? dirIn(h, cgroupOf(h, own));
@@ -377,11 +384,9 @@ function deviceSteps(c: Ctx): void {
   for (const [target, link] of DEV_LINKS) {
     plan.add('symlinkat', [plan.cstr(target), dev, plan.cstr(posix.basename(link))], `link ${link} to ${target}`, { okErrno: 17 });
   }
-  const hasPts = (spec.mounts ?? []).some((m) => posix.normalize(m.destination) === '/dev/pts');
-  if (hasPts) {
-    plan.add('unlinkat', [dev, plan.cstr('ptmx'), 0], 'remove existing /dev/ptmx', { ignoreError: true });
-    plan.add('symlinkat', [plan.cstr('pts/ptmx'), dev, plan.cstr('ptmx')], 'link /dev/ptmx to pts/ptmx');
-  }
+  // Whether or not /dev/pts is mounted, as runc's setupPtmx whenever it sets up /dev.
+  plan.add('unlinkat', [dev, plan.cstr('ptmx'), 0], 'remove existing /dev/ptmx', { ignoreError: true });
+  plan.add('symlinkat', [plan.cstr('pts/ptmx'), dev, plan.cstr('ptmx')], 'link /dev/ptmx to pts/ptmx');
   if (existsSync('/proc/kcore')) {
     plan.add('symlinkat', [plan.cstr('/proc/kcore'), dev, plan.cstr('core')], 'link /dev/core to /proc/kcore', { okErrno: 17 });
   }

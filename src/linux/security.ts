@@ -2,6 +2,7 @@
 // process attributes, LSM labels and seccomp. init-plan.ts and exec-plan.ts call these
 // at fixed points; docs/security.md explains the order.
 import { closeSync, readFileSync } from 'node:fs';
+import { posix } from 'node:path';
 import type { Process, Spec } from '../oci/spec-types';
 import { libc } from '../libc/libc';
 import { AT_FDCWD, O, RESOLVE } from '../libc/constants';
@@ -27,6 +28,32 @@ export function buildProcessAttributeSteps(plan: Plan, spec: Spec): void {
   buildSchedulerSteps(plan, spec.process?.scheduler);
   buildIoPrioritySteps(plan, spec.process?.ioPriority);
   buildMemoryPolicySteps(plan, spec.linux?.memoryPolicy);
+}
+
+const EEXIST = 17;
+
+/**
+ * mkdir -p of process.cwd, as runc (0755 less the umask, owned by the container's root;
+ * runc's MkdirAll runs right after pivot_root, before the read-only remounts). After
+ * pivot_root, each parent is opened inside the container's root with /proc magic links
+ * refused and the next directory made relative to that fd: a symlink in the image stays in
+ * the root, and no /proc/self/fd/N path reaches a directory open in this process.
+ * An existing entry (EEXIST) is left as it is; the chdir then decides about it.
+ */
+export function buildCwdCreateSteps(plan: Plan, cwd: string): void {
+  const parts = posix.normalize(cwd).split('/').filter(Boolean);
+  if (!parts.length) return;
+  const how = Buffer.alloc(24);
+  how.writeBigUInt64LE(BigInt(O.PATH | O.DIRECTORY | O.CLOEXEC), 0);
+  how.writeBigUInt64LE(BigInt(RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS), 16);
+  const howBlob = plan.blob(how, 'open_how (a parent of the cwd)');
+  const parent = plan.slot('fd of a parent of the cwd');
+  parts.forEach((name, i) => {
+    const dir = `/${parts.slice(0, i).join('/')}`;
+    plan.add('openat2', [AT_FDCWD, plan.cstr(dir), howBlob, 24], `process.cwd ${cwd}: open ${dir} inside the container`, { store: parent });
+    plan.add('mkdirat', [{ load: parent }, plan.cstr(name), 0o755], `process.cwd ${cwd}: create ${posix.join(dir, name)} if missing (as runc)`, { okErrno: EEXIST });
+    plan.add('close', [{ load: parent }], `close the fd of ${dir}`);
+  });
 }
 
 /**

@@ -3,7 +3,8 @@
 // runc builds it.
 import { readFileSync } from 'node:fs';
 import type { Process, Spec } from './spec-types';
-import { collectConfigProblems, processIdProblem } from './validate-config';
+import { collectConfigProblems, processIdProblem, warnLater } from './validate-config';
+import { dropUnavailableCapabilities } from '../linux/capabilities';
 import { ConfigError, UsageError } from '../util/errors';
 import { quote } from '../util/quote';
 
@@ -89,5 +90,7 @@ export function buildExecProcess(spec: Spec, f: ExecFlags): Process {
   if (f.apparmor) p.apparmorProfile = f.apparmor;
   if (f.processLabel) p.selinuxLabel = f.processLabel;
   if (!p.cwd) p.cwd = '/';
+  // --cap, --process and the container's own process alike (runc warns on each exec)
+  dropUnavailableCapabilities(p.capabilities, f.processFile ? `--process ${f.processFile}: capabilities` : 'process.capabilities', warnLater);
   return p;
 }

@@ -4,6 +4,7 @@
 // Every problem is reported as "config.json: <dotted.path>: <what was expected>".
 
 import { ConfigError } from '../util/errors';
+import { dropUnavailableCapabilities } from '../linux/capabilities';
 import { NUL_BYTE, hasNul, quote } from '../util/quote';
 import { validateConfigSchema, type ConfigSchemaError } from './generated/config-validator';
 import type { Hook, LinuxIDMapping, LinuxNamespaceType, Process, Spec } from './spec-types';
@@ -88,22 +89,28 @@ export const NAMESPACE_TYPES: readonly LinuxNamespaceType[] = Object.freeze([
 /** Human description of the accepted ociVersion range. */
 export const SUPPORTED_OCI_VERSIONS = '1.0.0 to 1.3.x, and the 0.5.x drafts';
 
-const CAPABILITY_SET = new Set(KNOWN_CAPABILITIES);
 const RLIMIT_SET = new Set(KNOWN_RLIMITS);
 const TIME_NS_CLOCKS = ['monotonic', 'boottime'];
 const MAX_REPORTED = 3;
 
 /**
  * Validates a parsed config.json and returns it typed. Throws ConfigError naming the first
- * problem, or up to three problems joined with "; ". The one change made to the (same,
- * returned) object: a missing process.user becomes {uid: 0, gid: 0}, as in runc.
+ * problem, or up to three problems joined with "; ". The changes made to the (same,
+ * returned) object, as in runc: a missing process.user becomes {uid: 0, gid: 0}; the
+ * capability names this kernel lacks are removed, with a warning.
  */
 export function validateConfig(raw: unknown): Spec {
   const problems = collectConfigProblems(raw);
   if (problems.length > 0) throw new ConfigError(formatProblems(problems));
   const spec = raw as Spec;
   if (spec.process && spec.process.user === undefined) spec.process.user = { uid: 0, gid: 0 };
+  dropUnavailableCapabilities(spec.process?.capabilities, 'process.capabilities', warnLater);
   return spec;
+}
+
+/** The runtime's warning log, loaded only when there is something to warn about. */
+export function warnLater(msg: string): void {
+  (require('../cli/log') as typeof import('../cli/log')).logWarn(msg);
 }
 
 /**
@@ -458,16 +465,8 @@ function checkProcess(proc: Process, report: Report): void {
     }
   }
 
-  const caps = proc.capabilities;
-  if (caps) {
-    for (const set of ['bounding', 'effective', 'inheritable', 'permitted', 'ambient'] as const) {
-      caps[set]?.forEach((name, i) => {
-        if (!CAPABILITY_SET.has(name)) {
-          report(`process.capabilities.${set}[${i}]`, `unknown capability ${describeValue(name)}`);
-        }
-      });
-    }
-  }
+  // Unknown capability names are no error (config.md: logged, not fatal): validateConfig
+  // drops them with a warning.
 
   const firstIndex = new Map<string, number>();
   proc.rlimits?.forEach((rl, i) => {
