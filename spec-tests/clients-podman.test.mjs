@@ -421,7 +421,10 @@ test('podman --mount bind-propagation=rshared: host mounts under the source appe
   const m = run(D, 'mount', ['-t', 'tmpfs', 'tsrt-test-from-host', path.join(src, 'from-host')]);
   assert.equal(m.status, 0, show(m));
   fs.writeFileSync(path.join(src, 'from-host', 'f'), 'host-made\n');
-  assert.equal(ok(['exec', n, 'cat', '/x/from-host/f']).stdout, 'host-made\n', 'the host\'s new mount is seen in the container');
+  assert.ok(mountsUnder(src).includes(path.join(src, 'from-host')), 'the host has the new mount');
+  // Read through the mount (not the directory beneath it), and see it is a mount there.
+  const seen = ok(['exec', n, 'sh', '-c', 'cat /x/from-host/f; grep -c " /x/from-host .* tsrt-test-from-host " /proc/self/mountinfo']).stdout;
+  assert.equal(seen, 'host-made\n1\n', 'the host\'s new mount is seen in the container');
   // container -> host
   ok(['exec', n, 'sh', '-c', 'mkdir /x/from-ctr && mount -t tmpfs tsrt-test-from-ctr /x/from-ctr && echo ctr-made > /x/from-ctr/f']);
   assert.ok(mountsUnder(src).includes(path.join(src, 'from-ctr')), `the container's mount reached the host: ${mountsUnder(src)}`);
