@@ -364,6 +364,82 @@ test('podman pod: two containers of a pod talk over localhost (the pod\'s networ
   assert.match(r.stdout, /^pong$/m, show(r));
 });
 
+test('podman play kube: two containers of a pod talk over 127.0.0.1, and play kube --down removes them', { skip }, async (t) => {
+  const pod = `${tag}-kube`;
+  const yaml = path.join(D, 'kube.yaml');
+  fs.writeFileSync(yaml, `apiVersion: v1
+kind: Pod
+metadata:
+  name: ${pod}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: server
+    image: ${IMAGE}
+    imagePullPolicy: Never
+    command: ["sh", "-c", "while :; do echo pong | nc -l -p 4568 127.0.0.1; done"]
+  - name: client
+    image: ${IMAGE}
+    imagePullPolicy: Never
+    command: ["sh", "-c", "for i in $(seq 50); do r=$(echo ping | nc 127.0.0.1 4568) && [ -n \\"$r\\" ] && echo \\"got-$r\\" && exit 0; sleep 0.2; done; echo no-answer; exit 1"]
+`);
+  const played = podman(['play', 'kube', '--network', 'none', yaml]);
+  if (played.status !== 0 && /pause|catatonit/i.test(played.stderr)) {
+    t.skip(`podman cannot make the pod's infra container here: ${played.stderr.trim().split('\n').pop()}`);
+    return;
+  }
+  t.after(() => podman(['play', 'kube', '--down', yaml]));
+  assert.equal(played.status, 0, show(played));
+  const client = `${pod}-client`;
+  let r;
+  await waitFor('the client container to exit', () => {
+    r = ok(['inspect', '--format', '{{.State.Status}} {{.State.ExitCode}}', client]).stdout.trim();
+    return /^(exited|stopped)/.test(r);
+  }, 30_000);
+  const logs = ok(['logs', client]);
+  assert.match(logs.stdout, /^got-pong$/m, `the client reached the server over 127.0.0.1\n${show(logs)}`);
+  assert.equal(r.split(' ')[1], '0', `the client's exit code (${r})`);
+  ok(['play', 'kube', '--down', yaml]);
+  assert.equal(ok(['ps', '--all', '--quiet', '--filter', `pod=${pod}`]).stdout, '', 'no container of the pod left');
+});
+
+test('podman --mount bind-propagation=rshared: host mounts under the source appear inside, a privileged container\'s mounts appear on the host, nothing left after rm', { skip }, async (t) => {
+  const n = name(t, 'rshared');
+  const src = path.join(D, 'shared');
+  fs.mkdirSync(src);
+  // A shared mount point of our own (a tmpfs we made shared): the host side of the peer group.
+  for (const args of [['-t', 'tmpfs', 'tsrt-test-shared', src], ['--make-shared', src]]) {
+    const m = run(D, 'mount', args);
+    assert.equal(m.status, 0, show(m));
+  }
+  t.after(() => { for (const mp of mountsUnder(src).reverse()) run(D, 'umount', ['-l', mp]); });
+  const id = ok(['run', '-d', '--name', n, ...RUN, '--cap-add', 'SYS_ADMIN', '--security-opt', 'seccomp=unconfined',
+    '--mount', `type=bind,src=${src},dst=/x,bind-propagation=rshared`, IMAGE, 'sleep', '1000']).stdout.trim();
+  const { Pid: pid } = inspect(n).State;
+  // host -> container
+  fs.mkdirSync(path.join(src, 'from-host'));
+  const m = run(D, 'mount', ['-t', 'tmpfs', 'tsrt-test-from-host', path.join(src, 'from-host')]);
+  assert.equal(m.status, 0, show(m));
+  fs.writeFileSync(path.join(src, 'from-host', 'f'), 'host-made\n');
+  assert.ok(mountsUnder(src).includes(path.join(src, 'from-host')), 'the host has the new mount');
+  // Read through the mount (not the directory beneath it), and see it is a mount there.
+  const seen = ok(['exec', n, 'sh', '-c', 'cat /x/from-host/f; grep -c " /x/from-host .* tsrt-test-from-host " /proc/self/mountinfo']).stdout;
+  assert.equal(seen, 'host-made\n1\n', 'the host\'s new mount is seen in the container');
+  // container -> host
+  ok(['exec', n, 'sh', '-c', 'mkdir /x/from-ctr && mount -t tmpfs tsrt-test-from-ctr /x/from-ctr && echo ctr-made > /x/from-ctr/f']);
+  assert.ok(mountsUnder(src).includes(path.join(src, 'from-ctr')), `the container's mount reached the host: ${mountsUnder(src)}`);
+  assert.equal(fs.readFileSync(path.join(src, 'from-ctr', 'f'), 'utf8'), 'ctr-made\n');
+  ok(['rm', '--force', '--time', '0', n]);
+  assert.ok(!isAlive(pid), 'the init is gone');
+  assert.notEqual(tsrtState(id).status, 0, 'tsrt has no state for it');
+  // What is left under the temp dir are the mounts of the peer group only (ours and the
+  // one the container propagated to the host), not the container's rootfs or its binds.
+  const left = mountsUnder(D).filter((mp) => !mp.startsWith(src));
+  assert.deepEqual(left, [], 'no mount of the container left under the temp dir');
+  assert.deepEqual(processesWithCmdline(id).filter((p) => isAlive(p) && !/conmon/.test(fs.readFileSync(`/proc/${p}/cmdline`, 'utf8'))), [],
+    'no process of the container left');
+});
+
 test('podman: nothing of the tests is left (containers, tsrt state, processes, mounts)', { skip }, () => {
   for (const n of names) podman(['rm', '--force', '--time', '0', n]);
   assert.equal(ok(['ps', '--all', '--quiet']).stdout, '', 'no container left in our storage');
