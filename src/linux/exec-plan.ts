@@ -38,6 +38,8 @@ export function buildExecPlan(input: ExecPlanInput): Plan {
   buildSignalResetSteps(plan);
   buildCloseFdsSteps(plan, input.keepFds, [
     input.reportFd, input.syncFd, ...input.joined.map((j) => j.fd), ...(input.consoleSocketFd === undefined ? [] : [input.consoleSocketFd]),
+    // SCMP_ACT_NOTIFY: the agent's socket and the state pipe are used after the join
+    ...(input.seccompNotify ? [input.seccompNotify.socketFd, input.seccompNotify.stateReadFd] : []),
   ], 'inherited fds');
   plan.add('prctl', [PR.SET_DUMPABLE, 0, 0, 0, 0], 'become non-dumpable before entering the container');
   plan.add('prctl', [PR.SET_PDEATHSIG, 9, 0, 0, 0], 'die with the parent while it sets up');
