@@ -254,7 +254,8 @@ const startInit: Stage<CreateCtx> = {
     warmCgroupAttach(); // keeps the lock's writer mode until the cgroups stage
     startChild(c);
   },
-  undo: (c) => killAndReap(c.first),
+  // Once reaped (two stages, below) its pid may belong to another process: 0 then.
+  undo: (c) => { if (c.first > 0) killAndReap(c.first); },
 };
 
 /** Two stages: the first process joined the namespaces and cloned the init inside them; it reports the init's pid and exits. */
@@ -266,6 +267,7 @@ const initPid: Stage<CreateCtx> = {
     if (r.kind !== 'pid') setupFailed(r);
     c.pid = (r as { pid: number }).pid;
     libc.waitpid(c.first, 0);
+    c.first = 0;
   },
   undo: (c) => killAndReap(c.pid),
 };
