@@ -341,7 +341,7 @@ const createHooks: Stage<CreateCtx> = {
       logDebug(`create ${o.id}: running the prestart, createRuntime and createContainer hooks`);
       await runHooks(spec.hooks?.prestart, st, 'prestart', c.bundle);
       await runHooks(spec.hooks?.createRuntime, st, 'createRuntime', c.bundle);
-      (spec.hooks?.createContainer ?? []).forEach((h, i) => runHookInMountNs(h, st, 'createContainer', i, c.pid, c.rootfs));
+      (spec.hooks?.createContainer ?? []).forEach((h, i) => runHookInMountNs(h, st, 'createContainer', i, c.pid, c.rootfs, spec.process?.env ?? [])); // as runc: the config's env, before HOME is added
       writeSync(c.syncW, '1');
     }
   },
