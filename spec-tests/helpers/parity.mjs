@@ -375,7 +375,8 @@ function hookLog(side) {
     // "REQUIRED when status is created or running": absent or 0 otherwise.
     if (s.annotations && Object.keys(s.annotations).length === 0) delete s.annotations;
     if (s.pid === 0 && s.status !== 'created' && s.status !== 'running') delete s.pid;
-    const norm = { ...s, ociVersion: '<VERSION>', ...(s.pid > 0 && s.pid === side.pid ? { pid: '<PID>' } : {}) };
+    // A refused create never told us its init's pid: any pid in a hook's state is it.
+    const norm = { ...s, ociVersion: '<VERSION>', ...(s.pid > 0 && (s.pid === side.pid || !side.pid) ? { pid: '<PID>' } : {}) };
     return `stdin: ${normaliseText(side, JSON.stringify(norm, Object.keys(norm).sort()))}`;
   }).join('\n');
 }

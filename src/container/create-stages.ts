@@ -13,7 +13,7 @@ import { writeProcFile } from '../libc/proc-write';
 import { readReport } from '../plan/run-plan';
 import { planNamespaces, type NamespacePlan } from '../linux/namespaces';
 import { buildInitPlan } from '../linux/init-plan';
-import { runHooks } from '../hooks/run-hooks';
+import { runHook, runHooks } from '../hooks/run-hooks';
 import { runHookInMountNs } from '../hooks/hook-in-container';
 import { StateStore, hookState, type SavedState } from './state-store';
 import { procStat } from './status';
@@ -27,7 +27,7 @@ import { moveNetDevices } from '../linux/net-devices';
 import { hostSideBindSources, sendHostSources } from '../linux/mount-sources';
 import { checkExecutable } from '../linux/process-setup';
 import { warmCgroupAttach } from '../cgroups/warm-attach';
-import { logDebug } from '../cli/log';
+import { logDebug, logWarn } from '../cli/log';
 import type { Stage } from './pipeline';
 import { killAndReap, pidFileStage, pipesStage, seccompListenerStage, seccompStateStage, startChild, unexpectedReport, warmCgroupsStage, type LaunchCtx } from './launch-stages';
 import type { CreateOptions } from './create';
@@ -339,13 +339,31 @@ const createHooks: Stage<CreateCtx> = {
       if (r.kind !== 'hooks') setupFailed(r);
       const st = hookState(c.state, 'creating');
       logDebug(`create ${o.id}: running the prestart, createRuntime and createContainer hooks`);
-      await runHooks(spec.hooks?.prestart, st, 'prestart', c.bundle);
-      await runHooks(spec.hooks?.createRuntime, st, 'createRuntime', c.bundle);
-      (spec.hooks?.createContainer ?? []).forEach((h, i) => runHookInMountNs(h, st, 'createContainer', i, c.pid, c.rootfs, spec.process?.env ?? [])); // as runc: the config's env, before HOME is added
+      try {
+        await runHooks(spec.hooks?.prestart, st, 'prestart', c.bundle);
+        await runHooks(spec.hooks?.createRuntime, st, 'createRuntime', c.bundle);
+        (spec.hooks?.createContainer ?? []).forEach((h, i) => runHookInMountNs(h, st, 'createContainer', i, c.pid, c.rootfs, spec.process?.env ?? [])); // as runc: the config's env, before HOME is added
+      } catch (e) {
+        // runtime.md, Lifecycle: a failing create hook stops the container and the
+        // lifecycle continues at the poststop hooks (each failure only a warning), as runc.
+        killAndReap(c.pid);
+        await runPoststopAfterFailure(c, hookState({ ...c.state, pid: 0 }, 'stopped'));
+        throw e;
+      }
       writeSync(c.syncW, '1');
     }
   },
 };
+
+async function runPoststopAfterFailure(c: CreateCtx, st: string): Promise<void> {
+  for (const [i, h] of (c.spec.hooks?.poststop ?? []).entries()) {
+    try {
+      await runHook(h, st, 'poststop', i, c.bundle);
+    } catch (e) {
+      logWarn((e as Error).message);
+    }
+  }
+}
 
 const ready: Stage<CreateCtx> = {
   name: 'ready',
