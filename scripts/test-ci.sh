@@ -7,7 +7,10 @@
 #      the clients (podman, containerd) and images, twice: tsrt started from the root
 #      cgroup, then from a service's leaf cgroup as systemd runs one (VM_CGROUP).
 #
-# Every lane runs even when one before it failed; the exit status is 1 if any failed.
+# Every lane runs even when one before it failed. The exit status is 1 if the host lane
+# failed; a VM lane's failure (or its 30-minute limit) fails it too only with
+# TSRT_CI_VM_GATE=1: the lane has not yet had one measured green end-to-end CI run
+# (issue 14 stays open until it has; then the gate becomes the default).
 # TSRT_CI_LANES="host vm-root vm-service" picks lanes (default: all three).
 set -uo pipefail
 cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.."
@@ -42,18 +45,25 @@ lane() { # name, command...
   "$@"
   status=$?
   summary+=("$name: exit $status after $((SECONDS - start)) s")
-  ((status == 0)) || failed+=("$name")
+  if ((status != 0)); then
+    if [[ $name == vm-* && ${TSRT_CI_VM_GATE:-0} != 1 ]]; then advisory+=("$name"); else failed+=("$name"); fi
+  fi
 }
+advisory=()
+VM_LIMIT=${TSRT_CI_VM_LIMIT:-1800}
 
 for l in $lanes; do
   case $l in
     host) lane host npm test ;;
-    vm-root) lane vm-root npm run test:vm -- "${VM_FILES[@]}" ;;
-    vm-service) lane vm-service env VM_CGROUP="$SERVICE_CGROUP" npm run test:vm -- "${VM_FILES[@]}" ;;
+    vm-root) lane vm-root timeout "$VM_LIMIT" npm run test:vm -- "${VM_FILES[@]}" ;;
+    vm-service) lane vm-service env VM_CGROUP="$SERVICE_CGROUP" timeout "$VM_LIMIT" npm run test:vm -- "${VM_FILES[@]}" ;;
     *) echo "test-ci: unknown lane $l (host, vm-root, vm-service)" >&2; exit 2 ;;
   esac
 done
 printf 'test-ci: %s\n' "${summary[@]}"
+if ((${#advisory[@]})); then
+  echo "test-ci: VM lanes that failed (advisory, TSRT_CI_VM_GATE=1 makes them fatal): ${advisory[*]}" >&2
+fi
 if ((${#failed[@]})); then
   echo "test-ci: failed lanes: ${failed[*]}" >&2
   exit 1
