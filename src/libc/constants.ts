@@ -54,6 +54,8 @@ export const S_IFIFO = 0o10000;
 export const S_IFREG = 0o100000;
 export const S_IFMT = 0o170000;
 export const S_IFDIR = 0o40000;
+export const S_IFLNK = 0o120000;
+export const S_IFSOCK = 0o140000;
 
 export const RLIMIT: Record<string, number> = {
   RLIMIT_CPU: 0, RLIMIT_FSIZE: 1, RLIMIT_DATA: 2, RLIMIT_STACK: 3, RLIMIT_CORE: 4,

@@ -3,14 +3,11 @@
 // directory where a device or a file is expected), and the filesystem of /proc.
 // The structs are the kernel's (struct stat, struct statfs) as the syscalls fill them.
 import type { Arg, Blob, Plan } from '../plan/plan';
-import { S_IFBLK, S_IFCHR, S_IFIFO, S_IFREG } from '../libc/constants';
+import { PROC_SUPER_MAGIC as PROC_MAGIC, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from '../libc/constants';
+export { S_IFMT };
 
-export const S_IFMT = 0o170000;
-export const S_IFDIR = 0o040000;
-export const S_IFLNK = 0o120000;
-export const S_IFSOCK = 0o140000;
 /** f_type of procfs (linux/magic.h). */
-export const PROC_SUPER_MAGIC = 0x9fa0n;
+export const PROC_SUPER_MAGIC = BigInt(PROC_MAGIC);
 /** The inode number of every procfs mount's root directory (fs/proc/internal.h). */
 export const PROC_ROOT_INO = 1n;
 
