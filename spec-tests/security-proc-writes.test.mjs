@@ -209,7 +209,9 @@ test('terminal with the image\'s /dev/ptmx a FIFO (no devpts link): create fails
   const { r, id } = await createWithTerminal(t, sb, b);
   assert.equal(r.timedOut, false, show(r));
   assert.notEqual(r.status, 0, show(r));
-  if (!OTHER_RUNTIME) assert.match(r.stderr, /\/dev\/ptmx in the container is a FIFO, it must be a character device/, show(r));
+  // As runc's setupPtmx, tsrt replaces the image's /dev/ptmx with a link to pts/ptmx
+  // (dangling here, no devpts): the FIFO is never opened either way.
+  if (!OTHER_RUNTIME) assert.match(r.stderr, /\/dev\/ptmx in the container is a FIFO, it must be a character device|open \/dev\/ptmx in the container for the terminal: ENOENT/, show(r));
   assert.equal(fs.existsSync(sb.stateDir(id)), false, 'no state dir is left');
 });
 
