@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { O_CLOEXEC, Sandbox, cgroupDirsOf, hostMounts, isAlive, procStat, mountChanges, mountsMentioning, openFds, processesWithCmdline, show } from './helpers/tsrt.mjs';
+import { O_CLOEXEC, Sandbox, cgroupDirsOf, hostMounts, isAlive, procStat, mountChanges, mountsMentioning, openFds, processesWithCmdline, show, waitUntil } from './helpers/tsrt.mjs';
 
 const CYCLES = 200;
 const LANES = 4; // cycles run four at a time: concurrency is part of what is tested
@@ -84,8 +84,7 @@ test('cycles: no fd of tsrt or of its caller reaches the container process', asy
     assert.ok(created.some((f) => f.target === path.join(sb.stateDir(id), 'exec.fifo')), 'the init holds the exec fifo');
 
     sb.ok(['start', id]);
-    const end = Date.now() + 20_000;
-    while (fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8') !== 'sleep\x001000\x00' && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    await waitUntil(() => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8') === 'sleep\x001000\x00', 20_000, 'the init to exec sleep 1000');
     const running = fdsOf(pid);
     assert.deepEqual(running.map((f) => f.fd), [0, 1, 2], `fds of the container process: ${JSON.stringify(running)}`);
     sb.ok(['delete', '--force', id]);

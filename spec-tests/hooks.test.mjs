@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Sandbox, cgroupDirsOf, hostMounts, mountChanges, nsLink, processesWithCmdline, show, sleep, writeScript } from './helpers/tsrt.mjs';
+import { Sandbox, cgroupDirsOf, hostMounts, mountChanges, nsLink, processesWithCmdline, show, waitUntil, writeScript } from './helpers/tsrt.mjs';
 
 const HOST_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -55,14 +55,11 @@ function hookBundle(sb, { hooks, args = ['sleep', '1000'], patch } = {}) {
 /** Waits until the init has exec'ed the container process (its cmdline is `args`). */
 async function waitExec(pid, args, limitMs = 20_000) {
   const want = args.map((a) => `${a}\0`).join('');
-  const end = Date.now() + limitMs;
-  for (;;) {
-    let got = '';
-    try { got = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { /* gone */ }
-    if (got === want) return;
-    if (Date.now() > end) throw new Error(`pid ${pid} never exec'ed ${args.join(' ')} (cmdline ${JSON.stringify(got)})`);
-    await sleep(20);
-  }
+  let got = '';
+  await waitUntil(() => {
+    try { got = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { got = ''; /* gone */ }
+    return got === want;
+  }, limitMs, () => `pid ${pid} to exec ${args.join(' ')} (cmdline ${JSON.stringify(got)})`);
 }
 
 test('hooks: each kind runs in its command, in order, with the right state and namespace', async (t) => {

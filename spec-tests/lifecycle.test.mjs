@@ -5,19 +5,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Sandbox, cgroupDirsOf, hostMounts, isAlive, mountChanges, mountsMentioning, show, sleep } from './helpers/tsrt.mjs';
+import { Sandbox, cgroupDirsOf, hostMounts, isAlive, mountChanges, mountsMentioning, show, waitUntil } from './helpers/tsrt.mjs';
 
 const sleeper = (c) => { c.process.args = ['sleep', '1000']; };
 
 /** Waits until `file` contains `text` (output of a started container). */
 async function waitForOutput(file, text, limitMs = 20_000) {
-  const end = Date.now() + limitMs;
-  for (;;) {
-    const got = fs.readFileSync(file, 'utf8');
-    if (got.includes(text)) return got;
-    if (Date.now() > end) throw new Error(`${file} never contained ${JSON.stringify(text)}: ${JSON.stringify(got)}`);
-    await sleep(20);
-  }
+  let got = '';
+  await waitUntil(() => (got = fs.readFileSync(file, 'utf8')).includes(text), limitMs, () => `${file} to contain ${JSON.stringify(text)}: ${JSON.stringify(got)}`);
+  return got;
 }
 
 /** Whether the process has a handler installed for signal n (SigCgt in /proc/PID/status). */
@@ -61,8 +57,7 @@ test('lifecycle: create, state, start, kill, delete', async (t) => {
   assert.equal(start.status, 0, show(start));
   assert.equal(sb.state(id).status, 'running');
   assert.equal(await waitForOutput(create.out, 'started\n'), 'started\n');
-  const end = Date.now() + 20_000;
-  while (fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8') !== 'sleep\x001000\x00' && Date.now() < end) await sleep(20);
+  await waitUntil(() => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8') === 'sleep\x001000\x00', 20_000, 'the init to exec sleep 1000');
   assert.equal(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'), 'sleep\x001000\x00', 'the init execs the process after start');
 
   // start again: refused, still running.

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Sandbox, hostMounts, mountChanges, mountPoint, mountsMentioning, show, OTHER_RUNTIME, ROOTFS } from './helpers/tsrt.mjs';
+import { Sandbox, hostMounts, mountChanges, mountPoint, mountsMentioning, show, waitUntil, OTHER_RUNTIME, ROOTFS } from './helpers/tsrt.mjs';
 
 /** A bundle whose process runs `args`; runs it in the foreground; returns the result. */
 function runWith(sb, args, patch) {
@@ -106,8 +106,7 @@ test('run: SIGKILL of the init from the host gives 137', async (t) => {
   const id = sb.id('run');
   const pidFile = path.join(sb.dir, 'run.pid');
   const running = sb.tsrtAsync(['run', '--bundle', b.dir, '--pid-file', pidFile, id]);
-  const end = Date.now() + 20_000;
-  while (!fs.existsSync(pidFile) && Date.now() < end) await new Promise((res) => setTimeout(res, 20));
+  await waitUntil(() => fs.existsSync(pidFile), 20_000, 'run to write its pid file');
   const pid = sb.track(Number(fs.readFileSync(pidFile, 'utf8')));
   assert.equal(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'), 'sleep\x001000\x00');
   process.kill(pid, 'SIGKILL');

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import lib from '../dist/lib.js';
+import { isAlive, waitUntil } from './helpers/tsrt.mjs';
 
 const { runHook, runHooks, runHookSync, runHooksSync } = lib;
 
@@ -30,19 +31,8 @@ function script(dir, name, body) {
   return p;
 }
 
-/** Alive = exists and is not a zombie waiting for a reaper. */
-function isAlive(pid) {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
 async function waitGone(pid, ms = 2000) {
-  const end = Date.now() + ms;
-  while (isAlive(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  await waitUntil(() => !isAlive(pid), ms, `pid ${pid} to exit`).catch(() => {});
   return !isAlive(pid);
 }
 
