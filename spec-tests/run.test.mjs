@@ -110,7 +110,8 @@ test('run: SIGKILL of the init from the host gives 137', async (t) => {
   const end = Date.now() + 20_000;
   while (!fs.existsSync(pidFile) && Date.now() < end) await new Promise((res) => setTimeout(res, 20));
   const pid = sb.track(Number(fs.readFileSync(pidFile, 'utf8')));
-  assert.equal(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'), 'sleep\x001000\x00');
+  // The pid file is written at create, before start lets the init exec sleep.
+  await waitUntil(() => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8') === 'sleep\x001000\x00', 20_000, () => `the init execs sleep: ${fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')}`);
   process.kill(pid, 'SIGKILL');
   const r = await running;
   assert.equal(r.status, 137, show(r));
