@@ -14,7 +14,7 @@ import { releaseInit } from './start';
 import { exitCodeOf, forwardSignals } from './foreground';
 import { logDebug } from '../cli/log';
 import type { Spec } from '../oci/spec-types';
-import { StdioPipes, type HostRoot } from './stdio-copy';
+import { StdioPipes, hostRootOf, type HostRoot } from './stdio-copy';
 
 export interface RunOptions extends CreateOptions {
   detach?: boolean;
@@ -33,12 +33,7 @@ function readRunConfig(bundle: string): RunConfig {
   } catch {
     return { terminal: false, hostRoot: { uid: 0, gid: 0 } }; // create reports the problem
   }
-  const userNs = (c.linux?.namespaces ?? []).some((n) => n.type === 'user' && !n.path);
-  const root = (maps?: { containerID: number; hostID: number; size: number }[]) => {
-    const m = userNs ? maps?.find((x) => x.containerID <= 0 && x.containerID + x.size > 0) : undefined;
-    return m ? m.hostID - m.containerID : 0;
-  };
-  return { terminal: c.process?.terminal === true, hostRoot: { uid: root(c.linux?.uidMappings), gid: root(c.linux?.gidMappings) } };
+  return { terminal: c.process?.terminal === true, hostRoot: hostRootOf(c) };
 }
 
 export async function runContainer(o: RunOptions, warn: (msg: string) => void): Promise<number> {

@@ -6,9 +6,20 @@ import { closeSync, fchownSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { O } from '../libc/constants';
 import { libc } from '../libc/libc';
+import type { Spec } from '../oci/spec-types';
 
 /** The container's root as the host sees it (runc chowns the pipes to it: InitializeIO). */
 export interface HostRoot { uid: number; gid: number }
+
+/** The host ids of the container's uid and gid 0: through the mappings of a new user namespace, else 0. */
+export function hostRootOf(c: Partial<Spec>): HostRoot {
+  const userNs = (c.linux?.namespaces ?? []).some((n) => n.type === 'user' && !n.path);
+  const root = (maps?: { containerID: number; hostID: number; size: number }[]) => {
+    const m = userNs ? maps?.find((x) => x.containerID <= 0 && x.containerID + x.size > 0) : undefined;
+    return m ? m.hostID - m.containerID : 0;
+  };
+  return { uid: root(c.linux?.uidMappings), gid: root(c.linux?.gidMappings) };
+}
 
 export class StdioPipes {
   /** the ends the container gets, as its fds 0, 1 and 2 */

@@ -24,12 +24,12 @@ function containerUid(spec: Spec, hostUid: number): number | undefined {
 
 /**
  * Whose stdio: the pty slave the plan opened itself ('terminal', owned by the
- * container's root), the pipes tsrt made for a foreground `run` ('pipes', owned by the
- * container's root: run.ts), the fds this process passes on ('inherited': create, run -d
- * and exec -d, where runc passes its own stdio too), or none: foreground `exec` passes
- * the caller's fds on and leaves them as they are.
+ * container's root), the pipes tsrt made for a foreground `run` or `exec` ('pipes',
+ * owned by the container's root: stdio-copy.ts), or the fds this process passes on
+ * ('inherited': create, run -d and exec -d, where runc passes its own stdio too). The
+ * caller's own terminal or files are handed over (and chowned) only in the last case.
  */
-export type StdioOwnership = 'terminal' | 'pipes' | 'inherited' | 'none';
+export type StdioOwnership = 'terminal' | 'pipes' | 'inherited';
 
 /**
  * Steps that give fds 0-2 to process.user.uid, before the uid switch (CAP_CHOWN is still
