@@ -279,6 +279,23 @@ test('parity exec: --process FILE without "user" runs as 0:0, as runc', { skip: 
   assert.deepEqual(seen.tsrt, seen.runc);
 });
 
+test('parity exec: in the foreground without a terminal the process gets pipes, owned by its user, copied both ways, as runc', { skip: NO_RUNC }, async (t) => {
+  const sb = new Sandbox(t);
+  const runc = runcIn(t, sb);
+  const b = sb.bundle({ patch: (c) => { c.process.args = ['sleep', '1000']; } });
+  // Our stdout and stderr are files: an fd passed through would read as the file.
+  const probe = 'for f in 0 1 2; do echo "fd$f $(readlink /proc/$$/fd/$f) $(stat -L -c "%u %a" /proc/$$/fd/$f)"; done; cat; echo to-err >&2; exit 3';
+  const seen = {};
+  for (const [name, cli, id] of [['runc', runc, runc.id('exio')], ['tsrt', (a, o) => sb.tsrt(a, o), sb.id('exio')]]) {
+    assert.equal(cli(['run', '-d', '--bundle', b.dir, id]).status, 0);
+    const ex = cli(['exec', '--user', '1000:1000', id, 'sh', '-c', probe], { input: 'from stdin\n' });
+    cli(['delete', '--force', id]);
+    seen[name] = { status: ex.status, out: ex.stdout.replace(/pipe:\[\d+\]/g, 'pipe'), err: ex.stderr };
+  }
+  assert.deepEqual(seen.runc, { status: 3, out: 'fd0 pipe 1000 600\nfd1 pipe 1000 600\nfd2 pipe 1000 600\nfrom stdin\n', err: 'to-err\n' });
+  assert.deepEqual(seen.tsrt, seen.runc);
+});
+
 // --- cgroups ------------------------------------------------------------------------------
 
 /** The v1 devices cgroup dir of a pid (undefined without a v1 devices hierarchy). */

@@ -108,7 +108,9 @@ const NO_MNTNS_READONLY = 'config.md, Root: "readonly (bool, OPTIONAL) If true t
 const ROWS = [
   // the default bundle and the lifecycle
   { name: 'default spec' },
-  { name: 'default spec, run in the foreground', mode: 'run', todo: { fds: 'parity: run in the foreground hands the container its own stdio; runc gives it pipes' } },
+  { name: 'default spec, run in the foreground', mode: 'run' },
+  // The pipes' owner: runc chowns them to the container's root, then its init to process.user.
+  { name: 'run in the foreground: user 1000 in a user namespace', mode: 'run', patch: all(userNs, user1000), extra: 'stat -L -c "%n %F %u %g %a" /proc/$PPID/fd/0 /proc/$PPID/fd/1 /proc/$PPID/fd/2' },
   { name: 'run: exit code 42', mode: 'run', noProbe: true, patch: withArgs('sh', '-c', 'exit 42') },
   { name: 'run: killed by SIGKILL (no pid namespace)', mode: 'run', noProbe: true, patch: all(onlyNs('mount'), withArgs('sh', '-c', 'kill -KILL $$')) },
   { name: 'process exits before kill', noProbe: true, patch: withArgs('true') },

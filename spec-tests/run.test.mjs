@@ -2,12 +2,13 @@
 // /proc and mounts), exit codes, stdio pass-through, and that nothing is left on the host.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Sandbox, hostMounts, mountChanges, mountPoint, mountsMentioning, show, waitUntil, OTHER_RUNTIME, ROOTFS } from './helpers/tsrt.mjs';
 
 /** A bundle whose process runs `args`; runs it in the foreground; returns the result. */
-function runWith(sb, args, patch) {
+function runWith(sb, args, patch, opts) {
   const b = sb.bundle({
     patch: (c) => {
       c.process.args = args;
@@ -15,7 +16,7 @@ function runWith(sb, args, patch) {
     },
   });
   const id = sb.id('run');
-  const r = sb.tsrt(['run', '--bundle', b.dir, id]);
+  const r = sb.tsrt(['run', '--bundle', b.dir, id], opts);
   return { r, id, b };
 }
 
@@ -108,7 +109,8 @@ test('run: SIGKILL of the init from the host gives 137', async (t) => {
   const running = sb.tsrtAsync(['run', '--bundle', b.dir, '--pid-file', pidFile, id]);
   await waitUntil(() => fs.existsSync(pidFile), 20_000, 'run to write its pid file');
   const pid = sb.track(Number(fs.readFileSync(pidFile, 'utf8')));
-  assert.equal(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'), 'sleep\x001000\x00');
+  // The pid file is written at create, before start lets the init exec sleep.
+  await waitUntil(() => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8') === 'sleep\x001000\x00', 20_000, () => `the init execs sleep: ${fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')}`);
   process.kill(pid, 'SIGKILL');
   const r = await running;
   assert.equal(r.status, 137, show(r));
@@ -141,7 +143,7 @@ test('run: a positional bundle path (containing /) generates an id and works', {
   assert.ok(await sb.waitDead(c.pid), 'the detached container is gone after delete --force');
 });
 
-test('run: stdin, stdout and stderr pass through untouched', (t) => {
+test('run: what goes in on stdin and comes out on stdout and stderr is unchanged', (t) => {
   const sb = new Sandbox(t);
   const text = 'line one\n\tline two with trailing spaces   \n\u00e9\u00e8 bytes\nno newline at the end';
   const b = sb.bundle({ patch: (c) => { c.process.args = ['cat']; } });
@@ -154,6 +156,44 @@ test('run: stdin, stdout and stderr pass through untouched', (t) => {
   assert.equal(split.status, 0, show(split));
   assert.equal(split.stdout, 'to-out\nno-nl');
   assert.equal(split.stderr, 'to-err\nerr-no-nl');
+});
+
+// runc (utils_linux.go setupIO): in the foreground without a terminal the container gets
+// pipes that runc copies to and from its own stdio; with --detach it inherits runc's.
+// tsrt's stdio here are files, so an fd passed through would read as the file.
+const STDIO_PROBE = 'for f in 0 1 2; do echo "fd$f $(readlink /proc/$$/fd/$f)"; done; ';
+
+test('run: in the foreground the container\'s stdio are pipes tsrt copies both ways, to EOF, more than 1 MiB intact (as runc)', (t) => {
+  const sb = new Sandbox(t);
+  const input = Buffer.alloc(2 * 1024 * 1024 + 7);
+  for (let i = 0; i < input.length; i++) input[i] = (i * 7919) % 251;
+  const inFile = path.join(sb.dir, 'stdin.bin');
+  fs.writeFileSync(inFile, input);
+  const outBytes = 3 * 1024 * 1024;
+  // md5sum reads stdin to its end: it returns only if tsrt closes the pipe at tsrt's EOF.
+  const inFd = fs.openSync(inFile, 'r');
+  t.after(() => fs.closeSync(inFd));
+  const { r } = runWith(sb, ['sh', '-c', `${STDIO_PROBE}echo "in $(busybox md5sum | cut -d' ' -f1)"; busybox head -c ${outBytes} /dev/zero | busybox tr '\\0' x; echo; echo to-err >&2; exit 7`], undefined, { stdin: inFd });
+  assert.equal(r.status, 7, `the exit code passes through: ${show(r)}`);
+  const lines = r.stdout.split('\n');
+  for (const f of [0, 1, 2]) assert.match(lines[f], new RegExp(`^fd${f} pipe:\\[\\d+\\]$`), `fd ${f} in the container is a pipe, not tsrt's file`);
+  const md5 = createHash('md5').update(input).digest('hex');
+  assert.equal(lines[3], `in ${md5}`, 'all of stdin reached the container, then EOF');
+  assert.equal(lines[4].length, outBytes, 'the whole output came out, not truncated');
+  assert.ok(/^x+$/.test(lines[4]), 'output bytes unchanged');
+  assert.equal(lines.slice(5).join('\n'), '', 'nothing after the output');
+  assert.equal(r.stderr, 'to-err\n');
+});
+
+test('run --detach: the container inherits tsrt\'s stdio (as runc)', async (t) => {
+  const sb = new Sandbox(t);
+  const b = sb.bundle({ patch: (c) => { c.process.args = ['sh', '-c', STDIO_PROBE]; } });
+  const id = sb.id('det');
+  const d = sb.tsrt(['run', '--detach', '--bundle', b.dir, id]);
+  assert.equal(d.status, 0, show(d));
+  await waitUntil(() => /^fd2 /m.test(d.stdout), 10_000, () => `the detached container wrote its fds: ${d.stdout}`);
+  assert.equal(d.stdout, `fd0 /dev/null\nfd1 ${d.out}\nfd2 ${d.err}\n`);
+  sb.ok(['delete', '--force', id]);
 });
 
 test('run: a non-root process.user runs (and can still be started through the exec fifo)', (t) => {

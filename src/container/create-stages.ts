@@ -213,7 +213,7 @@ const buildPlan: Stage<CreateCtx> = {
       cgroupPaths: c.cgroupPaths,
       hostSources: c.sources.length ? { socketFd: c.sourceSocket?.[0] ?? 995, sources: c.sources } : undefined,
       execPath: c.execPath,
-      foreground: !!o.keepReport,
+      stdioPipes: o.stdioPipes,
     });
     c.plan = plan;
     c.cloneFlags = cloneFlags;

@@ -19,6 +19,8 @@ export interface CreateOptions {
   noPivot?: boolean;
   noNewKeyring?: boolean;
   preserveFds?: number;
+  /** foreground run without a terminal: the pipe ends that become the init's fds 0-2 */
+  stdioPipes?: readonly [number, number, number];
   /** keep the report pipe open (run: to learn whether execve succeeded) */
   keepReport?: boolean;
   /** cgroupsPath is slice:prefix:name (--systemd-cgroup) */

@@ -17,6 +17,7 @@ import type { SavedState, StateStore } from './state-store';
 import { callerWindowSize, proxyTerminal, type TerminalProxy } from '../console/proxy';
 import { statusOf } from './status';
 import { exitCodeOf, forwardSignals } from './foreground';
+import { StdioPipes, hostRootOf } from './stdio-copy';
 import { logDebug } from '../cli/log';
 import { seccompProcessState } from '../linux/security';
 import { runStages, type Stage } from './pipeline';
@@ -45,6 +46,8 @@ interface ExecCtx extends LaunchCtx {
   /** console: the socket the process sends its terminal on; hostEnd when tsrt hosts the terminal itself */
   consoleFd?: number;
   hostEnd?: number;
+  /** foreground without a terminal: the pipes tsrt copies (stdio-copy.ts), as runc's */
+  pipes?: StdioPipes;
 }
 
 const loadState: Stage<ExecCtx> = {
@@ -98,11 +101,19 @@ const consoleStage: Stage<ExecCtx> = {
   },
 };
 
+/** Foreground without a terminal: pipes that tsrt copies, as runc's setupProcessPipes (with -d the process inherits tsrt's stdio). */
+const stdioPipesStage: Stage<ExecCtx> = {
+  name: 'stdio-pipes',
+  when: (c) => !c.o.detach && !c.proc.terminal,
+  run(c) { c.pipes = new StdioPipes(hostRootOf(c.s.config)); },
+  undo: (c) => c.pipes?.abort(),
+};
+
 const buildPlan: Stage<ExecCtx> = {
   name: 'build-plan',
   run(c) {
     const { o, s, spec } = c;
-    c.plan = buildExecPlan({ spec, joined: c.joined, reportFd: c.reportW, syncFd: c.syncR, keepFds: o.preserveFds, env: processEnv(spec, s.rootfs), consoleSocketFd: c.consoleFd, seccompNotify: c.notify, detach: o.detach,
+    c.plan = buildExecPlan({ spec, joined: c.joined, reportFd: c.reportW, syncFd: c.syncR, keepFds: o.preserveFds, env: processEnv(spec, s.rootfs), consoleSocketFd: c.consoleFd, seccompNotify: c.notify, stdioPipes: c.pipes?.childEnds,
       chrootTo: (s.config.linux?.namespaces ?? []).some((n) => n.type === 'mount') ? undefined : s.rootfs });
     c.cloneFlags = 17; /* SIGCHLD */
     logDebug(`exec ${s.id}: plan of ${c.plan.steps.length} steps, joining ${c.joined.map((j) => j.type).join(',')} of pid ${s.pid}`);
@@ -144,7 +155,7 @@ const ready: Stage<ExecCtx> = {
 };
 
 const execStages: Stage<ExecCtx>[] = [
-  warmCgroupsStage, loadState, namespaces, pipesStage, consoleStage, seccompListenerStage, buildPlan, startProcess, processPid,
+  warmCgroupsStage, loadState, namespaces, pipesStage, consoleStage, stdioPipesStage, seccompListenerStage, buildPlan, startProcess, processPid,
   cgroups, seccompStateStage<ExecCtx>((c) => seccompProcessState(c.spec, c.s, { pid: c.pid })), release, ready,
 ];
 
@@ -153,6 +164,7 @@ export async function execInContainer(store: StateStore, id: string, o: ExecOpti
   const c = { o, store, id, fds: new OwnedFds(), childEnds: [] } as unknown as ExecCtx;
   try {
     await runStages(`exec ${id}`, execStages, c);
+    c.pipes?.startCopying();
     // After the stages: a pid file that cannot be written leaves the process running.
     await runStages(`exec ${id}`, [pidFileStage], c);
     if (o.detach) return 0;
@@ -165,6 +177,8 @@ export async function execInContainer(store: StateStore, id: string, o: ExecOpti
     const st = await libc.waitpidAsync(c.pid);
     await terminal?.finish();
     stopForwarding();
+    // As runc: until every process holding the output (the process's children too) closed it.
+    await c.pipes?.finish();
     return exitCodeOf(st);
   } finally {
     c.fds.closeAll();

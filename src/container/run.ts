@@ -13,6 +13,8 @@ import { removeContainer } from './delete';
 import { releaseInit } from './start';
 import { exitCodeOf, forwardSignals } from './foreground';
 import { logDebug } from '../cli/log';
+import type { Spec } from '../oci/spec-types';
+import { StdioPipes, hostRootOf, type HostRoot } from './stdio-copy';
 
 export interface RunOptions extends CreateOptions {
   detach?: boolean;
@@ -21,28 +23,41 @@ export interface RunOptions extends CreateOptions {
 }
 
 
-function wantsTerminal(bundle: string): boolean {
+interface RunConfig { terminal: boolean; hostRoot: HostRoot }
+
+/** What run decides before create: process.terminal, and the container's root on the host. */
+function readRunConfig(bundle: string): RunConfig {
+  let c: Partial<Spec>;
   try {
-    return (JSON.parse(readFileSync(resolve(bundle, 'config.json'), 'utf8')) as { process?: { terminal?: boolean } }).process?.terminal === true;
+    c = JSON.parse(readFileSync(resolve(bundle, 'config.json'), 'utf8')) as Partial<Spec>;
   } catch {
-    return false; // create reports the problem
+    return { terminal: false, hostRoot: { uid: 0, gid: 0 } }; // create reports the problem
   }
+  return { terminal: c.process?.terminal === true, hostRoot: hostRootOf(c) };
 }
 
 export async function runContainer(o: RunOptions, warn: (msg: string) => void): Promise<number> {
   if (!o.detach && !o.noSubreaper) libc.prctl(PR.SET_CHILD_SUBREAPER, 1);
   // terminal: true and no --console-socket: tsrt hosts the terminal itself.
+  const config = readRunConfig(o.bundle || '.');
   let pair: [number, number] | undefined;
-  if (!o.consoleSocket && wantsTerminal(o.bundle || '.')) {
+  if (!o.consoleSocket && config.terminal) {
     if (o.detach) throw new UsageError('process.terminal is true: run --detach needs --console-socket');
     pair = libc.socketpair();
   }
+  // Without a terminal, in the foreground: pipes, as runc (with --detach the container
+  // inherits tsrt's stdio, as runc's).
+  const pipes = !o.detach && !config.terminal ? new StdioPipes(config.hostRoot) : undefined;
   let created: Awaited<ReturnType<typeof createContainer>>;
   try {
-    created = await createContainer({ ...o, keepReport: !o.detach, consoleFd: pair?.[1] });
+    created = await createContainer({ ...o, keepReport: !o.detach, consoleFd: pair?.[1], stdioPipes: pipes?.childEnds });
+  } catch (e) {
+    pipes?.abort();
+    throw e;
   } finally {
     if (pair) closeSync(pair[1]);
   }
+  pipes?.startCopying();
   const { store, state, plan, reportFd } = created;
   let terminal: TerminalProxy | undefined;
   if (pair) {
@@ -62,6 +77,7 @@ export async function runContainer(o: RunOptions, warn: (msg: string) => void): 
     // An init that died before it could be started says why on the report pipe.
     const r = e instanceof TsrtError && e.code === 'ESTART' && reportFd !== undefined ? readReport(plan, reportFd) : undefined;
     await cleanup();
+    pipes?.abort();
     if (r?.kind === 'error') throw new TsrtError('ESETUP', r.message);
     throw e;
   }
@@ -74,6 +90,9 @@ export async function runContainer(o: RunOptions, warn: (msg: string) => void): 
   await terminal?.finish();
   stopForwarding();
   if (!o.keep) await removeContainer(store, state, warn, state.bundle);
+  // As runc: the output is copied until every process that holds it is gone (removing
+  // the container killed what the init left behind).
+  await pipes?.finish();
   if (r.kind === 'error') throw new TsrtError('EEXEC', r.message);
   return exitCodeOf(status);
 }

@@ -24,12 +24,12 @@ function containerUid(spec: Spec, hostUid: number): number | undefined {
 
 /**
  * Whose stdio: the pty slave the plan opened itself ('terminal', owned by the
- * container's root), the fds this process passes on ('inherited': create, run -d and
- * exec -d, where runc passes its own stdio too), or none: in the foreground runc gives
- * the container pipes of its own, so the caller's files and terminal are never chowned;
- * tsrt passes the caller's fds and leaves them as they are.
+ * container's root), the pipes tsrt made for a foreground `run` or `exec` ('pipes',
+ * owned by the container's root: stdio-copy.ts), or the fds this process passes on
+ * ('inherited': create, run -d and exec -d, where runc passes its own stdio too). The
+ * caller's own terminal or files are handed over (and chowned) only in the last case.
  */
-export type StdioOwnership = 'terminal' | 'inherited' | 'none';
+export type StdioOwnership = 'terminal' | 'pipes' | 'inherited';
 
 /**
  * Steps that give fds 0-2 to process.user.uid, before the uid switch (CAP_CHOWN is still
@@ -42,6 +42,8 @@ export function buildStdioOwnerSteps(plan: Plan, spec: Spec, which: StdioOwnersh
   const fds: number[] = [];
   if (which === 'terminal') {
     if (uid !== 0) fds.push(0); // 0, 1 and 2 are the same pty slave
+  } else if (which === 'pipes') {
+    if (uid !== 0) fds.push(0, 1, 2);
   } else if (which === 'inherited') {
     for (const fd of [0, 1, 2]) {
       let st;
@@ -56,6 +58,6 @@ export function buildStdioOwnerSteps(plan: Plan, spec: Spec, which: StdioOwnersh
     }
   }
   for (const fd of fds) {
-    plan.add('fchownat', [fd, plan.cstr(''), uid, -1, AT_EMPTY_PATH], `give fd ${fd} (${which === 'terminal' ? 'the terminal' : 'stdio'}) to uid ${uid}, as runc`, { ignoreError: true });
+    plan.add('fchownat', [fd, plan.cstr(''), uid, -1, AT_EMPTY_PATH], `give fd ${fd} (${which === 'terminal' ? 'the terminal' : which === 'pipes' ? 'a stdio pipe' : 'stdio'}) to uid ${uid}, as runc`, { ignoreError: true });
   }
 }
