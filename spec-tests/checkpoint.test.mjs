@@ -181,3 +181,13 @@ test('checkpoint names an installed CRIU that cannot run on this kernel (detecte
   assert.ok(isAlive(pid), 'the container is untouched');
   assert.equal(sb.state(id).status, 'running');
 });
+
+test('features says whether checkpoint can work here: runc\'s annotation follows criu check', (t) => {
+  const sb = new Sandbox(t);
+  const f = JSON.parse(sb.ok(['features']).stdout);
+  const a = f.annotations;
+  assert.equal(a['org.opencontainers.runc.checkpoint.enabled'], String(!criuProblem), JSON.stringify(a));
+  if (!criuPath) assert.match(a['tsrt.criu'], /not installed/);
+  else if (criuProblem) assert.match(a['tsrt.criu'], /criu check fails on this kernel/);
+  else assert.match(a['tsrt.criu'], new RegExp(`^\\S+ at ${criuPath}$`));
+});

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { TsrtError } from '../util/errors';
-import { criuBinary } from './swrk';
+import { criuBinary } from './binary';
 
 export class CriuUnsupportedError extends TsrtError {
   constructor(message: string) {

@@ -12,6 +12,7 @@ import { libc } from '../libc/libc';
 import { TsrtError } from '../util/errors';
 import { logDebug } from '../cli/log';
 import { CRIU_RPC_DESCRIPTOR } from './rpc-schema';
+import { criuBinary } from './binary';
 
 export type CriuReqType = 'DUMP' | 'RESTORE' | 'CHECK' | 'PRE_DUMP' | 'FEATURE_CHECK' | 'VERSION' | 'NOTIFY';
 
@@ -94,10 +95,6 @@ function describeExit(code: number | null, signal: string | null): string {
   return signal ? `killed by ${signal}` : `exit status ${code}`;
 }
 
-/** The criu binary runc would run: `criu` in $PATH (TSRT_CRIU overrides, for tests of a missing one). */
-export function criuBinary(): string {
-  return process.env.TSRT_CRIU || 'criu';
-}
 
 /**
  * Runs one request through a new `criu swrk`, answers its notifications and returns the
