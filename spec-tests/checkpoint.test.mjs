@@ -6,10 +6,10 @@
 // reason `criu check` gives, and one test asserts the error checkpoint then reports.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Sandbox, SLOWDOWN, cgroupDirsOf, hostMounts, isAlive, processesWithCmdline, show, sleep } from './helpers/tsrt.mjs';
+import { Sandbox, SLOWDOWN, TSRT, cgroupDirsOf, hostMounts, isAlive, processesWithCmdline, show, sleep } from './helpers/tsrt.mjs';
 
 const criuPath = ['/usr/sbin/criu', '/usr/bin/criu', '/usr/local/sbin/criu'].find((p) => fs.existsSync(p));
 const check = criuPath ? spawnSync(criuPath, ['check'], { encoding: 'utf8', timeout: 120_000 }) : undefined;
@@ -190,4 +190,49 @@ test('features says whether checkpoint can work here: runc\'s annotation follows
   if (!criuPath) assert.match(a['tsrt.criu'], /not installed/);
   else if (criuProblem) assert.match(a['tsrt.criu'], /criu check fails on this kernel/);
   else assert.match(a['tsrt.criu'], new RegExp(`^\\S+ at ${criuPath}$`));
+});
+
+/**
+ * Runs `tsrt ARGS` under sh with stdin, stdout and stderr pipes, as conmon and the shims
+ * give them, `cat` copying the container's output to `out`; returns the shell (a process
+ * group of its own: the test's cleanup kills that group, which it started).
+ */
+function underPipes(t, sb, args, out) {
+  const q = (v) => `'${String(v).replace(/'/g, `'\\''`)}'`;
+  const sh = spawn('/bin/sh', ['-c', `: | ${[TSRT, '--root', sb.root, ...args].map(q).join(' ')} 2>&1 | cat > ${q(out)}`], { detached: true, stdio: 'ignore' });
+  t.after(() => { try { process.kill(-sh.pid, 'SIGKILL'); } catch { /* gone */ } });
+  return sh;
+}
+
+async function waitLines(file, atLeast, what) {
+  const end = Date.now() + 60_000 * SLOWDOWN;
+  for (;;) {
+    const n = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter((l) => /^\d+$/.test(l)).map(Number) : [];
+    if (n.length >= atLeast) return n;
+    if (Date.now() > end) throw new Error(`${what}: fewer than ${atLeast} lines in ${file}: ${fs.existsSync(file) ? fs.readFileSync(file, 'utf8').slice(-300) : 'missing'}`);
+    await sleep(50);
+  }
+}
+
+test('a container writing to pipes (as under conmon) writes to the restoring caller\'s pipes after restore (descriptors.json, inherit_fd)', needsCriu, async (t) => {
+  const sb = new Sandbox(t);
+  const b = sb.bundle({ patch: (c) => { c.process.args = ['sh', '-c', 'i=0; while :; do i=$((i+1)); echo $i; sleep 0.1; done']; c.process.terminal = false; } });
+  const id = sb.id('pipe');
+  const out1 = path.join(sb.dir, 'out1');
+  underPipes(t, sb, ['run', '-d', '--bundle', b.dir, id], out1);
+  await waitLines(out1, 5, 'before the checkpoint');
+  sb.track(sb.state(id).pid);
+  const images = path.join(sb.dir, 'images');
+  sb.ok(['checkpoint', '--image-path', images, id]);
+  const fds = JSON.parse(fs.readFileSync(path.join(images, 'descriptors.json'), 'utf8'));
+  assert.equal(fds.length, 3);
+  for (const d of fds) assert.match(d, /^pipe:\[\d+\]$/, `the init's stdio were pipes: ${fds}`);
+  const before = await waitLines(out1, 1, 'after the checkpoint');
+  const id2 = sb.id('pipe2');
+  const out2 = path.join(sb.dir, 'out2');
+  underPipes(t, sb, ['restore', '-d', '--image-path', images, '--bundle', b.dir, id2], out2);
+  const after = await waitLines(out2, 3, 'after the restore');
+  sb.track(sb.state(id2).pid);
+  assert.equal(after[0], before[before.length - 1] + 1, `the restored process writes to the new pipe and goes on from ${before.at(-1)}: ${after.slice(0, 5)}`);
+  sb.ok(['delete', '--force', id2]);
 });
