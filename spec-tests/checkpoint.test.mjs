@@ -236,3 +236,82 @@ test('a container writing to pipes (as under conmon) writes to the restoring cal
   assert.equal(after[0], before[before.length - 1] + 1, `the restored process writes to the new pipe and goes on from ${before.at(-1)}: ${after.slice(0, 5)}`);
   sb.ok(['delete', '--force', id2]);
 });
+
+const RUNC = ['/usr/sbin/runc', '/usr/bin/runc', '/usr/local/sbin/runc'].find((p) => fs.existsSync(p));
+const needsRunc = criuProblem ? { skip: criuProblem } : !RUNC ? { skip: 'runc is not installed' } : {};
+
+/** runc with a --root of this sandbox; its containers are deleted by the test's cleanup. */
+function runcOf(t, sb) {
+  const root = path.join(sb.dir, 'runc-root');
+  const ids = [];
+  t.after(() => { for (const id of ids) spawnSync(RUNC, ['--root', root, 'delete', '--force', id], { stdio: 'ignore' }); });
+  return (args, id) => {
+    if (id) ids.push(id);
+    const r = spawnSync(RUNC, ['--root', root, ...args], { encoding: 'utf8', cwd: sb.dir, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 * SLOWDOWN });
+    assert.equal(r.status, 0, `runc ${args.join(' ')}: ${r.stderr}`);
+    return r;
+  };
+}
+
+test('cross-runtime: tsrt restores runc\'s checkpoint (runc keys its external mounts as tsrt does)', needsRunc, async (t) => {
+  const sb = new Sandbox(t);
+  const b = counterBundle(sb);
+  const runc = runcOf(t, sb);
+  const id = sb.id('runc');
+  runc(['run', '-d', '--bundle', b.dir, id], id);
+  await waitCount(b, 5, 'runc\'s counter');
+  const images = path.join(sb.dir, 'images');
+  runc(['checkpoint', '--image-path', images, id]);
+  const stopped = counted(b);
+  const id2 = sb.id('from-runc');
+  sb.ok(['restore', '-d', '--image-path', images, '--bundle', b.dir, id2]);
+  sb.track(sb.state(id2).pid);
+  assertContinuous(await waitCount(b, stopped.at(-1) + 5, 'tsrt\'s restore of runc\'s image'), 'runc checkpoint + tsrt restore');
+  sb.ok(['delete', '--force', id2]);
+  assertGone(sb, id2, b);
+});
+
+test('cross-runtime: runc restores tsrt\'s checkpoint of a container with its own cgroup namespace', needsRunc, async (t) => {
+  // Without a cgroup namespace tsrt binds the container's cgroup directory on
+  // /sys/fs/cgroup, an external mount runc does not map on restore (it mounts cgroup2
+  // itself): docs/checkpoint.md.
+  const sb = new Sandbox(t);
+  const b = counterBundle(sb, (c) => { c.linux.namespaces.push({ type: 'cgroup' }); });
+  const runc = runcOf(t, sb);
+  const id = sb.id('ts');
+  sb.ok(['run', '-d', '--bundle', b.dir, id]);
+  sb.track(sb.state(id).pid);
+  await waitCount(b, 5, 'tsrt\'s counter');
+  const images = path.join(sb.dir, 'images');
+  sb.ok(['checkpoint', '--image-path', images, id]);
+  const stopped = counted(b);
+  const id2 = sb.id('to-runc');
+  runc(['restore', '-d', '--image-path', images, '--bundle', b.dir, id2], id2);
+  assertContinuous(await waitCount(b, stopped.at(-1) + 5, 'runc\'s restore of tsrt\'s image'), 'tsrt checkpoint + runc restore');
+});
+
+test('restore makes mount points inside the rootfs only: a destination through a symlink to a decoy outside creates nothing there; a failed restore leaves nothing', async (t) => {
+  const sb = new Sandbox(t);
+  const decoy = sb.mkdir('decoy');
+  const source = sb.mkdir('source');
+  const b = sb.bundle({
+    copyRootfs: true,
+    patch: (c, { rootfs }) => {
+      fs.symlinkSync(decoy, path.join(rootfs, 'escape'));
+      c.mounts.push({ destination: '/escape/made', type: 'bind', source, options: ['rbind'] });
+      c.process.terminal = false;
+    },
+  });
+  const images = sb.mkdir('images');
+  fs.writeFileSync(path.join(images, 'descriptors.json'), JSON.stringify(['/dev/null', '/dev/null', '/dev/null']));
+  const mountsBefore = hostMounts().length;
+  const id = sb.id('escape');
+  const r = sb.tsrt(['restore', '-d', '--image-path', images, '--bundle', b.dir, id]);
+  assert.notEqual(r.status, 0, `an image without CRIU's files cannot restore: ${show(r)}`);
+  assert.match(r.stderr, /restore: /, show(r));
+  assert.deepEqual(fs.readdirSync(decoy), [], 'nothing was made in the decoy the symlink points to');
+  assert.ok(fs.statSync(path.join(b.rootfs, decoy, 'made')).isDirectory(), 'the mount point was made where the container resolves it, inside the rootfs');
+  assert.equal(fs.existsSync(sb.stateDir(id)), false, 'no state left');
+  assert.deepEqual(cgroupDirsOf(id), [], 'no cgroup left');
+  assert.equal(hostMounts().length, mountsBefore, 'the criu-root bind is gone');
+});

@@ -283,6 +283,43 @@ test('a tsrt error surfaces in ctr\'s message: create of a missing command, exec
   assert.equal(task(j).status, 'RUNNING', 'the container is unharmed');
 });
 
+/** Whether the installed CRIU runs on this kernel (criu check). */
+function criuWorks() {
+  const criu = which('criu');
+  return !!criu && run(D, criu, ['check']).status === 0;
+}
+
+test('ctr task checkpoint on tsrt: leave-running and --exit, then ctr containers restore --live goes on counting (or the kernel is named)', { skip }, async (t) => {
+  const i = id(t, 'ckpt');
+  ok(['run', '-d', ...runtimeFlags(), IMAGE, i, 'sh', '-c', 'exec </dev/null >/dev/null 2>&1; i=0; while :; do i=$((i+1)); echo $i >> /log; sleep 0.1; done']);
+  const counted = () => {
+    const r = ctr(['task', 'exec', '--fifo-dir', path.join(C, 'fifo'), '--exec-id', `cat-${Date.now()}`, i, 'cat', '/log']);
+    return r.status === 0 ? r.stdout.split('\n').filter(Boolean).map(Number) : [];
+  };
+  if (!criuWorks()) {
+    const r = ctr(['task', 'checkpoint', i]);
+    assert.notEqual(r.status, 0, show(r));
+    assert.match(r.stderr, /the installed CRIU .* does not support this kernel/, show(r));
+    assert.equal(task(i).status, 'RUNNING', 'the task is untouched');
+    return;
+  }
+  await waitFor('the counter reaches 5', () => counted().at(-1) >= 5, 60_000);
+  const live = ok(['task', 'checkpoint', i]);
+  assert.match(live.stdout, /checkpoint/, show(live));
+  assert.equal(task(i).status, 'RUNNING', 'a checkpoint without --exit leaves the task running');
+  const done = ok(['task', 'checkpoint', '--exit', i]);
+  const ref = done.stdout.trim().split('\n').pop();
+  await waitFor('the task to stop', () => task(i)?.status === 'STOPPED', 60_000);
+  ok(['task', 'delete', i]);
+  ok(['container', 'rm', i]);
+  const r = ctr(['containers', 'restore', '--live', i, ref]);
+  assert.equal(r.status, 0, show(r));
+  await waitFor('the restored task', () => task(i)?.status === 'RUNNING', 60_000);
+  let got = [];
+  await waitFor('the restored counter counts on', () => (got = counted()).length >= 10, 60_000);
+  got.forEach((v, n) => assert.equal(v, n + 1, `line ${n + 1} of /log: ${v} (a restart or a gap)`));
+});
+
 test('containerd: nothing of the tests is left (tasks, containers, tsrt state, mounts, processes)', { skip }, async () => {
   for (const i of ids) removeContainer(i);
   assert.equal(ok(['task', 'ls', '--quiet']).stdout, '');

@@ -203,20 +203,25 @@ const runCriu: Stage<RestoreCtx> = {
         },
         onNotify: (script, pid, fd) => notified(c, script, pid, fd),
       });
+      if (!c.state.pid) throw new TsrtError('ECRIU', 'restore: criu finished without reporting the restored process (no post-restore notification)');
     } catch (e) {
+      // this stage's own undo: a failing stage is not undone by the pipeline
+      removeRestored(c);
       throw explainCriuFailure(e, 'restore', join(logDir, 'restore.log'));
     }
-    if (!c.state.pid) throw new TsrtError('ECRIU', 'restore: criu finished without reporting the restored process (no post-restore notification)');
   },
-  undo(c) {
-    const { killRemaining, removeCgroups } = require('../cgroups/cleanup') as typeof import('../cgroups/cleanup');
-    if (c.state.pid > 0) {
-      try { process.kill(c.state.pid, 'SIGKILL'); } catch { /* gone */ }
-    }
-    killRemaining(c.state.cgroupPaths);
-    removeCgroups(c.state.cgroupPaths, c.warn);
-  },
+  undo: (c) => removeRestored(c),
 };
+
+/** Kills what CRIU restored (if anything) and removes the cgroups made for it. */
+function removeRestored(c: RestoreCtx): void {
+  const { killRemaining, removeCgroups } = require('../cgroups/cleanup') as typeof import('../cgroups/cleanup');
+  if (c.state.pid > 0) {
+    try { process.kill(c.state.pid, 'SIGKILL'); } catch { /* gone */ }
+  }
+  killRemaining(c.state.cgroupPaths);
+  removeCgroups(c.state.cgroupPaths, c.warn);
+}
 
 async function notified(c: RestoreCtx, script: string, pid: number, fd: number | undefined): Promise<void> {
   switch (script) {
