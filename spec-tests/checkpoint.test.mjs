@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { ConsoleReceiver } from './helpers/terminal.mjs';
 import { Sandbox, SLOWDOWN, TSRT, cgroupDirsOf, hostMounts, isAlive, processesWithCmdline, show, sleep } from './helpers/tsrt.mjs';
 
 const criuPath = ['/usr/sbin/criu', '/usr/bin/criu', '/usr/local/sbin/criu'].find((p) => fs.existsSync(p));
@@ -314,4 +315,56 @@ test('restore makes mount points inside the rootfs only: a destination through a
   assert.equal(fs.existsSync(sb.stateDir(id)), false, 'no state left');
   assert.deepEqual(cgroupDirsOf(id), [], 'no cgroup left');
   assert.equal(hostMounts().length, mountsBefore, 'the criu-root bind is gone');
+});
+
+test('a terminal container: restore --console-socket hands the restored terminal over (orphan-pts-master) and the shell goes on', needsCriu, async (t) => {
+  const sb = new Sandbox(t);
+  const rx = await ConsoleReceiver.start(sb);
+  t.after(() => rx.stop());
+  const b = sb.bundle({ patch: (c) => { c.process.terminal = true; c.process.args = ['sh', '-c', 'i=0; while read x; do i=$((i+1)); echo "n=$i:$x"; done']; } });
+  const id = sb.id('tty');
+  sb.ok(['run', '-d', '--console-socket', rx.path, '--bundle', b.dir, id]);
+  sb.track(sb.state(id).pid);
+  await rx.received();
+  rx.type('one\n');
+  await rx.waitOutput(/n=1:one/, 30_000 * SLOWDOWN);
+  const images = path.join(sb.dir, 'images');
+  sb.ok(['checkpoint', '--image-path', images, id]);
+  const rx2 = await ConsoleReceiver.start(sb);
+  t.after(() => rx2.stop());
+  const id2 = sb.id('tty2');
+  sb.ok(['restore', '-d', '--console-socket', rx2.path, '--image-path', images, '--bundle', b.dir, id2]);
+  sb.track(sb.state(id2).pid);
+  const info = await rx2.received();
+  assert.deepEqual([info.messages, info.fds], [1, 1], `one message with the terminal's master: ${JSON.stringify(info)}`);
+  rx2.type('two\n');
+  await rx2.waitOutput(/n=2:two/, 30_000 * SLOWDOWN);
+  sb.ok(['delete', '--force', id2]);
+});
+
+test('checkpoint --pre-dump, then a dump with --parent-path: the container keeps running after the pre-dump and the final image restores', needsCriu, async (t) => {
+  const sb = new Sandbox(t);
+  const b = counterBundle(sb);
+  const id = sb.id('pre');
+  sb.ok(['run', '-d', '--bundle', b.dir, id]);
+  const pid = sb.track(sb.state(id).pid);
+  await waitCount(b, 3, 'before the pre-dump');
+  const pre = path.join(sb.dir, 'pre');
+  const final = path.join(sb.dir, 'final');
+  sb.ok(['checkpoint', '--pre-dump', '--image-path', pre, id]);
+  assert.ok(isAlive(pid) && sb.state(id).status === 'running', 'a pre-dump leaves the container running');
+  assert.ok(fs.readdirSync(pre).some((f) => /^pages-\d+\.img$/.test(f)), `memory pages in the pre-dump: ${fs.readdirSync(pre)}`);
+  assert.equal(fs.existsSync(path.join(pre, 'descriptors.json')), false, 'a pre-dump writes no descriptors.json (runc neither)');
+  const at = counted(b).length;
+  await waitCount(b, at + 3, 'after the pre-dump');
+  sb.ok(['checkpoint', '--parent-path', '../pre', '--image-path', final, id]);
+  assert.ok(await sb.waitDead(pid));
+  assert.equal(fs.readlinkSync(path.join(final, 'parent')), '../pre', 'CRIU links the final image to its parent');
+  const stopped = counted(b);
+  const id2 = sb.id('pre2');
+  sb.ok(['restore', '-d', '--image-path', final, '--bundle', b.dir, id2]);
+  sb.track(sb.state(id2).pid);
+  assertContinuous(await waitCount(b, stopped.at(-1) + 3, 'after the restore'), 'pre-dump + dump + restore');
+  sb.ok(['delete', '--force', id2]);
+  assertGone(sb, id2, b);
 });

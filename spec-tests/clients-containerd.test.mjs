@@ -289,7 +289,7 @@ function criuWorks() {
   return !!criu && run(D, criu, ['check']).status === 0;
 }
 
-test('ctr task checkpoint on tsrt: leave-running and --exit, then ctr containers restore --live goes on counting (or the kernel is named)', { skip }, async (t) => {
+test('ctr task checkpoint on tsrt leaves the task running; ctr containers restore --live of that image goes on counting (or the kernel is named)', { skip }, async (t) => {
   const i = id(t, 'ckpt');
   ok(['run', '-d', ...runtimeFlags(), IMAGE, i, 'sh', '-c', 'exec </dev/null >/dev/null 2>&1; i=0; while :; do i=$((i+1)); echo $i >> /log; sleep 0.1; done']);
   const counted = () => {
@@ -304,20 +304,20 @@ test('ctr task checkpoint on tsrt: leave-running and --exit, then ctr containers
     return;
   }
   await waitFor('the counter reaches 5', () => counted().at(-1) >= 5, 60_000);
-  const live = ok(['task', 'checkpoint', i]);
-  assert.match(live.stdout, /checkpoint/, show(live));
+  const cp = ok(['task', 'checkpoint', i]);
+  const ref = cp.stdout.trim().split('\n').pop();
+  assert.match(ref, /checkpoint/, show(cp));
   assert.equal(task(i).status, 'RUNNING', 'a checkpoint without --exit leaves the task running');
-  const done = ok(['task', 'checkpoint', '--exit', i]);
-  const ref = done.stdout.trim().split('\n').pop();
-  await waitFor('the task to stop', () => task(i)?.status === 'STOPPED', 60_000);
-  ok(['task', 'delete', i]);
+  ok(['task', 'delete', '--force', i]);
   ok(['container', 'rm', i]);
+  // --live: the processes from the image; the rootfs is the image's again (no --rw): /log starts over
   const r = ctr(['containers', 'restore', '--live', i, ref]);
   assert.equal(r.status, 0, show(r));
   await waitFor('the restored task', () => task(i)?.status === 'RUNNING', 60_000);
   let got = [];
-  await waitFor('the restored counter counts on', () => (got = counted()).length >= 10, 60_000);
-  got.forEach((v, n) => assert.equal(v, n + 1, `line ${n + 1} of /log: ${v} (a restart or a gap)`));
+  await waitFor('the restored counter counts on', () => (got = counted()).length >= 5, 60_000);
+  assert.ok(got[0] > 5, `the restored counter goes on from its checkpointed value (at least 5), not from 1: ${got.slice(0, 5)}`);
+  got.forEach((v, n) => assert.equal(v, got[0] + n, `line ${n + 1} of /log: ${v} (a restart or a gap)`));
 });
 
 test('containerd: nothing of the tests is left (tasks, containers, tsrt state, mounts, processes)', { skip }, async () => {

@@ -224,6 +224,8 @@ function removeRestored(c: RestoreCtx): void {
 }
 
 async function notified(c: RestoreCtx, script: string, pid: number, fd: number | undefined): Promise<void> {
+  // only orphan-pts-master comes with an fd; any other is closed
+  if (fd !== undefined && script !== 'orphan-pts-master') libc.closeFd(fd);
   switch (script) {
     case 'setup-namespaces': {
       // The processes exist in their namespaces: prestart and createRuntime hooks run as at create.
@@ -257,8 +259,6 @@ async function notified(c: RestoreCtx, script: string, pid: number, fd: number |
       } else c.master = fd;
       break;
     }
-    default:
-      if (fd !== undefined) libc.closeFd(fd);
   }
 }
 
