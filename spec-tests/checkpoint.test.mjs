@@ -46,6 +46,19 @@ async function waitCount(b, atLeast, what) {
   }
 }
 
+/** `run -d` of bundle b as id, waiting until its counter reaches atLeast; returns the init's pid. */
+async function runCounter(sb, b, id, atLeast) {
+  const pid = runDetached(sb, b, id);
+  await waitCount(b, atLeast, `${id} before the checkpoint`);
+  return pid;
+}
+
+/** `run -d` of a bundle as id; returns the init's pid. */
+function runDetached(sb, b, id) {
+  sb.ok(['run', '-d', '--bundle', b.dir, id]);
+  return sb.track(sb.state(id).pid);
+}
+
 /** 1..N without a gap or a restart. */
 function assertContinuous(n, what) {
   assert.ok(n.length > 0, `${what}: nothing counted`);
@@ -64,9 +77,7 @@ test('checkpoint: the counter stops; restore into a new id continues from where 
   const sb = new Sandbox(t);
   const b = counterBundle(sb);
   const id = sb.id('cp');
-  sb.ok(['run', '-d', '--bundle', b.dir, id]);
-  const pid = sb.track(sb.state(id).pid);
-  await waitCount(b, 5, 'before the checkpoint');
+  const pid = await runCounter(sb, b, id, 5);
   const images = path.join(sb.dir, 'images');
   const cp = sb.tsrt(['checkpoint', '--image-path', images, '--work-path', path.join(sb.dir, 'work'), id]);
   assert.equal(cp.status, 0, show(cp));
@@ -112,9 +123,7 @@ test('checkpoint --leave-running: the container keeps counting, and its image re
   const sb = new Sandbox(t);
   const b = counterBundle(sb);
   const id = sb.id('lr');
-  sb.ok(['run', '-d', '--bundle', b.dir, id]);
-  const pid = sb.track(sb.state(id).pid);
-  await waitCount(b, 3, 'before the checkpoint');
+  const pid = await runCounter(sb, b, id, 3);
   const images = path.join(sb.dir, 'images');
   sb.ok(['checkpoint', '--leave-running', '--image-path', images, id]);
   assert.ok(isAlive(pid), 'the init still runs');
@@ -139,8 +148,7 @@ test('checkpoint and restore refuse unsupported or bad flags clearly and change 
   const sb = new Sandbox(t);
   const b = sb.bundle({ patch: (c) => { c.process.args = ['sleep', '1000']; c.process.terminal = false; } });
   const id = sb.id('bad');
-  sb.ok(['run', '-d', '--bundle', b.dir, id]);
-  const pid = sb.track(sb.state(id).pid);
+  const pid = runDetached(sb, b, id);
   const cases = [
     [['checkpoint', '--lazy-pages', id], /--lazy-pages is not supported/],
     [['checkpoint', '--manage-cgroups-mode', 'bogus', id], /--manage-cgroups-mode \\?"bogus\\?": invalid/],
@@ -169,8 +177,7 @@ test('checkpoint names an installed CRIU that cannot run on this kernel (detecte
   const sb = new Sandbox(t);
   const b = sb.bundle({ patch: (c) => { c.process.args = ['sleep', '1000']; c.process.terminal = false; } });
   const id = sb.id('kern');
-  sb.ok(['run', '-d', '--bundle', b.dir, id]);
-  const pid = sb.track(sb.state(id).pid);
+  const pid = runDetached(sb, b, id);
   const r = sb.tsrt(['checkpoint', '--image-path', path.join(sb.dir, 'img'), id]);
   assert.equal(r.status, 1, show(r));
   const version = /Version:\s*(\S+)/.exec(spawnSync(criuPath, ['--version'], { encoding: 'utf8' }).stdout)[1];
@@ -280,9 +287,7 @@ test('cross-runtime: runc restores tsrt\'s checkpoint of a container with its ow
   const b = counterBundle(sb, (c) => { c.linux.namespaces.push({ type: 'cgroup' }); });
   const runc = runcOf(t, sb);
   const id = sb.id('ts');
-  sb.ok(['run', '-d', '--bundle', b.dir, id]);
-  sb.track(sb.state(id).pid);
-  await waitCount(b, 5, 'tsrt\'s counter');
+  await runCounter(sb, b, id, 5);
   const images = path.join(sb.dir, 'images');
   sb.ok(['checkpoint', '--image-path', images, id]);
   const stopped = counted(b);
@@ -346,9 +351,7 @@ test('checkpoint --pre-dump, then a dump with --parent-path: the container keeps
   const sb = new Sandbox(t);
   const b = counterBundle(sb);
   const id = sb.id('pre');
-  sb.ok(['run', '-d', '--bundle', b.dir, id]);
-  const pid = sb.track(sb.state(id).pid);
-  await waitCount(b, 3, 'before the pre-dump');
+  const pid = await runCounter(sb, b, id, 3);
   const pre = path.join(sb.dir, 'pre');
   const final = path.join(sb.dir, 'final');
   sb.ok(['checkpoint', '--pre-dump', '--image-path', pre, id]);
