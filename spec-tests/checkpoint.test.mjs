@@ -371,3 +371,27 @@ test('checkpoint --pre-dump, then a dump with --parent-path: the container keeps
   sb.ok(['delete', '--force', id2]);
   assertGone(sb, id2, b);
 });
+
+test('restore in the foreground waits for the restored container, returns its exit code and removes it', needsCriu, async (t) => {
+  const sb = new Sandbox(t);
+  const b = counterBundle(sb);
+  const id = sb.id('fg');
+  await runCounter(sb, b, id, 3);
+  const images = path.join(sb.dir, 'images');
+  sb.ok(['checkpoint', '--image-path', images, id]);
+  const id2 = sb.id('fg2');
+  const restore = sb.tsrtAsync(['restore', '--image-path', images, '--bundle', b.dir, id2]);
+  let st;
+  const end = Date.now() + 60_000 * SLOWDOWN;
+  while (!st) {
+    const q = sb.tsrt(['state', id2]);
+    if (q.status === 0 && JSON.parse(q.stdout).status === 'running') st = JSON.parse(q.stdout);
+    else if (Date.now() > end) throw new Error(`the restored container never ran: ${show(q)}`);
+    else await sleep(100);
+  }
+  sb.track(st.pid);
+  sb.ok(['kill', id2, 'KILL']);
+  const r = await restore;
+  assert.equal(r.status, 137, `128 + SIGKILL, as run in the foreground: ${show(r)}`);
+  assertGone(sb, id2, b);
+});
