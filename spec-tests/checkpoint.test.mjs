@@ -395,3 +395,38 @@ test('restore in the foreground waits for the restored container, returns its ex
   assert.equal(r.status, 137, `128 + SIGKILL, as run in the foreground: ${show(r)}`);
   assertGone(sb, id2, b);
 });
+
+test('the RPC messages tsrt writes are CRIU\'s: decoded by pycriu\'s rpc_pb2 (generated from CRIU\'s rpc.proto), and its answers decode in tsrt', async (t) => {
+  const py = spawnSync('python3', ['-c', 'import sys; sys.path.insert(0, "/usr/lib/python3/dist-packages"); import pycriu.rpc_pb2'], { encoding: 'utf8' });
+  if (py.status !== 0) return t.skip('python3 with pycriu (Debian\'s criu package) is not installed');
+  const { encodeRequest, decodeResponse } = await import('../dist/lib.js');
+  const req = encodeRequest({
+    type: 'RESTORE',
+    opts: {
+      images_dir_fd: 7, log_level: 4, log_file: 'restore.log', root: '/r', rst_sibling: true, manage_cgroups_mode: 'SOFT',
+      ext_mnt: [{ key: '/data', val: '/src' }], inherit_fd: [{ key: 'pipe:[12]', fd: 1 }], cg_root: [{ path: '/c' }],
+      external: ['net[5]:extRootNetNS'], empty_ns: 0x40000000, orphan_pts_master: true, lsm_mount_context: 'ctx',
+    },
+  });
+  const script = `
+import sys, json; sys.path.insert(0, "/usr/lib/python3/dist-packages")
+from pycriu import rpc_pb2 as r
+from google.protobuf import json_format
+q = r.criu_req(); q.ParseFromString(bytes.fromhex(sys.argv[1]))
+print(json.dumps(json_format.MessageToDict(q, preserving_proto_field_name=True)))
+a = r.criu_resp(type=r.NOTIFY, success=True); a.notify.script = "post-restore"; a.notify.pid = 42
+print(a.SerializeToString().hex())
+`;
+  const r = spawnSync('python3', ['-c', script, req.toString('hex')], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const [decoded, answer] = r.stdout.trim().split('\n');
+  assert.deepEqual(JSON.parse(decoded), {
+    type: 'RESTORE',
+    opts: {
+      images_dir_fd: 7, log_level: 4, log_file: 'restore.log', root: '/r', rst_sibling: true, manage_cgroups_mode: 'SOFT',
+      ext_mnt: [{ key: '/data', val: '/src' }], inherit_fd: [{ key: 'pipe:[12]', fd: 1 }], cg_root: [{ path: '/c' }],
+      external: ['net[5]:extRootNetNS'], empty_ns: 0x40000000, orphan_pts_master: true, lsm_mount_context: 'ctx',
+    },
+  });
+  assert.deepEqual(decodeResponse(Buffer.from(answer, 'hex')), { type: 'NOTIFY', success: true, notify: { script: 'post-restore', pid: 42 } });
+});

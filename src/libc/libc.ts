@@ -197,7 +197,7 @@ export const libc = {
     const page = libc.mmap(4096, 3, 0x22);
     try {
       const mem = Buffer.from(koffiViewOf(page, 4096));
-      const bytes = Buffer.from(data || '\0');
+      const bytes = Buffer.from(data || '\0').subarray(0, 3000);
       // msghdr at 0, iovec at 64, control at 512: cmsghdr { len 20, SOL_SOCKET, SCM_RIGHTS, fd }
       mem.writeBigUInt64LE(page + 64n, 16);
       mem.writeBigUInt64LE(1n, 24);
@@ -209,7 +209,7 @@ export const libc = {
       mem.writeInt32LE(1, 520);
       mem.writeInt32LE(1, 524);
       mem.writeInt32LE(fd, 528);
-      bytes.copy(mem, 1024, 0, Math.min(bytes.length, 3000));
+      bytes.copy(mem, 1024);
       check(fn('sendmsg')(sock, page, 0x4000 /* MSG_NOSIGNAL */), what);
     } finally {
       libc.munmap(page, 4096);
