@@ -250,9 +250,13 @@ const needsRunc = criuProblem ? { skip: criuProblem } : !RUNC ? { skip: 'runc is
 
 /** runc with a --root of this sandbox; its containers are deleted by the test's cleanup. */
 function runcOf(t, sb) {
-  const root = path.join(sb.dir, 'runc-root');
+  // outside the sandbox's dir: its cleanup (registered first, run first) removes that dir
+  const root = fs.mkdtempSync(path.join(path.dirname(sb.dir), 'tsrt-test-runc-'));
   const ids = [];
-  t.after(() => { for (const id of ids) spawnSync(RUNC, ['--root', root, 'delete', '--force', id], { stdio: 'ignore' }); });
+  t.after(() => {
+    for (const id of ids) spawnSync(RUNC, ['--root', root, 'delete', '--force', id], { stdio: 'ignore' });
+    fs.rmSync(root, { recursive: true, force: true });
+  });
   return (args, id) => {
     if (id) ids.push(id);
     const r = spawnSync(RUNC, ['--root', root, ...args], { encoding: 'utf8', cwd: sb.dir, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 * SLOWDOWN });
@@ -294,7 +298,16 @@ test('cross-runtime: runc restores tsrt\'s checkpoint of a container with its ow
   const id2 = sb.id('to-runc');
   runc(['restore', '-d', '--image-path', images, '--bundle', b.dir, id2], id2);
   assertContinuous(await waitCount(b, stopped.at(-1) + 5, 'runc\'s restore of tsrt\'s image'), 'tsrt checkpoint + runc restore');
+  runc(['delete', '--force', id2]);
+  assert.ok(await waitGone(), 'runc delete --force ends the restored counter');
 });
+
+/** Waits until no counter process is left (runc's delete does not wait for the kill). */
+async function waitGone() {
+  const end = Date.now() + 20_000 * SLOWDOWN;
+  while (processesWithCmdline(COUNTER).length && Date.now() < end) await sleep(50);
+  return processesWithCmdline(COUNTER).length === 0;
+}
 
 test('restore makes mount points inside the rootfs only: a destination through a symlink to a decoy outside creates nothing there; a failed restore leaves nothing', async (t) => {
   const sb = new Sandbox(t);
