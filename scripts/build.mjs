@@ -11,6 +11,9 @@
 //   dist/tsrt-yargs.js  yargs, bundled on its own: only help, usage errors and argument
 //                       shapes the fast parser leaves to it load it, so the hot commands
 //                       neither read nor compile its 200 kB
+//   dist/tsrt-protobuf.js
+//                       protobufjs (light), bundled on its own for the same reason: only
+//                       checkpoint and restore (CRIU's RPC) load it
 //   dist/lib.js         internal modules for the unit tests (node --test spec-tests/)
 //
 //   node scripts/build.mjs [--outdir DIR] [--no-cache]
@@ -97,6 +100,14 @@ function gitCommit() {
   return r.status === 0 ? r.stdout.trim() : 'unknown';
 }
 
+/** `require('protobufjs/light')` becomes require('./tsrt-protobuf.js'), next to tsrt.js. */
+const protobufApart = {
+  name: 'protobuf-apart',
+  setup(b) {
+    b.onResolve({ filter: /^protobufjs\/light$/ }, () => ({ path: './tsrt-protobuf.js', external: true }));
+  },
+};
+
 const common = {
   bundle: true, platform: 'node', target: 'node20', format: 'cjs', legalComments: 'none', logLevel: 'warning',
   define: { TSRT_COMMIT: JSON.stringify(gitCommit()) },
@@ -109,9 +120,10 @@ async function emit(options, transform = (text) => text) {
   renameSync(tmp, options.outfile);
 }
 
-await emit({ entryPoints: [join(root, 'src', 'cli', 'main.ts')], outfile: bundleFile, external: ['koffi'], plugins: [yargsApart, koffiDirect()]}, asciiOnly);
+await emit({ entryPoints: [join(root, 'src', 'cli', 'main.ts')], outfile: bundleFile, external: ['koffi'], plugins: [yargsApart, protobufApart, koffiDirect()]}, asciiOnly);
 await emit({ entryPoints: [join(root, 'src', 'cli', 'main-light.ts')], outfile: lightFile, external: ['koffi'], plugins: [yargsApart, koffiDirect()]}, asciiOnly);
 await emit({ stdin: { contents: "module.exports = require('yargs');", resolveDir: root, loader: 'js' }, outfile: yargsFile });
+await emit({ stdin: { contents: "module.exports = require('protobufjs/light');", resolveDir: root, loader: 'js' }, outfile: join(outdir, 'tsrt-protobuf.js') });
 
 // The launcher is dist/tsrt, written last (it needs the files above), also by rename.
 copyFileSync(join(root, 'scripts', 'launcher.cjs'), `${launcherFile}.${process.pid}.tmp`);

@@ -32,6 +32,7 @@ VM_FILES=(
   spec-tests/image-layers.test.mjs
   spec-tests/clients-podman.test.mjs
   spec-tests/clients-containerd.test.mjs
+  spec-tests/checkpoint.test.mjs
 )
 SERVICE_CGROUP=/system.slice/tsrt-ci.service
 

@@ -283,6 +283,39 @@ test('a tsrt error surfaces in ctr\'s message: create of a missing command, exec
   assert.equal(task(j).status, 'RUNNING', 'the container is unharmed');
 });
 
+/** Whether the installed CRIU runs on this kernel (criu check). */
+function criuWorks() {
+  const criu = which('criu');
+  return !!criu && run(D, criu, ['check']).status === 0;
+}
+
+const COUNTER = 'exec </dev/null >/dev/null 2>&1; i=0; while :; do i=$((i+1)); echo $i >> /log; sleep 0.1; done';
+
+/** The numbers the counter of task i appended to /log (read with task exec). */
+function counted(i) {
+  const r = ctr(['task', 'exec', '--fifo-dir', path.join(C, 'fifo'), '--exec-id', `cat-${Date.now()}`, i, 'cat', '/log']);
+  return r.status === 0 ? r.stdout.split('\n').filter(Boolean).map(Number) : [];
+}
+
+test('ctr task checkpoint on tsrt: an image of the running task, the task left running (or the kernel is named)', { skip }, async (t) => {
+  const i = id(t, 'ckpt');
+  ok(['run', '-d', ...runtimeFlags(), IMAGE, i, 'sh', '-c', COUNTER]);
+  if (!criuWorks()) {
+    const r = ctr(['task', 'checkpoint', i]);
+    assert.notEqual(r.status, 0, show(r));
+    assert.match(r.stderr, /the installed CRIU .* does not support this kernel/, show(r));
+    assert.equal(task(i).status, 'RUNNING', 'the task is untouched');
+    return;
+  }
+  await waitFor('the counter reaches 3', () => counted(i).at(-1) >= 3, 60_000);
+  const cp = ok(['task', 'checkpoint', i]);
+  assert.match(cp.stdout.trim().split('\n').pop(), /^containerd\.io\/checkpoint\//, show(cp));
+  assert.ok(ok(['images', 'ls', '-q']).stdout.includes(cp.stdout.trim().split('\n').pop()), 'the checkpoint image is in containerd');
+  assert.equal(task(i).status, 'RUNNING', 'a checkpoint without --exit leaves the task running');
+  const n = counted(i).length;
+  await waitFor('the counter goes on', () => counted(i).length > n + 2, 60_000);
+});
+
 test('containerd: nothing of the tests is left (tasks, containers, tsrt state, mounts, processes)', { skip }, async () => {
   for (const i of ids) removeContainer(i);
   assert.equal(ok(['task', 'ls', '--quiet']).stdout, '');

@@ -16,3 +16,4 @@ export { encodePlan, planBytes } from './plan/run-plan';
 export { TRAMPOLINE_X86_64 } from './plan/trampoline-x86_64';
 export { TRAMPOLINE_AARCH64 } from './plan/trampoline-aarch64';
 export { LIGHT_COMMANDS } from './cli/commands-light';
+export { criuSwrk, encodeRequest, decodeResponse } from './criu/swrk';

@@ -170,16 +170,13 @@ const update: CommandSpec = {
   },
 };
 
-/**
- * checkpoint and restore take runc's flags (podman probes `checkpoint --help` and reads
- * its exit code) and fail: tsrt cannot checkpoint (CRIU support is not built in).
- */
-function notSupported(name: string, describe: string, flags: FlagSpec[], positionals = [ID]): CommandSpec {
+function criuFlags(a: Parsed): import('../criu/options').CriuFlags {
+  const list = (v: unknown) => (Array.isArray(v) ? v.map(String) : v === undefined ? [] : [String(v)]);
   return {
-    name, describe, positionals, flags,
-    run() {
-      throw new UsageError(`${name} is not supported on this host: tsrt has no checkpoint/restore (CRIU) support`);
-    },
+    imagePath: a['image-path'] as string | undefined, workPath: a['work-path'] as string | undefined,
+    tcpEstablished: a['tcp-established'] === true, extUnixSk: a['ext-unix-sk'] === true, shellJob: a['shell-job'] === true,
+    fileLocks: a['file-locks'] === true, manageCgroupsMode: a['manage-cgroups-mode'] as string | undefined,
+    emptyNs: list(a['empty-ns']).flatMap((v) => v.split(',')).filter(Boolean), autoDedup: a['auto-dedup'] === true, lazyPages: a['lazy-pages'] === true,
   };
 }
 const CRIU_FLAGS: FlagSpec[] = [
@@ -194,13 +191,27 @@ const CRIU_FLAGS: FlagSpec[] = [
   { name: 'auto-dedup', type: 'boolean', default: false, describe: 'enable auto deduplication of memory images' },
   { name: 'lazy-pages', type: 'boolean', default: false, describe: 'use userfaultfd to lazily restore memory pages' },
 ];
-const checkpoint = notSupported('checkpoint', 'checkpoint a running container (not supported: fails)', [...CRIU_FLAGS,
+const checkpoint: CommandSpec = {
+  name: 'checkpoint', describe: 'checkpoint a running container with CRIU', positionals: [ID],
+  flags: [...CRIU_FLAGS,
   { name: 'parent-path', type: 'string', describe: 'path for previous criu image files in pre-dump' },
   { name: 'leave-running', type: 'boolean', default: false, describe: 'leave the process running after checkpointing' },
   { name: 'pre-dump', type: 'boolean', default: false, describe: 'dump the container\'s memory only, leave it running' },
   { name: 'page-server', type: 'string', describe: 'ADDRESS:PORT of the page server' },
-  { name: 'status-fd', type: 'string', describe: 'criu writes \\0 to this FD once lazy-pages is ready' }]);
-const restore = notSupported('restore', 'restore a container from a previous checkpoint (not supported: fails)', [...CRIU_FLAGS,
+  { name: 'status-fd', type: 'string', describe: 'criu writes \\0 to this FD once lazy-pages is ready' }],
+  async run(a) {
+    const { checkpointContainer } = await import('../criu/checkpoint');
+    await checkpointContainer(store(a), String(a.id), {
+      ...criuFlags(a), leaveRunning: a['leave-running'] === true, preDump: a['pre-dump'] === true,
+      parentPath: a['parent-path'] as string | undefined, pageServer: a['page-server'] as string | undefined,
+      statusFd: a['status-fd'] as string | undefined,
+    }, logWarn);
+  },
+};
+
+const restore: CommandSpec = {
+  name: 'restore', describe: 'restore a container from a previous checkpoint', positionals: [ID],
+  flags: [...CRIU_FLAGS,
   { name: 'console-socket', type: 'string', describe: 'AF_UNIX socket that receives the pty master' },
   { name: 'bundle', alias: 'b', type: 'string', describe: 'path to the OCI bundle' },
   { name: 'detach', alias: 'd', type: 'boolean', default: false, describe: 'detach from the container\'s process' },
@@ -208,7 +219,17 @@ const restore = notSupported('restore', 'restore a container from a previous che
   { name: 'no-subreaper', type: 'boolean', default: false, describe: 'do not become a child subreaper' },
   { name: 'no-pivot', type: 'boolean', default: false, describe: 'do not use pivot_root' },
   { name: 'lsm-profile', type: 'string', describe: 'LSM profile for the restored process' },
-  { name: 'lsm-mount-context', type: 'string', describe: 'SELinux mount context' }]);
+  { name: 'lsm-mount-context', type: 'string', describe: 'SELinux mount context' }],
+  async run(a) {
+    const { restoreContainer } = await import('../criu/restore');
+    return restoreContainer({
+      ...criuFlags(a), root: String(a.root), id: String(a.id), bundle: (a.bundle as string | undefined) ?? '.',
+      detach: a.detach === true, pidFile: a['pid-file'] as string | undefined, consoleSocket: a['console-socket'] as string | undefined,
+      noSubreaper: a['no-subreaper'] === true, noPivot: a['no-pivot'] === true, systemdCgroup: a['systemd-cgroup'] === true,
+      lsmProfile: a['lsm-profile'] as string | undefined, lsmMountContext: a['lsm-mount-context'] as string | undefined,
+    }, logWarn);
+  },
+};
 
 export const COMMANDS: CommandSpec[] = [
   create, run, L.start, L.state, L.kill, L.delete, exec, L.list, spec, L.features, bundle, L.pause, L.resume, L.ps, L.events, update, checkpoint, restore,

@@ -121,7 +121,8 @@ const loadConfig: Stage<CreateCtx> = {
   },
 };
 
-const claimId: Stage<CreateCtx> = {
+/** Claims the id (the state directory); create and restore share it. */
+export const claimId: Stage<{ store: StateStore; o: { id: string } }> = {
   name: 'claim-id',
   run: (c) => c.store.claim(c.o.id),
   undo: (c) => c.store.remove(c.o.id),

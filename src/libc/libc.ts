@@ -35,6 +35,8 @@ const SIGNATURES: Record<string, string> = {
   connect: 'int connect(int fd, const uint8_t *addr, uint32_t len)',
   socketpair: 'int socketpair(int domain, int type, int protocol, _Out_ int *fds)',
   recvmsg: 'long recvmsg(int fd, uintptr_t msg, int flags)',
+  sendmsg: 'long sendmsg(int fd, uintptr_t msg, int flags)',
+  mount: 'int mount(const char *src, const char *target, const char *fstype, unsigned long flags, const char *data)',
   ioctlPtr: 'int ioctl(int fd, unsigned long req, const uint8_t *arg)',
   close: 'int close(int fd)',
   fstat: 'int fstat(int fd, _Out_ uint8_t *buf)',
@@ -152,32 +154,70 @@ export const libc = {
     }
     return fd;
   },
-  socketpair(): [number, number] {
+  /** An AF_UNIX socketpair, close-on-exec; SOCK_STREAM unless `type` says (5: SOCK_SEQPACKET). */
+  socketpair(type = 1): [number, number] {
     const fds = [0, 0];
-    check(fn('socketpair')(1, 1 | 0o2000000, 0, fds), 'socketpair(AF_UNIX)');
+    check(fn('socketpair')(1, type | 0o2000000, 0, fds), 'socketpair(AF_UNIX)');
     return [fds[0]!, fds[1]!];
   },
   /** Receives one message carrying one fd (SCM_RIGHTS); returns the data and the fd. */
   recvFd(sock: number): { data: string; fd: number } {
-    const page = libc.mmap(4096, 3, 0x22);
+    const { data, fd } = libc.recvMessage(sock, 256, 'recvmsg on the console socket');
+    if (fd === undefined) throw new SyscallError('recvmsg on the console socket', 71, 'EPROTO', 'no file descriptor in the message');
+    return { data: data.toString(), fd };
+  },
+  /**
+   * Receives one message of at most `size` bytes and the fd that may come with it
+   * (SCM_RIGHTS, close-on-exec). Data of 0 bytes: the peer closed the socket.
+   */
+  recvMessage(sock: number, size: number, what: string): { data: Buffer; fd?: number } {
+    const len = 4096 + size;
+    const page = libc.mmap(len, 3, 0x22);
     try {
-      const mem = Buffer.from(koffiViewOf(page, 4096));
-      // msghdr at 0, iovec at 64, data at 128 (256 bytes), control at 512 (64 bytes)
+      const mem = Buffer.from(koffiViewOf(page, len));
+      // msghdr at 0, iovec at 64, control at 512 (64 bytes), data at 4096
       mem.writeBigUInt64LE(page + 64n, 16);
       mem.writeBigUInt64LE(1n, 24);
       mem.writeBigUInt64LE(page + 512n, 32);
       mem.writeBigUInt64LE(64n, 40);
-      mem.writeBigUInt64LE(page + 128n, 64);
-      mem.writeBigUInt64LE(256n, 72);
+      mem.writeBigUInt64LE(page + 4096n, 64);
+      mem.writeBigUInt64LE(BigInt(size), 72);
       const n = Number(fn('recvmsg')(sock, page, 0x40000000 /* MSG_CMSG_CLOEXEC */));
-      if (n < 0) check(-1, 'recvmsg on the console socket');
+      if (n < 0) check(-1, what);
       const controllen = Number(mem.readBigUInt64LE(40));
       const level = mem.readInt32LE(512 + 8), type = mem.readInt32LE(512 + 12);
-      if (controllen < 20 || level !== 1 || type !== 1) throw new SyscallError('recvmsg on the console socket', 71, 'EPROTO', 'no file descriptor in the message');
-      return { data: mem.subarray(128, 128 + n).toString(), fd: mem.readInt32LE(512 + 16) };
+      const fd = controllen >= 20 && level === 1 && type === 1 ? mem.readInt32LE(512 + 16) : undefined;
+      return { data: Buffer.from(mem.subarray(4096, 4096 + n)), fd };
+    } finally {
+      libc.munmap(page, len);
+    }
+  },
+  /** Sends `data` with one fd (SCM_RIGHTS) on a connected AF_UNIX socket. */
+  sendFd(sock: number, data: string, fd: number, what: string): void {
+    const page = libc.mmap(4096, 3, 0x22);
+    try {
+      const mem = Buffer.from(koffiViewOf(page, 4096));
+      const bytes = Buffer.from(data || '\0').subarray(0, 3000);
+      // msghdr at 0, iovec at 64, control at 512: cmsghdr { len 20, SOL_SOCKET, SCM_RIGHTS, fd }
+      mem.writeBigUInt64LE(page + 64n, 16);
+      mem.writeBigUInt64LE(1n, 24);
+      mem.writeBigUInt64LE(page + 512n, 32);
+      mem.writeBigUInt64LE(24n, 40);
+      mem.writeBigUInt64LE(page + 1024n, 64);
+      mem.writeBigUInt64LE(BigInt(bytes.length), 72);
+      mem.writeBigUInt64LE(20n, 512);
+      mem.writeInt32LE(1, 520);
+      mem.writeInt32LE(1, 524);
+      mem.writeInt32LE(fd, 528);
+      bytes.copy(mem, 1024);
+      check(fn('sendmsg')(sock, page, 0x4000 /* MSG_NOSIGNAL */), what);
     } finally {
       libc.munmap(page, 4096);
     }
+  },
+  /** mount(2) from the parent (tsrt's own mount namespace). */
+  mount(src: string, target: string, fstype: string | null, flags: number, what: string): void {
+    check(fn('mount')(src, target, fstype, flags, null), what);
   },
   /** The window size of the terminal on fd (TIOCGWINSZ); undefined when fd is no terminal. */
   getWinsize(fd: number): { rows: number; cols: number } | undefined {

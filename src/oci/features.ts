@@ -72,6 +72,8 @@ export function runtimeFeatures(): Features {
     mountExtensions: { idmap: { enabled: false } },
     netDevices: { enabled: true },
   };
+  // checkpoint/restore: whether the installed CRIU runs here (src/criu/features.ts)
+  (require('../criu/features') as typeof import('../criu/features')).checkpointFeatures(annotations);
   return {
     ociVersionMin: '1.0.0',
     ociVersionMax: DEFAULT_SPEC_OCI_VERSION,
