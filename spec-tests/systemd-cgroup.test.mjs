@@ -173,6 +173,11 @@ test('systemd: the container is a transient scope with its limits; update sets t
   assert.equal(sb.state(id).status, 'created');
 
   sb.ok(['start', id]);
+  // systemd's device program (DevicePolicy=strict, DeviceAllow) and tsrt's both let the
+  // standard devices through.
+  const dev = sb.ok(['exec', id, 'sh', '-c', 'echo x > /dev/null && head -c 3 /dev/zero | wc -c']);
+  assert.equal(dev.stdout.trim(), '3');
+  assert.equal(unitShow(unit, 'DevicePolicy').DevicePolicy, 'strict');
   sb.ok(['update', '--memory', '96m', '--pids-limit', '55', '--cpu-quota', '20000', id]);
   assert.equal(readCg(dir, 'memory.max'), String(96 << 20));
   assert.equal(readCg(dir, 'pids.max'), '55');
@@ -240,6 +245,26 @@ test('systemd: delete --force after a kill -9 of create stops the unit recorded 
   sb.ok(['delete', '--force', id]);
   assert.notEqual(systemctl('status', unit).status, 0, 'no unit left');
   assertNothingLeft(sb, id, unit);
+});
+
+test('attack: a config naming another unit (a decoy scope) cannot make create or delete stop it', { skip: needsSystemd }, async (t) => {
+  const sb = new Sandbox(t);
+  const tag = randomBytes(4).toString('hex');
+  const decoy = `tsrt-decoy-${tag}.scope`;
+  const { spawn } = await import('node:child_process');
+  const child = spawn('systemd-run', ['--scope', `--unit=${decoy}`, 'sleep', '1000'], { stdio: 'ignore' });
+  t.after(() => { systemctl('stop', decoy); try { child.kill('SIGKILL'); } catch { /* gone */ } });
+  const { waitUntil } = await import('./helpers/tsrt.mjs');
+  await waitUntil(() => unitShow(decoy, 'ActiveState').ActiveState === 'active', 60_000, `${decoy} to start`);
+  const id = sb.id('sd');
+  const b = unitBundle(sb, id, {}, (c) => { c.linux.cgroupsPath = `system.slice:tsrt-decoy:${tag}`; });
+  const r = sb.tsrt(['--systemd-cgroup', 'create', '--bundle', b.dir, id]);
+  assert.equal(r.status, 1, show(r));
+  assert.match(r.stderr, new RegExp(`starting ${decoy.replace(/\./g, '\\.')}: org\\.freedesktop\\.systemd1\\.UnitExists`), show(r));
+  sb.tsrt(['delete', '--force', id]);
+  assert.equal(unitShow(decoy, 'ActiveState').ActiveState, 'active', 'the decoy scope still runs');
+  assert.ok(isAlive(child.pid), 'and its process');
+  assert.equal(fs.existsSync(sb.stateDir(id)), false);
 });
 
 test('systemd: podman with cgroup_manager = "systemd" runs a container on tsrt in a libpod scope, and cleans up', { skip: needsSystemd || missing(['podman', 'conmon']) }, (t) => {

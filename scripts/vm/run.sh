@@ -127,7 +127,9 @@ fi
 
 if [[ -f $share/status ]]; then
   status=$(<"$share/status")
-  note "$accel, ${VM_CPUS:-2} cpus, ${VM_MEM:-2G}, cgroup ${VM_CGROUP:-/}: exit $status after $((SECONDS - started)) s"
+  where="cgroup ${VM_CGROUP:-/}"
+  [[ ${VM_INIT:-} == systemd ]] && where="systemd as PID 1, cgroup /system.slice/tsrt-vm.service"
+  note "$accel, ${VM_CPUS:-2} cpus, ${VM_MEM:-2G}, $where: exit $status after $((SECONDS - started)) s"
   exit "$status"
 fi
 if ((qemu_status == 124)); then

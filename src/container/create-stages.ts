@@ -212,17 +212,18 @@ const systemdCheck: Stage<CreateCtx> = {
 
 /**
  * --systemd-cgroup: systemd makes the container's cgroup, a transient scope holding the
- * init, before the cgroups stage writes the rest of the limits into it. The unit is on
- * disk first, so that `delete --force` stops it after a kill -9 of create.
+ * init, before the cgroups stage writes the rest of the limits into it. The unit goes on
+ * disk only once systemd made it for us: a name that was taken (another container's, or
+ * a slice such as system.slice that a config names) is never stopped by our delete. A
+ * kill -9 in between leaves a scope holding only the init, which `delete --force` kills:
+ * systemd then removes the empty scope itself.
  */
 const systemdScope: Stage<CreateCtx> = {
   name: 'systemd-scope',
   when: (c) => !!c.o.systemdCgroup,
   async run(c) {
-    const d = systemdDriver();
-    c.state.systemdUnit = d.containerUnit(c.spec, c.o.id).unit;
+    c.state.systemdUnit = await systemdDriver().startContainerScope(c.spec, c.o.id, c.pid);
     c.store.save(c.state);
-    await d.startContainerScope(c.spec, c.o.id, c.pid);
     logDebug(`create ${c.o.id}: systemd started ${c.state.systemdUnit}`);
   },
   async undo(c) {

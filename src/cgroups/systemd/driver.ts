@@ -60,8 +60,13 @@ export async function stopContainerUnit(unit: string): Promise<void> {
   await withSystemd((c) => c.stopUnit(unit));
 }
 
-/** `update`: the resource properties systemd knows, set on the running unit. */
+/**
+ * `update`: the resource properties systemd knows, set on the running unit. The device
+ * rules cannot change in an update; on v1 they are not sent again, since systemd applies
+ * them there by denying everything first (runc freezes the container around it).
+ */
 export async function setUnitResources(unit: string, r: LinuxResources, devices: LinuxDevice[] | undefined): Promise<void> {
   const v2 = unifiedOnly();
-  await withSystemd(async (c) => c.setUnitProperties(unit, forVersion(resourceProperties(r, devices, v2), await c.version())));
+  const props = resourceProperties(r, devices, v2).filter(([name]) => v2 || (name !== 'DevicePolicy' && name !== 'DeviceAllow'));
+  await withSystemd(async (c) => c.setUnitProperties(unit, forVersion(props, await c.version())));
 }
