@@ -16,7 +16,8 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Sandbox, TSRT, isAlive, show } from './helpers/tsrt.mjs';
-import { makeTempDir, missing, removeTempDir, rootfsTar, run, which, writePodmanConf } from './helpers/clients.mjs';
+import { hostCgroupFile, makeTempDir, missing, removeTempDir, rootfsTar, run, which, writePodmanConf } from './helpers/clients.mjs';
+import { cgFiles, cgroupPaths, unifiedOnly } from './helpers/cgroups.mjs';
 import { cpuQuotaProperties, deviceProperties, rangeToBits, resourceProperties, scopeProperties, systemdUnit, INFINITY } from '../dist/lib.js';
 
 const booted = (() => {
@@ -70,6 +71,14 @@ test('unit properties: runc\'s conversions of linux.resources', () => {
   assert.deepEqual(props(deviceProperties([{ allow: true, access: 'rwm' }], undefined)), { DevicePolicy: 'auto', DeviceAllow: [] });
   const sc = props(scopeProperties('a-b.scope', 'x.slice', 42, true));
   assert.deepEqual([sc.Slice, sc.PIDs, sc.Delegate, sc.IOAccounting, sc.DefaultDependencies], ['x.slice', [42], true, true, false]);
+});
+
+test('features: the systemd driver is there, not the user-instance one', () => {
+  const r = spawnSync(TSRT, ['features'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const { cgroup } = JSON.parse(r.stdout).linux;
+  assert.equal(cgroup.systemd, true);
+  assert.equal(cgroup.systemdUser, false);
 });
 
 function unitBundle(sb, id, resources, patch) {
@@ -134,7 +143,16 @@ function unitShow(unit, ...names) {
   return Object.fromEntries(r.stdout.trim().split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
 }
 
-const readCg = (dir, f) => fs.readFileSync(path.join(dir, f), 'utf8').trim();
+/** cgroup v2 alone (the default VM lane), or a hybrid layout (VM_SYSTEMD_CGROUP=hybrid): the unit's property names differ. */
+const v2 = unifiedOnly();
+const MEMORY = v2 ? 'MemoryMax' : 'MemoryLimit';
+const WEIGHT = v2 ? 'CPUWeight' : 'CPUShares';
+
+/** pid is in `where` in every hierarchy (systemd's and the ones tsrt manages beside them). */
+function assertInCgroup(pid, where) {
+  const lines = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n');
+  for (const l of lines) assert.equal(l.slice(l.indexOf(':', l.indexOf(':') + 1) + 1), where, `/proc/${pid}/cgroup: ${l}`);
+}
 
 /** create --systemd-cgroup; returns the init's pid. */
 function createUnder(sb, id, bundleDir) {
@@ -156,20 +174,20 @@ test('systemd: the container is a transient scope with its limits; update sets t
   assert.equal(status.status, 0, `systemctl status ${unit}: ${status.stdout}${status.stderr}`);
   assert.match(status.stdout, /Active: active \(running\)/);
   assert.match(status.stdout, new RegExp(`\\b${pid}\\b`), 'the init is in the scope');
-  const shown = unitShow(unit, 'Delegate', 'Slice', 'MemoryMax', 'TasksMax', 'CPUQuotaPerSecUSec', 'CPUWeight', 'ControlGroup');
+  const shown = unitShow(unit, 'Delegate', 'Slice', MEMORY, 'TasksMax', 'CPUQuotaPerSecUSec', WEIGHT, 'ControlGroup');
   assert.equal(shown.Delegate, 'yes');
   assert.equal(shown.Slice, 'system.slice');
-  assert.equal(shown.MemoryMax, String(64 << 20));
+  assert.equal(shown[MEMORY], String(64 << 20));
   assert.equal(shown.TasksMax, '77');
   assert.equal(shown.CPUQuotaPerSecUSec, '500ms');
-  assert.equal(shown.CPUWeight, '20');
-  const dir = path.join('/sys/fs/cgroup', shown.ControlGroup);
+  assert.equal(shown[WEIGHT], v2 ? '20' : '512');
   assert.equal(shown.ControlGroup, `/system.slice/${unit}`);
-  assert.equal(fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim(), `0::/system.slice/${unit}`);
-  assert.equal(readCg(dir, 'memory.max'), String(64 << 20));
-  assert.equal(readCg(dir, 'cpu.max'), '50000 100000');
-  assert.equal(readCg(dir, 'pids.max'), '77');
-  assert.equal(readCg(dir, 'cpu.weight'), '20');
+  assertInCgroup(pid, `/system.slice/${unit}`);
+  const f = cgFiles(cgroupPaths(sb, id));
+  assert.equal(f.memoryLimit(), String(64 << 20));
+  assert.equal(f.cpuQuota(), '50000');
+  assert.equal(f.pidsMax(), '77');
+  assert.equal(f.cpuWeight(), v2 ? '20' : '512');
   assert.equal(sb.state(id).status, 'created');
 
   sb.ok(['start', id]);
@@ -179,14 +197,14 @@ test('systemd: the container is a transient scope with its limits; update sets t
   assert.equal(dev.stdout.trim(), '3');
   assert.equal(unitShow(unit, 'DevicePolicy').DevicePolicy, 'strict');
   sb.ok(['update', '--memory', '96m', '--pids-limit', '55', '--cpu-quota', '20000', id]);
-  assert.equal(readCg(dir, 'memory.max'), String(96 << 20));
-  assert.equal(readCg(dir, 'pids.max'), '55');
-  assert.equal(readCg(dir, 'cpu.max'), '20000 100000');
-  const after = unitShow(unit, 'MemoryMax', 'TasksMax', 'CPUQuotaPerSecUSec');
-  assert.deepEqual(after, { MemoryMax: String(96 << 20), TasksMax: '55', CPUQuotaPerSecUSec: '200ms' }, 'update went through systemd too');
-  // What systemd has no property for still reaches the scope's files.
+  assert.equal(f.memoryLimit(), String(96 << 20));
+  assert.equal(f.pidsMax(), '55');
+  assert.equal(f.cpuQuota(), '20000');
+  const after = unitShow(unit, MEMORY, 'TasksMax', 'CPUQuotaPerSecUSec');
+  assert.deepEqual(after, { [MEMORY]: String(96 << 20), TasksMax: '55', CPUQuotaPerSecUSec: '200ms' }, 'update went through systemd too');
+  // What tsrt does not tell systemd (v1: any reservation) still reaches the scope's files.
   sb.ok(['update', '--memory-reservation', '16m', id]);
-  assert.equal(readCg(dir, 'memory.low'), String(16 << 20));
+  assert.equal(f.memoryReservation(), String(16 << 20));
 
   sb.ok(['kill', id, 'KILL']);
   await sb.waitDead(pid);
@@ -206,10 +224,11 @@ test('systemd: a dashed slice nests as systemd nests it; the scope goes there', 
   const pid = createUnder(sb, id, b.dir);
   const where = `/${top}.slice/${top}-sub.slice/${unit}`;
   assert.equal(unitShow(unit, 'ControlGroup').ControlGroup, where);
-  assert.equal(fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim(), `0::${where}`);
-  assert.equal(JSON.parse(fs.readFileSync(path.join(sb.stateDir(id), 'state.json'), 'utf8')).cgroupPaths.unified, `/sys/fs/cgroup${where}`);
+  assertInCgroup(pid, where);
+  const paths = Object.values(cgroupPaths(sb, id));
+  assert.ok(paths.length && paths.every((p) => p.endsWith(where)), JSON.stringify(paths));
   sb.ok(['delete', '--force', id]);
-  assert.equal(fs.existsSync(`/sys/fs/cgroup${where}`), false);
+  assert.deepEqual(paths.filter((p) => fs.existsSync(p)), []);
 });
 
 test('systemd: a create that fails after the scope started (a failing createRuntime hook) stops the unit', { skip: needsSystemd }, (t) => {
@@ -293,15 +312,17 @@ test('systemd: podman with cgroup_manager = "systemd" runs a container on tsrt i
   const st = systemctl('status', unit);
   assert.equal(st.status, 0, `systemctl status ${unit}: ${st.stdout}${st.stderr}`);
   assert.match(st.stdout, new RegExp(`\\b${info.State.Pid}\\b`), 'the container\'s init is in the scope');
-  const cg = unitShow(unit, 'ControlGroup', 'MemoryMax', 'TasksMax');
+  const cg = unitShow(unit, 'ControlGroup', MEMORY, 'TasksMax');
   assert.equal(cg.ControlGroup, `/machine.slice/${unit}`, 'podman\'s machine.slice:libpod:ID');
-  assert.deepEqual([cg.MemoryMax, cg.TasksMax], [String(48 << 20), '33']);
-  assert.equal(readCg(path.join('/sys/fs/cgroup', cg.ControlGroup), 'memory.max'), String(48 << 20));
-  assert.equal(fs.readFileSync(`/proc/${info.State.Pid}/cgroup`, 'utf8').trim(), `0::${cg.ControlGroup}`);
+  assert.deepEqual([cg[MEMORY], cg.TasksMax], [String(48 << 20), '33']);
+  const procCgroup = fs.readFileSync(`/proc/${info.State.Pid}/cgroup`, 'utf8');
+  const memFile = hostCgroupFile(procCgroup, 'memory', 'memory.limit_in_bytes', 'memory.max');
+  assert.equal(fs.readFileSync(memFile, 'utf8').trim(), String(48 << 20));
+  assertInCgroup(info.State.Pid, cg.ControlGroup);
 
   r = podman('rm', '--force', '--time', '0', name);
   assert.equal(r.status, 0, show(r));
   assert.equal(isAlive(info.State.Pid), false);
   assert.notEqual(systemctl('status', unit).status, 0, 'the scope is gone');
-  assert.equal(fs.existsSync(path.join('/sys/fs/cgroup', cg.ControlGroup)), false, 'and its cgroup');
+  assert.equal(fs.existsSync(path.dirname(memFile)), false, 'and its cgroup');
 });
