@@ -10,6 +10,9 @@
 set +e
 . /run-share/settings
 say() { echo "vm-guest-systemd: $*"; }
+for f in /lib/systemd/systemd /usr/bin/dbus-daemon; do
+  [ -x "$f" ] || { say "$f is missing on the host (apt-get install systemd dbus)"; /bin/busybox poweroff -f; }
+done
 
 # The host's fstab and enabled units are not the guest's business: an empty fstab (no
 # device waits), and the timers and the host's services stay off (they are not in our
