@@ -134,6 +134,24 @@ test('no systemd: create --systemd-cgroup names the sockets it tried and the err
   assertNothingLeft(sb, id2, `tsrt-test-${id2}.scope`);
 });
 
+test('rootless --systemd-cgroup is refused, saying why, and leaves nothing', { skip: notRoot || missing(['setpriv']) }, (t) => {
+  const sb = new Sandbox(t);
+  fs.chmodSync(sb.dir, 0o755);
+  const root = sb.mkdir('rootless-state');
+  fs.chownSync(root, 65534, 65534);
+  const id = sb.id('sd');
+  const b = unitBundle(sb, id, {}, (c) => {
+    if (!c.linux.namespaces.some((n) => n.type === 'user')) c.linux.namespaces.push({ type: 'user' });
+    c.linux.uidMappings = [{ containerID: 0, hostID: 65534, size: 1 }];
+    c.linux.gidMappings = [{ containerID: 0, hostID: 65534, size: 1 }];
+    delete c.linux.resources;
+  });
+  const r = spawnSync('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', TSRT, '--root', root, '--systemd-cgroup', 'create', '--bundle', b.dir, id], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 1, `${r.stdout}${r.stderr}`);
+  assert.match(r.stderr, /--systemd-cgroup: rootless containers would need systemd's user instance \(uid 65534\)/);
+  assert.deepEqual(fs.readdirSync(root), [], 'no state left');
+});
+
 function systemctl(...args) {
   return spawnSync('systemctl', ['--no-pager', ...args], { encoding: 'utf8', timeout: 60_000 });
 }
