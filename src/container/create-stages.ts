@@ -227,8 +227,11 @@ const systemdScope: Stage<CreateCtx> = {
     logDebug(`create ${c.o.id}: systemd started ${c.state.systemdUnit}`);
   },
   async undo(c) {
-    // The scope stops once it is empty; the stages before reap the init.
-    try { process.kill(c.pid, 'SIGKILL'); } catch { /* gone */ }
+    // The scope stops once it is empty; the stages before reap the init. A pid already
+    // reaped (a failed create hook did) may be another process now: its start time tells.
+    if (procStat(c.pid)?.startTime === c.state.pidStartTime) {
+      try { process.kill(c.pid, 'SIGKILL'); } catch { /* gone */ }
+    }
     await systemdDriver().stopContainerUnit(c.state.systemdUnit!).catch((e: Error) => logWarn(e.message));
   },
 };
