@@ -30,8 +30,9 @@ const MANAGER_PATH = '/org/freedesktop/systemd1';
 const MANAGER = 'org.freedesktop.systemd1.Manager';
 const PRIVATE_SOCKET = '/run/systemd/private';
 const CONNECT_TIMEOUT_MS = 10_000;
-/** runc waits this long for a unit's job */
+/** runc waits this long for a unit's job; a method call gets as long */
 const JOB_TIMEOUT_MS = 30_000;
+const CALL_TIMEOUT_MS = 30_000;
 
 let dbusModule: DBus | undefined;
 function dbus(): DBus {
@@ -111,8 +112,9 @@ export class SystemdConnection {
     const addresses = [systemBusAddress()];
     if (process.geteuid?.() === 0) addresses.push(`unix:path=${PRIVATE_SOCKET}`);
     for (const address of addresses) {
+      let c: SystemdConnection | undefined;
       try {
-        const c = new SystemdConnection(await open(address), address);
+        c = new SystemdConnection(await open(address), address);
         // JobRemoved is broadcast on the bus: ask for it (a private connection gets it unasked).
         if (address !== `unix:path=${PRIVATE_SOCKET}`) {
           await c.call('org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'AddMatch', 's',
@@ -120,6 +122,7 @@ export class SystemdConnection {
         }
         return c;
       } catch (e) {
+        c?.close(); // an open socket would keep tsrt from exiting
         tried.push(`${address.replace(/^unix:path=/, '')}: ${errText(e)}`);
       }
     }
@@ -135,10 +138,19 @@ export class SystemdConnection {
     }
   }
 
+  /** A method call; one with no reply in CALL_TIMEOUT_MS (the peer gone mid-call) fails instead of hanging tsrt. */
   private async call(destination: string, path: string, iface: string, member: string, signature: string, body: unknown[]): Promise<unknown[]> {
     const d = dbus();
-    const reply = await this.bus.call(new d.Message({ destination, path, interface: iface, member, signature, body }));
-    return (reply?.body ?? []) as unknown[];
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${member}: no reply in ${CALL_TIMEOUT_MS / 1000} s`)), CALL_TIMEOUT_MS);
+    });
+    try {
+      const reply = await Promise.race([this.bus.call(new d.Message({ destination, path, interface: iface, member, signature, body })), late]);
+      return (reply?.body ?? []) as unknown[];
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private manager(member: string, signature: string, body: unknown[]): Promise<unknown[]> {
