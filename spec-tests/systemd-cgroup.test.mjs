@@ -232,6 +232,22 @@ test('systemd: the container is a transient scope with its limits; update sets t
   assertNothingLeft(sb, id, unit);
 });
 
+test('systemd: without the system bus, root reaches systemd on its private socket', { skip: needsSystemd }, (t) => {
+  const sb = new Sandbox(t);
+  const id = sb.id('sd');
+  const unit = `tsrt-test-${id}.scope`;
+  t.after(() => { systemctl('stop', unit); systemctl('reset-failed', unit); });
+  const env = { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: `unix:path=${path.join(sb.dir, 'no-bus.sock')}` };
+  const b = unitBundle(sb, id, { pids: { limit: 42 } });
+  sb.ids.add(id);
+  const r = sb.tsrt(['--systemd-cgroup', 'create', '--bundle', b.dir, id], { env });
+  assert.equal(r.status, 0, show(r));
+  assert.equal(unitShow(unit, 'TasksMax').TasksMax, '42');
+  sb.ok(['delete', '--force', id], { env });
+  assert.notEqual(systemctl('status', unit).status, 0, 'the unit is gone');
+  assertNothingLeft(sb, id, unit);
+});
+
 test('systemd: a dashed slice nests as systemd nests it; the scope goes there', { skip: needsSystemd }, async (t) => {
   const sb = new Sandbox(t);
   const top = `tsrtt${randomBytes(4).toString('hex')}`;

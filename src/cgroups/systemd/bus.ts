@@ -59,8 +59,13 @@ function errText(e: unknown): string {
   return x?.code ?? x?.message ?? String(e);
 }
 
-/** A connected bus, or the reason it could not connect (within CONNECT_TIMEOUT_MS). */
-function open(address: string): Promise<MessageBus> {
+/**
+ * A connected bus, or the reason it could not connect (within CONNECT_TIMEOUT_MS).
+ * `direct`: systemd's private socket is a peer-to-peer connection with no bus daemon, so
+ * it refuses the client library's Hello (UnknownObject /org/freedesktop/DBus): once
+ * authenticated, that refusal means connected (go-systemd sends no Hello there).
+ */
+function open(address: string, direct: boolean): Promise<MessageBus> {
   const d = dbus();
   const bus = d.sessionBus({ busAddress: address });
   // The library emits 'error' (its typings do not list it): unheard, it would end tsrt.
@@ -70,7 +75,10 @@ function open(address: string): Promise<MessageBus> {
     const timer = setTimeout(() => fail(new Error(`no answer in ${CONNECT_TIMEOUT_MS / 1000} s`)), CONNECT_TIMEOUT_MS);
     // The first error decides; later ones (EPIPE after a refused handshake, systemd going
     // away) must still be heard: the call waiting on them fails instead.
-    events.on('error', (e: unknown) => fail(e));
+    events.on('error', (e: unknown) => {
+      if (direct && (e as { type?: string })?.type === 'org.freedesktop.DBus.Error.UnknownObject') connected();
+      else fail(e);
+    });
     function fail(e: unknown): void {
       if (settled) return;
       settled = true;
@@ -82,12 +90,13 @@ function open(address: string): Promise<MessageBus> {
       }
       reject(e);
     }
-    events.once('connect', () => {
+    function connected(): void {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       resolve(bus);
-    });
+    }
+    events.once('connect', connected);
   });
 }
 
@@ -114,9 +123,10 @@ export class SystemdConnection {
     for (const address of addresses) {
       let c: SystemdConnection | undefined;
       try {
-        c = new SystemdConnection(await open(address), address);
+        const direct = address === `unix:path=${PRIVATE_SOCKET}`;
+        c = new SystemdConnection(await open(address, direct), address);
         // JobRemoved is broadcast on the bus: ask for it (a private connection gets it unasked).
-        if (address !== `unix:path=${PRIVATE_SOCKET}`) {
+        if (!direct) {
           await c.call('org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'AddMatch', 's',
             [`type='signal',sender='${SYSTEMD}',interface='${MANAGER}',member='JobRemoved'`]);
         }
