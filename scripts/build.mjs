@@ -14,6 +14,8 @@
 //   dist/tsrt-protobuf.js
 //                       protobufjs (light), bundled on its own for the same reason: only
 //                       checkpoint and restore (CRIU's RPC) load it
+//   dist/tsrt-dbus.js   the D-Bus client (@jellybrick/dbus-next), bundled on its own: only
+//                       --systemd-cgroup (src/cgroups/systemd/bus.ts) loads it
 //   dist/lib.js         internal modules for the unit tests (node --test spec-tests/)
 //
 //   node scripts/build.mjs [--outdir DIR] [--no-cache]
@@ -94,6 +96,14 @@ const yargsApart = {
   },
 };
 
+/** The D-Bus client becomes require('./tsrt-dbus.js'): no command but --systemd-cgroup's reads it. */
+const dbusApart = {
+  name: 'dbus-apart',
+  setup(b) {
+    b.onResolve({ filter: /^@jellybrick\/dbus-next$/ }, () => ({ path: './tsrt-dbus.js', external: true }));
+  },
+};
+
 /** The commit `tsrt --version` names (runc's "commit:" line); "unknown" outside a git checkout. */
 function gitCommit() {
   const r = spawnSync('git', ['describe', '--always', '--dirty', '--abbrev=12'], { cwd: root, encoding: 'utf8' });
@@ -120,10 +130,11 @@ async function emit(options, transform = (text) => text) {
   renameSync(tmp, options.outfile);
 }
 
-await emit({ entryPoints: [join(root, 'src', 'cli', 'main.ts')], outfile: bundleFile, external: ['koffi'], plugins: [yargsApart, protobufApart, koffiDirect()]}, asciiOnly);
-await emit({ entryPoints: [join(root, 'src', 'cli', 'main-light.ts')], outfile: lightFile, external: ['koffi'], plugins: [yargsApart, koffiDirect()]}, asciiOnly);
+await emit({ entryPoints: [join(root, 'src', 'cli', 'main.ts')], outfile: bundleFile, external: ['koffi'], plugins: [yargsApart, protobufApart, dbusApart, koffiDirect()]}, asciiOnly);
+await emit({ entryPoints: [join(root, 'src', 'cli', 'main-light.ts')], outfile: lightFile, external: ['koffi'], plugins: [yargsApart, dbusApart, koffiDirect()]}, asciiOnly);
 await emit({ stdin: { contents: "module.exports = require('yargs');", resolveDir: root, loader: 'js' }, outfile: yargsFile });
 await emit({ stdin: { contents: "module.exports = require('protobufjs/light');", resolveDir: root, loader: 'js' }, outfile: join(outdir, 'tsrt-protobuf.js') });
+await emit({ stdin: { contents: "module.exports = require('@jellybrick/dbus-next');", resolveDir: root, loader: 'js' }, outfile: join(outdir, 'tsrt-dbus.js') });
 
 // The launcher is dist/tsrt, written last (it needs the files above), also by rename.
 copyFileSync(join(root, 'scripts', 'launcher.cjs'), `${launcherFile}.${process.pid}.tmp`);

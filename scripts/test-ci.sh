@@ -5,13 +5,17 @@
 #   2. in the VM lane (scripts/vm/run.sh: Debian 12's own 6.1 kernel, cgroup v2 alone),
 #      every test file that touches cgroups, namespaces, mounts, rootless containers,
 #      the clients (podman, containerd) and images, twice: tsrt started from the root
-#      cgroup, then from a service's leaf cgroup as systemd runs one (VM_CGROUP).
+#      cgroup, then from a service's leaf cgroup as systemd runs one (VM_CGROUP);
+#   3. the VM lane booted with systemd as PID 1 (VM_INIT=systemd), for the files that
+#      need systemd itself (the systemd cgroup driver), under a limit of its own: on
+#      cgroup v2 alone, then on systemd's hybrid layout (VM_SYSTEMD_CGROUP=hybrid).
 #
 # Every lane runs even when one before it failed. The exit status is 1 if the host lane
 # failed; a VM lane's failure (or its 30-minute limit) fails it too only with
 # TSRT_CI_VM_GATE=1: the lane has not yet had one measured green end-to-end CI run
 # (issue 14 stays open until it has; then the gate becomes the default).
-# TSRT_CI_LANES="host vm-root vm-service" picks lanes (default: all three).
+# TSRT_CI_LANES="host vm-root vm-service vm-systemd vm-systemd-hybrid" picks lanes
+# (default: all five).
 set -uo pipefail
 cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.."
 
@@ -35,8 +39,12 @@ VM_FILES=(
   spec-tests/checkpoint.test.mjs
 )
 SERVICE_CGROUP=/system.slice/tsrt-ci.service
+# Files that need systemd as PID 1 (docs/vm-lane.md, "systemd as PID 1").
+VM_SYSTEMD_FILES=(
+  spec-tests/systemd-cgroup.test.mjs
+)
 
-lanes=${TSRT_CI_LANES:-host vm-root vm-service}
+lanes=${TSRT_CI_LANES:-host vm-root vm-service vm-systemd vm-systemd-hybrid}
 failed=()
 summary=()
 lane() { # name, command...
@@ -52,13 +60,18 @@ lane() { # name, command...
 }
 advisory=()
 VM_LIMIT=${TSRT_CI_VM_LIMIT:-1800}
+# Each systemd lane took 3-3.5 minutes under TCG on a busy host (docs/vm-lane.md); the
+# limit leaves room for a slower one.
+VM_SYSTEMD_LIMIT=${TSRT_CI_VM_SYSTEMD_LIMIT:-600}
 
 for l in $lanes; do
   case $l in
     host) lane host npm test ;;
     vm-root) lane vm-root timeout "$VM_LIMIT" npm run test:vm -- "${VM_FILES[@]}" ;;
     vm-service) lane vm-service env VM_CGROUP="$SERVICE_CGROUP" timeout "$VM_LIMIT" npm run test:vm -- "${VM_FILES[@]}" ;;
-    *) echo "test-ci: unknown lane $l (host, vm-root, vm-service)" >&2; exit 2 ;;
+    vm-systemd) lane vm-systemd env VM_INIT=systemd timeout "$VM_SYSTEMD_LIMIT" npm run test:vm -- "${VM_SYSTEMD_FILES[@]}" ;;
+    vm-systemd-hybrid) lane vm-systemd-hybrid env VM_INIT=systemd VM_SYSTEMD_CGROUP=hybrid timeout "$VM_SYSTEMD_LIMIT" npm run test:vm -- "${VM_SYSTEMD_FILES[@]}" ;;
+    *) echo "test-ci: unknown lane $l (host, vm-root, vm-service, vm-systemd, vm-systemd-hybrid)" >&2; exit 2 ;;
   esac
 done
 printf 'test-ci: %s\n' "${summary[@]}"

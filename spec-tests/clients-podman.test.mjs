@@ -16,7 +16,7 @@ import path from 'node:path';
 import { TSRT, isAlive, processesWithCmdline, show, sleep } from './helpers/tsrt.mjs';
 import { Tmux } from './helpers/terminal.mjs';
 import {
-  hostCgroupFile, makeTempDir, missing, mountsUnder, removeTempDir, rootfsTar, run, tsrtCreateError, waitFor, which,
+  hostCgroupFile, makeTempDir, missing, mountsUnder, removeTempDir, rootfsTar, run, tsrtCreateError, waitFor, which, writePodmanConf,
 } from './helpers/clients.mjs';
 
 const skip = missing(['podman', 'conmon', 'tmux']);
@@ -62,28 +62,7 @@ before(() => {
   if (skip) return;
   D = makeTempDir('podman');
   for (const d of ['tmp', 'networks', 'volumes']) fs.mkdirSync(path.join(D, d));
-  const conf = path.join(D, 'containers.conf');
-  fs.writeFileSync(conf, `# written by spec-tests/clients-podman.test.mjs
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
-log_driver = "k8s-file"
-
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-events_logfile_path = "${D}/events.log"
-image_copy_tmp_dir = "${D}/tmp"
-tmp_dir = "${D}/tmp"
-volume_path = "${D}/volumes"
-runtime = "tsrt"
-runtime_supports_json = ["tsrt"]
-
-[engine.runtimes]
-tsrt = ["${TSRT}"]
-
-[network]
-network_config_dir = "${D}/networks"
-`);
+  const conf = writePodmanConf(D, 'cgroupfs', 'spec-tests/clients-podman.test.mjs');
   ENV = { ...process.env, CONTAINERS_CONF: conf, TMPDIR: path.join(D, 'tmp') };
   BASE = ['--root', path.join(D, 'root'), '--runroot', path.join(D, 'runroot'), '--tmpdir', path.join(D, 'tmp'),
     '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--runtime', TSRT];

@@ -9,6 +9,7 @@ export * from './util/errors';
 export * from './cgroups/devices';
 export * from './cgroups/bpf-devices';
 export * from './cgroups/cgroups-path';
+export * from './cgroups/systemd/properties';
 export * from './cgroups/units';
 export * from './cgroups/resources-v2';
 export { Plan } from './plan/plan';

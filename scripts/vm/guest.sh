@@ -39,6 +39,8 @@ case $VM_CWD in /tmp/?*) cwd_top=/tmp/$(echo "${VM_CWD#/tmp/}" | cut -d/ -f1) ;;
 mount -t ext4 -o nosuid,nodev /dev/vda /tmp || { say "cannot mount the scratch disk on /tmp"; mount -t tmpfs -o nosuid,nodev tmp /tmp; }
 chmod 1777 /tmp
 [ -n "$cwd_top" ] && mkdir -p "$cwd_top" && mount --move /.cwd-top "$cwd_top"
+# VM_INIT=systemd: from here on the host's systemd (PID 1) sets the guest up (guest-systemd.sh).
+[ "${VM_INIT:-}" = systemd ] && exec /bin/bash /run-share/guest-systemd.sh
 mount -t tmpfs -o nosuid,nodev,mode=0755 run /run
 mkdir -p /run/lock /run/user
 

@@ -13,6 +13,9 @@
 # Environment (docs/vm-lane.md):
 #   VM_CGROUP=/system.slice/x.service   run the command in that leaf cgroup, as systemd
 #                                       runs a service (default: the root cgroup)
+#   VM_INIT=systemd   boot the host's systemd as PID 1 and run the command as its service
+#                     tsrt-vm.service (guest-systemd.sh); VM_CGROUP does not apply then;
+#                     VM_SYSTEMD_CGROUP=hybrid: systemd's hybrid cgroup layout (v1 + v2)
 #   VM_MEM=2G VM_CPUS=2 VM_DISK=4G VM_TIMEOUT=3600 (seconds) VM_ACCEL=auto|tcg|kvm
 #   VM_PASSENV="CI TSRT_X"   host variables the command gets (default: CI)
 #   VM_CACHE=DIR   kernel and initramfs (default .cache/vm in the checkout)
@@ -55,11 +58,13 @@ trap finish EXIT
 trap 'exit 130' INT TERM
 
 cp -- "$vm_dir/guest.sh" "$share/guest.sh"
+cp -- "$vm_dir/guest-systemd.sh" "$share/guest-systemd.sh"
 {
   printf 'VM_KVER=%q\n' "$kver"
   printf 'VM_MODULES=%q\n' "$kernel/tree/lib/modules/$kver"
   printf 'VM_CWD=%q\n' "$PWD"
   printf 'VM_CGROUP=%q\n' "${VM_CGROUP:-}"
+  printf 'VM_INIT=%q\n' "${VM_INIT:-}"
   # Loaded up front: what containers, podman and containerd ask the kernel for.
   printf 'VM_MODPROBE=%q\n' "overlay veth bridge br_netfilter tun dummy nf_tables nft_chain_nat nft_compat xt_conntrack xt_MASQUERADE iptable_nat iptable_filter ip6table_filter unix_diag inet_diag netlink_diag"
 } > "$share/settings"
@@ -77,6 +82,15 @@ cmdline+=" i8042.noaux i8042.nomux i8042.nopnp random.trust_cpu=on vm.upper=70%"
 # MMIO access; the emulated TSC is monotonic, so trust it. On a busy host the emulated
 # CPUs are slow enough for the boot's IO-APIC timer check to fail and panic: skip it.
 [[ $accel == tcg ]] && cmdline+=" clocksource=tsc tsc=reliable no_timer_check"
+# VM_INIT=systemd: systemd as PID 1 (guest-systemd.sh), on the unified hierarchy alone;
+# with VM_SYSTEMD_CGROUP=hybrid, systemd's hybrid layout instead (v1 controllers, cgroup2
+# at /sys/fs/cgroup/unified), the layout of this project's own machines.
+if [[ ${VM_INIT:-} == systemd && ${VM_SYSTEMD_CGROUP:-} == hybrid ]]; then
+  cmdline=${cmdline/ cgroup_no_v1=all/}
+  cmdline+=" systemd.unified_cgroup_hierarchy=0"
+elif [[ ${VM_INIT:-} == systemd ]]; then
+  cmdline+=" systemd.unified_cgroup_hierarchy=1"
+fi
 
 boot() {
   # The scratch disk: sparse, so only what the tests write takes host space.
@@ -121,7 +135,9 @@ fi
 
 if [[ -f $share/status ]]; then
   status=$(<"$share/status")
-  note "$accel, ${VM_CPUS:-2} cpus, ${VM_MEM:-2G}, cgroup ${VM_CGROUP:-/}: exit $status after $((SECONDS - started)) s"
+  where="cgroup ${VM_CGROUP:-/}"
+  [[ ${VM_INIT:-} == systemd ]] && where="systemd as PID 1${VM_SYSTEMD_CGROUP:+ ($VM_SYSTEMD_CGROUP)}, cgroup /system.slice/tsrt-vm.service"
+  note "$accel, ${VM_CPUS:-2} cpus, ${VM_MEM:-2G}, $where: exit $status after $((SECONDS - started)) s"
   exit "$status"
 fi
 if ((qemu_status == 124)); then

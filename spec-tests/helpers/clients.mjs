@@ -55,6 +55,37 @@ export function waitFor(what, fn, limitMs = 20_000) {
   return waitUntil(fn, limitMs, `waiting for ${what}`, 50);
 }
 
+/**
+ * A containers.conf for podman on tsrt in the temp dir D (CONTAINERS_CONF): tsrt as the
+ * runtime with JSON errors, default_ulimits below this machine's hard limits, files only
+ * under D; `cgroupManager` "cgroupfs" or "systemd". Returns its path.
+ */
+export function writePodmanConf(D, cgroupManager, by) {
+  const conf = path.join(D, 'containers.conf');
+  fs.writeFileSync(conf, `# written by ${by}
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+log_driver = "k8s-file"
+
+[engine]
+cgroup_manager = "${cgroupManager}"
+events_logger = "file"
+events_logfile_path = "${D}/events.log"
+image_copy_tmp_dir = "${D}/tmp"
+tmp_dir = "${D}/tmp"
+volume_path = "${D}/volumes"
+runtime = "tsrt"
+runtime_supports_json = ["tsrt"]
+
+[engine.runtimes]
+tsrt = ["${TSRT}"]
+
+[network]
+network_config_dir = "${D}/networks"
+`);
+  return conf;
+}
+
 // --- the image ---------------------------------------------------------------------------
 
 /** bundle/rootfs as a tar (numeric owners), for `podman import`. */

@@ -9,9 +9,9 @@
 //   default does not embed the runtime's name, so there is nothing to rename;
 // - with --systemd-cgroup: "slice:prefix:name" (as runc, podman and containerd send it)
 //   names the unit prefix-name.scope in the slice, and the slice expands the way systemd
-//   nests slices ("a-b.slice" -> "a.slice/a-b.slice"). There is no systemd on this
-//   project's machines, so tsrt does not talk to systemd: it maps the unit to the cgroupfs
-//   directory systemd would use, absolute (/system.slice/prefix-name.scope). Absent:
+//   nests slices ("a-b.slice" -> "a.slice/a-b.slice"): the directory systemd gives the
+//   unit, absolute (/system.slice/prefix-name.scope). tsrt asks systemd for the unit over
+//   D-Bus (systemd/driver.ts) and then works in that directory. Absent:
 //   "system.slice:tsrt:<id>" (runc uses its own name as the prefix).
 import { posix } from 'node:path';
 import { ConfigError } from '../util/errors';
@@ -57,8 +57,9 @@ export function expandSlice(slice: string): string {
   return path;
 }
 
-/** "slice:prefix:name" -> "/slice-path/prefix-name.scope" (or the slice itself for "x.slice" names). */
-export function systemdPath(spec: string): string {
+/** The systemd unit a container gets: "slice:prefix:name" -> {slice, unit} ("prefix-name.scope", or "name" for a slice). */
+export function systemdUnit(cgroupsPath: string | undefined, id: string): { slice: string; unit: string } {
+  const spec = cgroupsPath || `system.slice:tsrt:${id}`;
   const parts = spec.split(':');
   if (parts.length !== 3) {
     throw new ConfigError(`linux.cgroupsPath: with --systemd-cgroup the path must be "slice:prefix:name", got ${JSON.stringify(spec)}`);
@@ -66,8 +67,12 @@ export function systemdPath(spec: string): string {
   const [slice, prefix, name] = parts as [string, string, string];
   if (!name || name.includes('/')) throw new ConfigError(`linux.cgroupsPath: invalid unit name ${JSON.stringify(name)} in ${JSON.stringify(spec)}`);
   if (prefix.includes('/')) throw new ConfigError(`linux.cgroupsPath: invalid prefix ${JSON.stringify(prefix)} in ${JSON.stringify(spec)}`);
-  const parent = expandSlice(slice || 'system.slice');
   // A name ending in .slice asks for a slice, not a scope (runc's rule).
-  const unit = name.endsWith('.slice') ? name : `${prefix ? `${prefix}-` : ''}${name}.scope`;
-  return posix.join(parent, unit);
+  return { slice: slice || 'system.slice', unit: name.endsWith('.slice') ? name : `${prefix ? `${prefix}-` : ''}${name}.scope` };
+}
+
+/** "slice:prefix:name" -> "/slice-path/prefix-name.scope" (or the slice itself for "x.slice" names). */
+export function systemdPath(spec: string): string {
+  const { slice, unit } = systemdUnit(spec, '');
+  return posix.join(expandSlice(slice), unit);
 }

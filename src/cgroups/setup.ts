@@ -171,7 +171,7 @@ export function plannedCgroupPaths(spec: Spec, id: string, opts: { systemdCgroup
  * Creates the container's cgroups, applies linux.resources and moves `pid` into them.
  * `warn` defaults to tsrt's log (warnings about ignored settings, as runc prints them).
  */
-export function setupCgroups(spec: Spec, id: string, pid: number, opts: { systemdCgroup: boolean; warn?: Warn }): CgroupSetup {
+export function setupCgroups(spec: Spec, id: string, pid: number, opts: { systemdCgroup: boolean; warn?: Warn; scopeStarted?: boolean }): CgroupSetup {
   const warn = opts.warn ?? defaultWarn;
   const created: string[] = [];
   const paths: Record<string, string> = {};
@@ -206,7 +206,8 @@ export function setupCgroups(spec: Spec, id: string, pid: number, opts: { system
     // container: its limits would be overwritten and its delete would find ours) or when
     // it is frozen (the container would be frozen at birth), in runc's (1.2+) words.
     // Parents are shared freely.
-    for (const dir of existing) {
+    // A scope systemd just made holds the init already (systemd/driver.ts).
+    for (const dir of opts.scopeStarted ? [] : existing) {
       const n = pidsBelow(dir).size;
       if (n) throw new CgroupError(`linux.cgroupsPath: container's cgroup is not empty: ${n} process(es) found (in ${dir})`);
     }

@@ -166,7 +166,7 @@ const update: CommandSpec = {
     const u = require('../container/update') as typeof import('../container/update');
     const flags = Object.fromEntries(UPDATE_FLAGS.map(([n]) => [n === 'cpu-shares' ? 'cpu-share' : n, a[n]]).filter(([, v]) => v !== undefined));
     const r = a.resources !== undefined ? u.resourcesFromFile(String(a.resources)) : u.resourcesFromFlags(flags as import('../container/update').UpdateFlags);
-    u.updateContainer(store(a), String(a.id), r, logWarn);
+    return u.updateContainer(store(a), String(a.id), r, logWarn);
   },
 };
 

@@ -201,6 +201,42 @@ const planCgroups: Stage<CreateCtx> = {
   undo: (c) => c.cgroups?.rollback(),
 };
 
+type SystemdDriver = typeof import('../cgroups/systemd/driver');
+const systemdDriver = () => require('../cgroups/systemd/driver') as SystemdDriver;
+
+/** --systemd-cgroup: systemd must answer before anything is made (a clear error naming what was tried, nothing left). */
+const systemdCheck: Stage<CreateCtx> = {
+  name: 'systemd-check',
+  when: (c) => !!c.o.systemdCgroup,
+  run: () => systemdDriver().checkSystemd(),
+};
+
+/**
+ * --systemd-cgroup: systemd makes the container's cgroup, a transient scope holding the
+ * init, before the cgroups stage writes the rest of the limits into it. The unit goes on
+ * disk only once systemd made it for us: a name that was taken (another container's, or
+ * a slice such as system.slice that a config names) is never stopped by our delete. A
+ * kill -9 in between leaves a scope holding only the init, which `delete --force` kills:
+ * systemd then removes the empty scope itself.
+ */
+const systemdScope: Stage<CreateCtx> = {
+  name: 'systemd-scope',
+  when: (c) => !!c.o.systemdCgroup,
+  async run(c) {
+    c.state.systemdUnit = await systemdDriver().startContainerScope(c.spec, c.o.id, c.pid);
+    c.store.save(c.state);
+    logDebug(`create ${c.o.id}: systemd started ${c.state.systemdUnit}`);
+  },
+  async undo(c) {
+    // The scope stops once it is empty; the stages before reap the init. A pid already
+    // reaped (a failed create hook did) may be another process now: its start time tells.
+    if (procStat(c.pid)?.startTime === c.state.pidStartTime) {
+      try { process.kill(c.pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+    await systemdDriver().stopContainerUnit(c.state.systemdUnit!).catch((e: Error) => logWarn(e.message));
+  },
+};
+
 const buildPlan: Stage<CreateCtx> = {
   name: 'build-plan',
   run(c) {
@@ -294,7 +330,7 @@ const cgroups: Stage<CreateCtx> = {
   name: 'cgroups',
   run(c) {
     const { state } = c;
-    c.cgroups = setupCgroups(c.spec, c.o.id, c.pid, { systemdCgroup: !!c.o.systemdCgroup });
+    c.cgroups = setupCgroups(c.spec, c.o.id, c.pid, { systemdCgroup: !!c.o.systemdCgroup, scopeStarted: !!state.systemdUnit });
     if (JSON.stringify(c.cgroups.paths) !== JSON.stringify(state.cgroupPaths)) {
       state.cgroupPaths = c.cgroups.paths;
       c.store.save(state);
@@ -379,8 +415,8 @@ const ready: Stage<CreateCtx> = {
 export const printPlanStages: Stage<CreateCtx>[] = [loadConfig, namespaces, pipesStage, hookPipes, hostSources, planCgroups, buildPlan, printPlan];
 
 export const createStages: Stage<CreateCtx>[] = [
-  warmCgroupsStage, loadConfig, claimId, lock, execFifo, consoleSocket, seccompListenerStage, namespaces, pipesStage, hookPipes, hostSources, planCgroups, buildPlan,
-  noteMounts, recordState, startInit, initPid, recordPid, idMaps, cgroups, netDevices, sendSources,
+  warmCgroupsStage, loadConfig, claimId, lock, execFifo, consoleSocket, seccompListenerStage, namespaces, pipesStage, hookPipes, hostSources, planCgroups, systemdCheck, buildPlan,
+  noteMounts, recordState, startInit, initPid, recordPid, idMaps, systemdScope, cgroups, netDevices, sendSources,
   seccompStateStage<CreateCtx>((c) => seccompProcessState(c.spec, c.state)),
   oomScore, startHookState, releaseInit, createHooks, ready, pidFileStage,
 ];

@@ -60,9 +60,7 @@ export async function removeContainer(store: StateStore, s: SavedState, warn: (m
       warn((e as Error).message);
     }
   }
-  const { killRemaining, removeCgroups } = require('../cgroups/cleanup') as typeof import('../cgroups/cleanup');
-  killRemaining(s.cgroupPaths);
-  removeCgroups(s.cgroupPaths, warn);
+  await removeCgroupsOf(s, warn);
   if (s.rootfsMounts) {
     const { detachContainerMounts } = require('./shared-mounts') as typeof import('./shared-mounts');
     detachContainerMounts(realpathOr(s.rootfs), s.rootfsMounts, warn);
@@ -79,11 +77,20 @@ async function removeUnreadable(store: StateStore, id: string, e: ContainerError
   }
   if (r) {
     await killAndWait(r);
-    const { killRemaining, removeCgroups } = require('../cgroups/cleanup') as typeof import('../cgroups/cleanup');
-    killRemaining(r.cgroupPaths);
-    removeCgroups(r.cgroupPaths, warn);
+    await removeCgroupsOf(r, warn);
   }
   store.remove(id);
+}
+
+/** Kills what is left in the cgroups, stops the systemd unit (--systemd-cgroup) and removes the cgroups. */
+async function removeCgroupsOf(r: Recovery, warn: (msg: string) => void): Promise<void> {
+  const { killRemaining, removeCgroups } = require('../cgroups/cleanup') as typeof import('../cgroups/cleanup');
+  killRemaining(r.cgroupPaths);
+  if (r.systemdUnit) {
+    const { stopContainerUnit } = require('../cgroups/systemd/driver') as typeof import('../cgroups/systemd/driver');
+    await stopContainerUnit(r.systemdUnit).catch((e: Error) => warn(`${e.message}: unit ${r.systemdUnit} may be left`));
+  }
+  removeCgroups(r.cgroupPaths, warn);
 }
 
 function realpathOr(p: string): string {

@@ -10,7 +10,7 @@ export interface Stage<C> {
   /** the stage applies to this container (default: always); a skipped stage has no undo */
   when?(ctx: C): boolean;
   run(ctx: C): void | Promise<void>;
-  undo?(ctx: C): void;
+  undo?(ctx: C): void | Promise<void>;
 }
 
 /** Runs `stages` over ctx; `label` prefixes the debug lines ("create ID"). */
@@ -23,7 +23,7 @@ export async function runStages<C>(label: string, stages: readonly Stage<C>[], c
       await stage.run(ctx);
     } catch (e) {
       logDebug(`${label}: stage ${stage.name} failed, undoing ${done.filter((s) => s.undo).map((s) => s.name).reverse().join(', ') || 'nothing'}`);
-      for (const s of done.reverse()) s.undo?.(ctx);
+      for (const s of done.reverse()) await s.undo?.(ctx);
       throw e;
     }
     done.push(stage);

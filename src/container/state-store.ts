@@ -39,6 +39,8 @@ export interface SavedState {
   creating?: boolean;
   /** cgroup directories the container owns (removed on delete) */
   cgroupPaths?: Record<string, string>;
+  /** --systemd-cgroup: the unit systemd made for it (stopped on delete) */
+  systemdUnit?: string;
   /** no mount namespace of its own: what was mounted on the rootfs before create (shared-mounts.ts) */
   rootfsMounts?: { ns: string; before: number[] };
   config: Spec;
@@ -49,6 +51,7 @@ export interface Recovery {
   pid: number;
   pidStartTime: string;
   cgroupPaths?: Record<string, string>;
+  systemdUnit?: string;
 }
 
 /** state.json exists but cannot be used: `state` and `kill` say so, `delete --force` cleans. */
@@ -118,6 +121,7 @@ export class StateStore {
     try {
       const r = JSON.parse(readFileSync(join(this.dir(id), 'recovery.json'), 'utf8')) as Recovery;
       if (typeof r?.pid !== 'number' || typeof r.pidStartTime !== 'string') return undefined;
+      if (r.systemdUnit !== undefined && !/^[\w:.@\\-]+\.(scope|slice)$/.test(String(r.systemdUnit))) return undefined;
       if (r.cgroupPaths !== undefined && (typeof r.cgroupPaths !== 'object' || !Object.values(r.cgroupPaths).every((p) => typeof p === 'string' && p.startsWith('/sys/fs/cgroup/')))) return undefined;
       return r;
     } catch {
@@ -136,7 +140,7 @@ export class StateStore {
 
   /** Writes recovery.json (when pid or cgroups changed), then state.json; both atomically. */
   save(state: SavedState): void {
-    const recovery = JSON.stringify({ pid: state.pid, pidStartTime: state.pidStartTime, cgroupPaths: state.cgroupPaths } satisfies Recovery);
+    const recovery = JSON.stringify({ pid: state.pid, pidStartTime: state.pidStartTime, cgroupPaths: state.cgroupPaths, systemdUnit: state.systemdUnit } satisfies Recovery);
     if (this.recoveryWritten.get(state.id) !== recovery) {
       writeFileAtomic(join(this.dir(state.id), 'recovery.json'), recovery, 0o600);
       this.recoveryWritten.set(state.id, recovery);

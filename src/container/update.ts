@@ -104,8 +104,8 @@ export function mergeResources(cur: LinuxResources, upd: LinuxResources): LinuxR
   return out as LinuxResources;
 }
 
-export function updateContainer(store: StateStore, id: string, upd: LinuxResources, warn: (msg: string) => void): void {
-  store.withLock(id, () => {
+export async function updateContainer(store: StateStore, id: string, upd: LinuxResources, warn: (msg: string) => void): Promise<void> {
+  await store.withLock(id, async () => {
     const s = store.load(id);
     const status = statusOf(store, s);
     if (status !== 'created' && status !== 'running' && status !== 'paused') throw new ContainerError('ESTATE', 'container not running');
@@ -120,6 +120,11 @@ export function updateContainer(store: StateStore, id: string, upd: LinuxResourc
     // which the kernel would refuse as below the new memory limit.
     if (upd.memory?.limit === -1 && upd.memory.swap === undefined && merged.memory) delete merged.memory.swap;
     const devices = s.config.linux?.devices;
+    if (s.systemdUnit) {
+      // As runc's systemd driver: the unit's properties first, then the cgroup files.
+      const { setUnitResources } = require('../cgroups/systemd/driver') as typeof import('../cgroups/systemd/driver');
+      await setUnitResources(s.systemdUnit, merged, devices);
+    }
     try {
       m.apply(merged, { warn, devices, only });
     } catch (e) {

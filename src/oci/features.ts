@@ -55,9 +55,10 @@ export function runtimeFeatures(): Features {
     cgroup: {
       v1: true,
       v2: true,
-      // --systemd-cgroup maps slice:prefix:name to the cgroupfs directory systemd would use
-      // (cgroups-path.ts) but never talks to systemd: not a systemd cgroup manager.
-      systemd: false,
+      // --systemd-cgroup: a transient scope made by systemd over the system bus
+      // (cgroups/systemd/); as runc, this says the driver is there, not that systemd runs
+      // here. Not for rootless containers: systemd's user instance is not driven.
+      systemd: true,
       systemdUser: false,
       rdma: true,
     },
