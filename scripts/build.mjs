@@ -11,6 +11,9 @@
 //   dist/tsrt-yargs.js  yargs, bundled on its own: only help, usage errors and argument
 //                       shapes the fast parser leaves to it load it, so the hot commands
 //                       neither read nor compile its 200 kB
+//   dist/containerd-shim-tsrt-v2, dist/containerd-shim-tsrt-v2.js
+//                       the containerd shim v2 (src/shim/, docs/shim.md): its launcher
+//                       (scripts/shim-launcher.cjs, which answers `start` alone) and bundle
 //   dist/lib.js         internal modules for the unit tests (node --test spec-tests/)
 //
 //   node scripts/build.mjs [--outdir DIR] [--no-cache]
@@ -111,6 +114,11 @@ async function emit(options, transform = (text) => text) {
 
 await emit({ entryPoints: [join(root, 'src', 'cli', 'main.ts')], outfile: bundleFile, external: ['koffi'], plugins: [yargsApart, koffiDirect()]}, asciiOnly);
 await emit({ entryPoints: [join(root, 'src', 'cli', 'main-light.ts')], outfile: lightFile, external: ['koffi'], plugins: [yargsApart, koffiDirect()]}, asciiOnly);
+// The containerd shim (docs/shim.md): its bundle, and its launcher, which answers `start` without it.
+await emit({ entryPoints: [join(root, 'src', 'shim', 'main.ts')], outfile: join(outdir, 'containerd-shim-tsrt-v2.js'), external: ['koffi'], plugins: [koffiDirect()] }, asciiOnly);
+copyFileSync(join(root, 'scripts', 'shim-launcher.cjs'), `${outdir}/containerd-shim-tsrt-v2.${process.pid}.tmp`);
+chmodSync(`${outdir}/containerd-shim-tsrt-v2.${process.pid}.tmp`, 0o755);
+renameSync(`${outdir}/containerd-shim-tsrt-v2.${process.pid}.tmp`, join(outdir, 'containerd-shim-tsrt-v2'));
 await emit({ stdin: { contents: "module.exports = require('yargs');", resolveDir: root, loader: 'js' }, outfile: yargsFile });
 
 // The launcher is dist/tsrt, written last (it needs the files above), also by rename.
