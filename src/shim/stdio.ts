@@ -1,11 +1,11 @@
 // A process's stdio from the fifos containerd names (or /dev/null for an empty path).
 // Without a terminal the process gets the fifos themselves: no copy through the shim, so
 // a container's output costs the shim nothing. stdout/stderr are opened read-write (never
-// blocks, and a reader that goes away does not SIGPIPE the process); stdin read-only,
-// with a write end the shim holds until CloseIO, so that the process does not read EOF
-// before ctr opened its end. With a terminal the shim receives the pty master over a
+// blocks, and a reader that goes away does not SIGPIPE the process); stdin is a pipe the
+// shim copies the fifo into (below). With a terminal the shim receives the pty master over a
 // socketpair (the console socket) and copies between it and the fifos.
-import { closeSync, constants, createReadStream, createWriteStream, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, openSync, writeSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { ReadStream } from 'node:tty';
 import { libc } from '../libc/libc';
 
@@ -24,9 +24,13 @@ export class ProcessIo {
   readonly given: [number, number, number];
   /** the console socket's shim end and the end the plan sends the master over */
   readonly console?: [number, number];
-  private stdinHold?: number;
+  private stdinFifo?: number;
+  private stdinPipe?: number;
+  private stdinCopy?: { src: Socket; dst: Socket };
   private master?: number;
   private copies: { destroy(): void }[] = [];
+  /** the process exited: a late ResizePty finds no terminal to resize */
+  private closed = false;
 
   constructor(readonly paths: StdioPaths) {
     const opened: number[] = [];
@@ -44,11 +48,15 @@ export class ProcessIo {
       } else {
         let stdin: number;
         if (paths.stdin) {
-          const probe = open(paths.stdin, O_RDONLY | O_NONBLOCK);
-          this.stdinHold = open(paths.stdin, O_WRONLY | O_NONBLOCK);
-          stdin = open(paths.stdin, O_RDONLY); // a writer exists: does not block
-          closeSync(probe);
-          opened.splice(opened.indexOf(probe), 1);
+          // ctr opens its end of the fifo after the shim opened this one, maybe after the
+          // process first read: the process reads a pipe the shim copies the fifo into,
+          // which ends when the fifo's last writer is gone (epoll reports no hang-up
+          // before a writer came) or at CloseIO.
+          this.stdinFifo = open(paths.stdin, O_RDONLY | O_NONBLOCK);
+          const [r, w] = libc.pipe2(CLOEXEC);
+          opened.push(r, w);
+          stdin = r;
+          this.stdinPipe = w;
         } else {
           stdin = open('/dev/null', O_RDONLY);
         }
@@ -65,6 +73,15 @@ export class ProcessIo {
   started(): void {
     for (const fd of new Set(this.given)) closeSync(fd);
     if (this.console) closeSync(this.console[1]);
+    if (this.stdinFifo !== undefined && this.stdinPipe !== undefined) {
+      const src = new Socket({ fd: this.stdinFifo, readable: true, writable: false });
+      const dst = new Socket({ fd: this.stdinPipe, readable: false, writable: true });
+      src.on('error', () => dst.end());
+      dst.on('error', () => src.destroy()); // EPIPE: the process closed its stdin
+      src.pipe(dst);
+      this.stdinCopy = { src, dst };
+      this.stdinFifo = this.stdinPipe = undefined;
+    }
   }
 
   /** Terminal: receives the master the process sent and copies between it and the fifos. */
@@ -75,7 +92,8 @@ export class ProcessIo {
     const master = this.master;
     const out = new ReadStream(master);
     if (this.paths.stdout) {
-      const sink = createWriteStream('', { fd: openSync(this.paths.stdout, O_RDWR | CLOEXEC) });
+      // fifos as libuv pipes (epoll), never a blocking read on a pool thread: exit would wait for it
+      const sink = new Socket({ fd: openSync(this.paths.stdout, O_RDWR | CLOEXEC), readable: false, writable: true });
       out.pipe(sink);
       out.on('error', () => sink.end()); // EIO: the slave side closed
       this.copies.push(sink);
@@ -85,7 +103,7 @@ export class ProcessIo {
     }
     this.copies.push(out);
     if (this.paths.stdin) {
-      const src = createReadStream('', { fd: openSync(this.paths.stdin, O_RDWR | CLOEXEC) });
+      const src = new Socket({ fd: openSync(this.paths.stdin, O_RDWR | CLOEXEC), readable: true, writable: false });
       src.on('data', (d: string | Buffer) => {
         try { writeSync(master, d as Buffer); } catch { /* the process is gone */ }
       });
@@ -95,17 +113,23 @@ export class ProcessIo {
   }
 
   resize(width: number, height: number): void {
-    if (this.master !== undefined) libc.setWinsize(this.master, height, width);
+    if (this.master !== undefined && !this.closed) libc.setWinsize(this.master, height, width);
   }
 
   /** CloseIO: the process reads EOF on stdin once ctr closed its end too. */
   closeStdin(): void {
-    if (this.stdinHold !== undefined) closeSync(this.stdinHold);
-    this.stdinHold = undefined;
+    if (this.stdinCopy) {
+      this.stdinCopy.src.destroy();
+      this.stdinCopy.dst.end();
+      this.stdinCopy = undefined;
+    }
+    for (const fd of [this.stdinFifo, this.stdinPipe]) if (fd !== undefined) closeSync(fd);
+    this.stdinFifo = this.stdinPipe = undefined;
   }
 
   /** After the process exited (its output already in the fifos or still in the pty). */
   close(): void {
+    this.closed = true;
     this.closeStdin();
     // the pty's last output is read before the streams close (they end on EIO)
     setTimeout(() => {
