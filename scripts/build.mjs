@@ -11,9 +11,11 @@
 //   dist/tsrt-yargs.js  yargs, bundled on its own: only help, usage errors and argument
 //                       shapes the fast parser leaves to it load it, so the hot commands
 //                       neither read nor compile its 200 kB
-//   dist/containerd-shim-tsrt-v2, dist/containerd-shim-tsrt-v2.js
-//                       the containerd shim v2 (src/shim/, docs/shim.md): its launcher
-//                       (scripts/shim-launcher.cjs, which answers `start` alone) and bundle
+//   dist/containerd-shim-tsrt-v2, dist/containerd-shim-tsrt-v2.cjs, dist/containerd-shim-tsrt-v2.js
+//                       the containerd shim v2 (src/shim/, docs/shim.md): the shell
+//                       script containerd runs (scripts/shim-start.sh, which answers
+//                       `start` without node), node's launcher (scripts/shim-launcher.cjs)
+//                       and the bundle, with its V8 cache (.js.cache, made by the first daemon)
 //   dist/lib.js         internal modules for the unit tests (node --test spec-tests/)
 //
 //   node scripts/build.mjs [--outdir DIR] [--no-cache]
@@ -116,9 +118,11 @@ await emit({ entryPoints: [join(root, 'src', 'cli', 'main.ts')], outfile: bundle
 await emit({ entryPoints: [join(root, 'src', 'cli', 'main-light.ts')], outfile: lightFile, external: ['koffi'], plugins: [yargsApart, koffiDirect()]}, asciiOnly);
 // The containerd shim (docs/shim.md): its bundle, and its launcher, which answers `start` without it.
 await emit({ entryPoints: [join(root, 'src', 'shim', 'main.ts')], outfile: join(outdir, 'containerd-shim-tsrt-v2.js'), external: ['koffi'], plugins: [koffiDirect()] }, asciiOnly);
-copyFileSync(join(root, 'scripts', 'shim-launcher.cjs'), `${outdir}/containerd-shim-tsrt-v2.${process.pid}.tmp`);
-chmodSync(`${outdir}/containerd-shim-tsrt-v2.${process.pid}.tmp`, 0o755);
-renameSync(`${outdir}/containerd-shim-tsrt-v2.${process.pid}.tmp`, join(outdir, 'containerd-shim-tsrt-v2'));
+for (const [from, to] of [['shim-launcher.cjs', 'containerd-shim-tsrt-v2.cjs'], ['shim-start.sh', 'containerd-shim-tsrt-v2']]) {
+  copyFileSync(join(root, 'scripts', from), `${outdir}/${to}.${process.pid}.tmp`);
+  chmodSync(`${outdir}/${to}.${process.pid}.tmp`, 0o755);
+  renameSync(`${outdir}/${to}.${process.pid}.tmp`, join(outdir, to));
+}
 await emit({ stdin: { contents: "module.exports = require('yargs');", resolveDir: root, loader: 'js' }, outfile: yargsFile });
 
 // The launcher is dist/tsrt, written last (it needs the files above), also by rename.

@@ -1,7 +1,7 @@
 // The flags containerd passes a shim binary (runtime/v2/shim: Command and binary.go):
 // -namespace, -address, -publish-binary, -id, -bundle, -debug, then start, delete or
-// nothing (the daemon). Shared by the launcher's `start` (scripts/shim-launcher.cjs parses
-// the same words) and the bundle.
+// nothing (the daemon); -socket, the daemon's socket, comes from scripts/shim-start.sh,
+// which answers `start` and parses the same words.
 export interface ShimFlags {
   namespace: string;
   address: string;
@@ -9,12 +9,14 @@ export interface ShimFlags {
   id: string;
   bundle: string;
   debug: boolean;
+  /** the daemon's socket (given by the start script, scripts/shim-start.sh) */
+  socket: string;
   command?: string;
 }
 
 export function parseShimFlags(argv: string[]): ShimFlags {
-  const f: ShimFlags = { namespace: '', address: '', publishBinary: '', id: '', bundle: '', debug: false };
-  const named: Record<string, keyof ShimFlags> = { namespace: 'namespace', address: 'address', 'publish-binary': 'publishBinary', id: 'id', bundle: 'bundle' };
+  const f: ShimFlags = { namespace: '', address: '', publishBinary: '', id: '', bundle: '', socket: '', debug: false };
+  const named: Record<string, keyof ShimFlags> = { namespace: 'namespace', address: 'address', 'publish-binary': 'publishBinary', id: 'id', bundle: 'bundle', socket: 'socket' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (!a.startsWith('-')) {

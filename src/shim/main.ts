@@ -1,8 +1,8 @@
-// containerd-shim-tsrt-v2's bundle: the daemon (no subcommand; the launcher's `start`
-// spawned it with the listening socket as fd 3) and `delete` (containerd's clean-up after
-// a shim died). `start` itself is in scripts/shim-launcher.cjs: it must not load this.
+// containerd-shim-tsrt-v2's bundle: the daemon (no subcommand; the start script,
+// scripts/shim-start.sh, spawned it with -socket) and `delete` (containerd's clean-up after
+// a shim died). `start` itself is the script's: it must not load node.
 import { createServer } from 'node:net';
-import { constants, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseShimFlags, stateRoot, type ShimFlags } from './flags';
 import { Publisher } from './events';
@@ -40,10 +40,29 @@ function daemon(f: ShimFlags): void {
   });
   const reaper = new Reaper();
   const server = createServer();
+  const exit = (code: number) => {
+    if (f.socket) rmSync(f.socket, { force: true });
+    process.exit(code);
+  };
   serve(server, {
-    'containerd.task.v2.Task': taskService({ root: stateRoot(f.namespace), publisher, reaper, log, exit: () => process.exit(0) }),
+    'containerd.task.v2.Task': taskService({ root: stateRoot(f.namespace), publisher, reaper, log, exit: () => exit(0) }),
   }, log);
-  server.listen({ fd: 3 });
+  server.on('error', (e) => {
+    log(`listen on ${f.socket}: ${e.message}`);
+    process.exit(1); // the socket is another shim's (EADDRINUSE): leave it
+  });
+  server.listen(f.socket || { fd: 3 }, () => {
+    // the start script waits for this fd to close (scripts/shim-start.sh)
+    const ready = Number(process.env.TSRT_SHIM_READY_FD);
+    delete process.env.TSRT_SHIM_READY_FD;
+    if (!ready) return;
+    try {
+      writeSync(ready, 'ready');
+      closeSync(ready);
+    } catch {
+      // the script is gone
+    }
+  });
   // containerd stops a shim with SIGTERM only after Shutdown; keep the containers running on SIGINT/SIGHUP
   for (const sig of ['SIGINT', 'SIGHUP', 'SIGPIPE'] as const) process.on(sig, () => {});
 }

@@ -158,6 +158,8 @@ export function taskService(o: ServiceOptions): Record<string, Method> {
         p.status = 'running';
         await o.publisher.publish('TaskStart', { containerId: req.id, pid: p.pid });
         (t as Task & { started: () => void }).started();
+        // the launcher writes the V8 code cache once the hot path was compiled (scripts/shim-launcher.cjs)
+        (globalThis as { tsrtShimWarm?: () => void }).tsrtShimWarm?.();
         if (t.init.status === 'running') watchOom(t);
         return { pid: p.pid };
       }

@@ -1,0 +1,61 @@
+#!/bin/sh
+# dist/containerd-shim-tsrt-v2: tsrt's containerd shim (docs/shim.md), as containerd runs it.
+#
+# containerd runs `containerd-shim-tsrt-v2 -namespace N -address A -publish-binary P -id ID
+# start` in the bundle directory for every task, and waits for it to print the address of
+# the shim that will serve the task. That path is this shell script, without node: the
+# task's group is its pod (the sandbox id annotation of config.json, read with builtins)
+# or itself; the address is containerd's scheme, /run/containerd/s/sha256(A/N/group). If
+# the group's shim runs (its socket is there) the address is printed at once; otherwise
+# the daemon is started (node, containerd-shim-tsrt-v2.cjs, in a session of its own) and
+# the address printed once it listens: it says so by closing its fd 3, the write end of
+# the command substitution's pipe (containerd dials the socket once, at once). Every
+# other command (delete, the daemon) is node's.
+start=
+skip=
+for a in "$@"; do
+  if [ -n "$skip" ]; then skip=; continue; fi
+  case $a in
+    -namespace|--namespace|-address|--address|-publish-binary|--publish-binary|-id|--id|-bundle|--bundle|-socket|--socket) skip=1 ;;
+    start) start=1 ;;
+  esac
+done
+if [ -z "$start" ]; then
+  exec env -u NODE_OPTIONS -u NODE_EXTRA_CA_CERTS node "${0%/*}/containerd-shim-tsrt-v2.cjs" "$@"
+fi
+
+ns= address= publish= id= debug=
+while [ $# -gt 0 ]; do
+  case $1 in
+    -namespace|--namespace) ns=$2; shift ;;
+    -address|--address) address=$2; shift ;;
+    -publish-binary|--publish-binary) publish=$2; shift ;;
+    -id|--id) id=$2; shift ;;
+    -bundle|--bundle|-socket|--socket) shift ;;
+    -debug|--debug) debug=-debug ;;
+  esac
+  shift
+done
+
+group=$id
+if [ -r config.json ]; then
+  IFS= read -r spec < config.json || true
+  rest=${spec#*\"io.kubernetes.cri.sandbox-id\":\"}
+  if [ "$rest" != "$spec" ] && [ -n "${rest%%\"*}" ]; then group=${rest%%\"*}; fi
+fi
+hash=$(printf '%s' "$address/$ns/$group" | sha256sum)
+dir=${TSRT_SHIM_SOCKET_DIR:-/run/containerd/s}
+sock=$dir/${hash%% *}
+printf 'unix://%s' "$sock" > address
+
+if [ "$group" = "$id" ] || [ ! -S "$sock" ]; then
+  [ -d "$dir" ] || mkdir -p -m 0711 "$dir"
+  [ ! -e "$sock" ] || rm -f "$sock"
+  ready=$(TSRT_SHIM_READY_FD=3 setsid -f env -u NODE_OPTIONS -u NODE_EXTRA_CA_CERTS node "${0%/*}/containerd-shim-tsrt-v2.cjs" \
+    -namespace "$ns" -address "$address" -publish-binary "$publish" -id "$id" $debug -socket "$sock" 3>&1 </dev/null >/dev/null 2>&1)
+  if [ "$ready" != ready ]; then
+    echo "containerd-shim-tsrt-v2: the shim daemon for $id did not start (its messages are in containerd's log)" >&2
+    exit 1
+  fi
+fi
+printf 'unix://%s' "$sock"
