@@ -11,31 +11,39 @@
 # the address printed once it listens: it says so by closing its fd 3, the write end of
 # the command substitution's pipe (containerd dials the socket once, at once). Every
 # other command (delete, the daemon) is node's.
-start=
-skip=
+cmd= ns= address= publish= id= bundle= debug= flag=
 for a in "$@"; do
-  if [ -n "$skip" ]; then skip=; continue; fi
+  case $flag in
+    -namespace|--namespace) ns=$a ;;
+    -address|--address) address=$a ;;
+    -publish-binary|--publish-binary) publish=$a ;;
+    -id|--id) id=$a ;;
+    -bundle|--bundle) bundle=$a ;;
+  esac
+  if [ -n "$flag" ]; then flag=; continue; fi
   case $a in
-    -namespace|--namespace|-address|--address|-publish-binary|--publish-binary|-id|--id|-bundle|--bundle|-socket|--socket) skip=1 ;;
-    start) start=1 ;;
+    -namespace|--namespace|-address|--address|-publish-binary|--publish-binary|-id|--id|-bundle|--bundle|-socket|--socket) flag=$a ;;
+    -debug|--debug) debug=-debug ;;
+    -*) ;;
+    *) cmd=$a ;;
   esac
 done
-if [ -z "$start" ]; then
+
+# delete after a shim exited: containerd runs it every time (cleanupAfterDeadShim). When
+# the shim removed its container (no tsrt state) and unmounted the rootfs (empty), node
+# has nothing to do: the answer is a DeleteResponse of exit status 137 (128 + SIGKILL, as
+# the runc shim's), protobuf field 2 as a varint.
+if [ "$cmd" = delete ] && [ -n "$id" ] && [ ! -e "${TSRT_SHIM_ROOT:-/run/containerd/tsrt}/$ns/$id" ]; then
+  set -- "${bundle:-.}"/rootfs/*
+  if [ ! -e "$1" ]; then
+    printf '\020\211\001'
+    exit 0
+  fi
+  set -- -namespace "$ns" -address "$address" -publish-binary "$publish" -id "$id" -bundle "$bundle" delete
+fi
+if [ "$cmd" != start ]; then
   exec env -u NODE_OPTIONS -u NODE_EXTRA_CA_CERTS node "${0%/*}/containerd-shim-tsrt-v2.cjs" "$@"
 fi
-
-ns= address= publish= id= debug=
-while [ $# -gt 0 ]; do
-  case $1 in
-    -namespace|--namespace) ns=$2; shift ;;
-    -address|--address) address=$2; shift ;;
-    -publish-binary|--publish-binary) publish=$2; shift ;;
-    -id|--id) id=$2; shift ;;
-    -bundle|--bundle|-socket|--socket) shift ;;
-    -debug|--debug) debug=-debug ;;
-  esac
-  shift
-done
 
 group=$id
 if [ -r config.json ]; then

@@ -11,6 +11,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { show } from './helpers/tsrt.mjs';
@@ -235,6 +236,23 @@ test('containerd restarted while a task runs reconnects to its shim', { skip }, 
   await waitFor('the task to stop', () => task(i)?.status === 'STOPPED');
   ok(['task', 'delete', i]);
   await waitFor('the shim to exit', () => shimPids().length === 0, 10_000);
+});
+
+test('delete after a shim died: the DeleteResponse containerd decodes, from the script or from node', { skip }, () => {
+  const bundle = path.join(D, 'dead-bundle');
+  fs.mkdirSync(path.join(bundle, 'rootfs'), { recursive: true });
+  const env = { ...process.env, TSRT_SHIM_ROOT: path.join(D, 'dead-root') };
+  const args = ['-namespace', NS, '-address', '/nonexistent.sock', '-publish-binary', '/bin/false', '-id', `${tag}-dead`, '-bundle', bundle, 'delete'];
+  // nothing left of the container: the script answers (exit_status 137 = field 2, varint 0x89 0x01)
+  const quick = spawnSync(SHIM, args, { env, cwd: bundle });
+  assert.equal(quick.status, 0, quick.stderr.toString());
+  assert.deepEqual([...quick.stdout], [0x10, 0x89, 0x01]);
+  // a rootfs with something in it: node deletes (the id is unknown: fine with force) and unmounts
+  fs.writeFileSync(path.join(bundle, 'rootfs', 'file'), '');
+  const full = spawnSync(SHIM, args, { env, cwd: bundle });
+  assert.equal(full.status, 0, full.stderr.toString());
+  assert.deepEqual([...full.stdout.subarray(0, 3)], [0x10, 0x89, 0x01]);
+  assert.equal(full.stdout[3], 0x1a, 'then exited_at (field 3, a Timestamp)');
 });
 
 test('nothing of the tests is left (tasks, containers, tsrt state, shims, mounts)', { skip }, async () => {
