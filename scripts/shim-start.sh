@@ -6,7 +6,7 @@
 # the shim that will serve the task. That path is this shell script, without node: the
 # task's group is its pod (the sandbox id annotation of config.json, read with builtins)
 # or itself; the address is containerd's scheme, /run/containerd/s/sha256(A/N/group). If
-# the group's shim runs (its socket is there) the address is printed at once; otherwise
+# the group's shim runs (its socket and live pid are there) the address is printed at once; otherwise
 # the daemon is started (node, containerd-shim-tsrt-v2.cjs, in a session of its own) and
 # the address printed once it listens: it says so by closing its fd 3, the write end of
 # the command substitution's pipe (containerd dials the socket once, at once). Every
@@ -56,9 +56,21 @@ dir=${TSRT_SHIM_SOCKET_DIR:-/run/containerd/s}
 sock=$dir/${hash%% *}
 printf 'unix://%s' "$sock" > address
 
-if [ "$group" = "$id" ] || [ ! -S "$sock" ]; then
+# the pod's shim runs if its socket is there and the pid it wrote beside it is alive (a
+# crashed shim leaves both: a new daemon replaces them)
+running=
+if [ "$group" != "$id" ] && [ -S "$sock" ] && [ -r "$sock.pid" ]; then
+  read -r pid < "$sock.pid" || true
+  # alive: /proc/PID/stat's state (after the last ") ") is not Z, a zombie not yet reaped
+  if [ -n "$pid" ] && [ -r "/proc/$pid/stat" ]; then
+    read -r stat < "/proc/$pid/stat" || true
+    state=${stat##*) }
+    [ "${state%% *}" = Z ] || running=1
+  fi
+fi
+if [ -z "$running" ]; then
   [ -d "$dir" ] || mkdir -p -m 0711 "$dir"
-  [ ! -e "$sock" ] || rm -f "$sock"
+  [ ! -e "$sock" ] || rm -f "$sock" "$sock.pid"
   ready=$(TSRT_SHIM_READY_FD=3 setsid -f env -u NODE_OPTIONS -u NODE_EXTRA_CA_CERTS node "${0%/*}/containerd-shim-tsrt-v2.cjs" \
     -namespace "$ns" -address "$address" -publish-binary "$publish" -id "$id" $debug -socket "$sock" 3>&1 </dev/null >/dev/null 2>&1)
   if [ "$ready" != ready ]; then

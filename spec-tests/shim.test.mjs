@@ -208,6 +208,28 @@ test('containers of one pod (sandbox id annotation) share one shim, which outliv
   await waitFor('the shim to exit', () => shimPids().length === 0, 10_000);
 });
 
+test('a pod whose shim was killed gets a new shim for its next container (no stale address)', { skip }, async (t) => {
+  const sandbox = id(t, 'stale0');
+  const later = id(t, 'stale1');
+  ok(['run', '-d', ...runFlags(), '--annotation', `io.kubernetes.cri.sandbox-id=${sandbox}`, IMAGE, sandbox, 'sleep', '1000']);
+  const [shim] = shimPids();
+  process.kill(shim, 'SIGKILL');
+  await waitFor('containerd to see the shim gone', () => task(sandbox)?.status !== 'RUNNING', 20_000);
+  const r = ctr(['run', '--rm', ...runFlags(), '--annotation', `io.kubernetes.cri.sandbox-id=${sandbox}`, IMAGE, later, 'echo', 'new-shim']);
+  assert.equal(r.status, 0, show(r));
+  assert.equal(r.stdout, 'new-shim\n');
+});
+
+test('a container that exceeds its memory limit: TaskOOM and the exit reach containerd', { skip }, async (t) => {
+  const i = id(t, 'oom');
+  const events = startDaemon(which('ctr'), ['--address', path.join(C, 'containerd.sock'), 'events'], path.join(D, 'events.log'));
+  t.after(() => stopDaemon(events, 1000));
+  await new Promise((r) => setTimeout(r, 300));
+  const r = ctr(['run', '--rm', ...runFlags(), '--memory-limit', String(16 << 20), IMAGE, i, 'sh', '-c', 'sleep 0.5; tail /dev/zero']);
+  assert.equal(r.status, 137, show(r));
+  await waitFor('the OOM event', () => fs.readFileSync(path.join(D, 'events.log'), 'utf8').includes(`/tasks/oom {"container_id":"${i}"}`), 10_000);
+});
+
 test('a create that fails names tsrt\'s error and leaves no shim, state or mount', { skip }, async (t) => {
   const i = id(t, 'fail');
   const r = ctr(['run', '--rm', ...runFlags(), IMAGE, i, '/nonexistent']);

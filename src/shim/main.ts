@@ -2,7 +2,7 @@
 // scripts/shim-start.sh, spawned it with -socket) and `delete` (containerd's clean-up after
 // a shim died). `start` itself is the script's: it must not load node.
 import { createServer } from 'node:net';
-import { closeSync, constants, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseShimFlags, stateRoot, type ShimFlags } from './flags';
 import { Publisher } from './events';
@@ -41,7 +41,7 @@ function daemon(f: ShimFlags): void {
   const reaper = new Reaper();
   const server = createServer();
   const exit = (code: number) => {
-    if (f.socket) rmSync(f.socket, { force: true });
+    if (f.socket) for (const p of [f.socket, `${f.socket}.pid`]) rmSync(p, { force: true });
     process.exit(code);
   };
   serve(server, {
@@ -52,6 +52,8 @@ function daemon(f: ShimFlags): void {
     process.exit(1); // the socket is another shim's (EADDRINUSE): leave it
   });
   server.listen(f.socket || { fd: 3 }, () => {
+    // the start script of a later container of the pod checks that this pid lives
+    if (f.socket) writeFileSync(`${f.socket}.pid`, String(process.pid));
     // the start script waits for this fd to close (scripts/shim-start.sh)
     const ready = Number(process.env.TSRT_SHIM_READY_FD);
     delete process.env.TSRT_SHIM_READY_FD;

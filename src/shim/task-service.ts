@@ -105,7 +105,9 @@ export function taskService(o: ServiceOptions): Record<string, Method> {
       p.markExited(status);
       const exit = { containerId: t.id, id: p.execId || t.id, pid: p.pid, exitStatus: status, exitedAt: timestamp(p.exitedAt) };
       if (p === t.init) {
-        t.oom?.close();
+        // the OOM watch polls (cgroups/oom.ts, every 100 ms): one more round sees the kill that ended the init
+        const oom = t.oom;
+        if (oom) setTimeout(() => oom.close(), 250).unref();
         // what the init leaves (its pid namespace is gone, or a shared one still runs execs)
         try { killContainer(store, t.id, 9, true); } catch { /* stopped, removed */ }
       }
