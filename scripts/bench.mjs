@@ -13,6 +13,8 @@
 //                K times per runtime (--bulk-n, default 5).
 //   many     (e) 100 containers created (not started), held at once: `create` and `state`
 //                and `list` timed with them in place, then each `delete --force` timed.
+//   shim     (f) containerd through the runc shim (+ runc, + tsrt) and tsrt's own shim:
+//                scripts/bench-shim.mjs, run after the others with --n N, its own table.
 //
 // Every measurement is interleaved round-robin (tsrt, runc, crun, tsrt, runc, crun, ...) so
 // that drift in machine load hits all runtimes alike. Each command is timed with
@@ -36,13 +38,14 @@ const CLEAN_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 const CLEAN_ENV = { PATH: CLEAN_PATH };
 const CA_CERTS = '/etc/ssl/certs/ca-certificates.crt';
 const ALL_RUNTIMES = ['tsrt', 'runc', 'crun'];
-const SECTIONS = { a: 'run', b: 'split', c: 'rss', d: 'parallel', e: 'many' };
+const SECTIONS = { a: 'run', b: 'split', c: 'rss', d: 'parallel', e: 'many', f: 'shim' };
 const SECTION_TITLES = {
   run: '(a) run /bin/true, sequential',
   split: '(b) split lifecycle (container runs `sleep 1000`)',
   rss: '(c) peak RSS during run /bin/true',
   parallel: '(d) 50 containers in parallel',
   many: '(e) 100 created containers held at once',
+  shim: '(f) containerd shims (scripts/bench-shim.mjs)',
 };
 const PARALLEL = 50;
 const MANY = 100;
@@ -52,7 +55,7 @@ const MANY = 100;
 
 function usage(code) {
   (code ? process.stderr : process.stdout).write(
-    'usage: node scripts/bench.mjs [--n N] [--bulk-n K] [--only run,split,rss,parallel,many|a,b,c,d,e]\n' +
+    'usage: node scripts/bench.mjs [--n N] [--bulk-n K] [--only run,split,rss,parallel,many,shim|a,b,c,d,e,f]\n' +
     '                              [--runtimes tsrt,runc,crun] [--json FILE]\n');
   process.exit(code);
 }
@@ -658,7 +661,7 @@ async function main() {
     }
     progress(`${rt.name}: ${rt.available ? `ok (${rt.version})` : `NOT AVAILABLE: ${rt.reason}`}`);
   }
-  const fns = { run: sectionRun, split: sectionSplit, rss: sectionRss, parallel: sectionParallel, many: sectionMany };
+  const fns = { run: sectionRun, split: sectionSplit, rss: sectionRss, parallel: sectionParallel, many: sectionMany, shim: () => {} };
   for (const s of Object.values(SECTIONS)) {
     if (!opts.only.includes(s)) continue;
     if (!avail().length) break;
@@ -706,3 +709,10 @@ if (failure && !(failure instanceof Interrupted)) {
   process.exitCode = 1;
 }
 if (interrupted) process.exitCode = 130;
+
+// (f): its own containerd and table, after the runtimes' sections (their containers are gone)
+if (opts.only.includes('shim') && !interrupted) {
+  const r = spawnSync(process.execPath, [path.join(REPO, 'scripts', 'bench-shim.mjs'), '--n', String(opts.n),
+    '--json', jsonPath.replace(/\.json$/, '-shim.json')], { stdio: 'inherit' });
+  if (r.status !== 0) process.exitCode = 1;
+}

@@ -16,6 +16,11 @@
 //                       checkpoint and restore (CRIU's RPC) load it
 //   dist/tsrt-dbus.js   the D-Bus client (@jellybrick/dbus-next), bundled on its own: only
 //                       --systemd-cgroup (src/cgroups/systemd/bus.ts) loads it
+//   dist/containerd-shim-tsrt-v2, dist/containerd-shim-tsrt-v2.cjs, dist/containerd-shim-tsrt-v2.js
+//                       the containerd shim v2 (src/shim/, docs/shim.md): the shell
+//                       script containerd runs (scripts/shim-start.sh, which answers
+//                       `start` without node), node's launcher (scripts/shim-launcher.cjs)
+//                       and the bundle, with its V8 cache (.js.cache, made by the first daemon)
 //   dist/lib.js         internal modules for the unit tests (node --test spec-tests/)
 //
 //   node scripts/build.mjs [--outdir DIR] [--no-cache]
@@ -132,6 +137,13 @@ async function emit(options, transform = (text) => text) {
 
 await emit({ entryPoints: [join(root, 'src', 'cli', 'main.ts')], outfile: bundleFile, external: ['koffi'], plugins: [yargsApart, protobufApart, dbusApart, koffiDirect()]}, asciiOnly);
 await emit({ entryPoints: [join(root, 'src', 'cli', 'main-light.ts')], outfile: lightFile, external: ['koffi'], plugins: [yargsApart, dbusApart, koffiDirect()]}, asciiOnly);
+// The containerd shim (docs/shim.md): its bundle, and its launcher, which answers `start` without it.
+await emit({ entryPoints: [join(root, 'src', 'shim', 'main.ts')], outfile: join(outdir, 'containerd-shim-tsrt-v2.js'), external: ['koffi'], plugins: [koffiDirect()] }, asciiOnly);
+for (const [from, to] of [['shim-launcher.cjs', 'containerd-shim-tsrt-v2.cjs'], ['shim-start.sh', 'containerd-shim-tsrt-v2']]) {
+  copyFileSync(join(root, 'scripts', from), `${outdir}/${to}.${process.pid}.tmp`);
+  chmodSync(`${outdir}/${to}.${process.pid}.tmp`, 0o755);
+  renameSync(`${outdir}/${to}.${process.pid}.tmp`, join(outdir, to));
+}
 await emit({ stdin: { contents: "module.exports = require('yargs');", resolveDir: root, loader: 'js' }, outfile: yargsFile });
 await emit({ stdin: { contents: "module.exports = require('protobufjs/light');", resolveDir: root, loader: 'js' }, outfile: join(outdir, 'tsrt-protobuf.js') });
 await emit({ stdin: { contents: "module.exports = require('@jellybrick/dbus-next');", resolveDir: root, loader: 'js' }, outfile: join(outdir, 'tsrt-dbus.js') });

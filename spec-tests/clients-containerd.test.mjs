@@ -18,7 +18,7 @@ import path from 'node:path';
 import { TSRT, isAlive, show, sleep } from './helpers/tsrt.mjs';
 import { Tmux } from './helpers/terminal.mjs';
 import {
-  daemonAlive, hostCgroupFile, makeTempDir, missing, mountsUnder, pidsMentioning, removeTempDir, rootfsTar, run, startDaemon,
+  busyboxArchive, daemonAlive, taskInList, writeContainerdConfig, hostCgroupFile, makeTempDir, missing, mountsUnder, pidsMentioning, removeTempDir, run, startDaemon,
   stopDaemon, tsrtCreateError, waitFor, which,
 } from './helpers/clients.mjs';
 
@@ -87,52 +87,18 @@ function removeContainer(i) {
 
 /** The task's status and pid from `ctr task ls`. */
 function task(i) {
-  const line = ok(['task', 'ls']).stdout.split('\n').find((l) => l.split(/\s+/)[0] === i);
-  if (!line) return undefined;
-  const [, pid, status] = line.trim().split(/\s+/);
-  return { pid: Number(pid), status };
+  return taskInList(ok(['task', 'ls']).stdout, i);
 }
 
 before(async () => {
   if (skip) return;
   D = makeTempDir('containerd');
   C = path.join(D, 'ctd');
-  for (const d of ['ctd/fifo', 'ctd/runc-root', 'ctd/opt', 'ctd/logs', 'p/tmp']) fs.mkdirSync(path.join(D, d), { recursive: true });
+  for (const d of ['ctd/fifo', 'ctd/runc-root', 'ctd/opt', 'ctd/logs']) fs.mkdirSync(path.join(D, d), { recursive: true });
 
-  // The image, offline: podman with storage of its own, removed right after (podman
-  // refuses a runroot path longer than 50 characters: short names).
-  const P = path.join(D, 'p');
-  const podmanBase = ['--root', path.join(P, 'root'), '--runroot', path.join(P, 'run'), '--tmpdir', path.join(P, 'tmp'),
-    '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none'];
-  const penv = { ...process.env, TMPDIR: path.join(P, 'tmp') };
-  const podman = (args) => {
-    const r = run(D, which('podman'), [...podmanBase, ...args], { env: penv });
-    assert.equal(r.status, 0, show(r));
-  };
-  const archive = path.join(D, 'busybox-oci.tar');
-  try {
-    podman(['import', '--change', 'CMD ["/bin/sh"]', rootfsTar(path.join(D, 'rootfs.tar')), IMAGE]);
-    podman(['save', '--format', 'oci-archive', '-o', archive, IMAGE]);
-  } finally {
-    run(D, which('podman'), [...podmanBase, 'system', 'reset', '--force'], { env: penv });
-  }
+  const archive = busyboxArchive(D, IMAGE);
 
-  const config = path.join(C, 'config.toml');
-  fs.writeFileSync(config, `# written by spec-tests/clients-containerd.test.mjs
-version = 2
-root = "${C}/root"
-state = "${C}/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-
-[grpc]
-  address = "${C}/containerd.sock"
-
-[ttrpc]
-  address = "${C}/containerd.sock.ttrpc"
-
-[plugins."io.containerd.internal.v1.opt"]
-  path = "${C}/opt"
-`);
+  const config = writeContainerdConfig(C, 'spec-tests/clients-containerd.test.mjs');
   // unshare execs sh, which mounts the private /run and execs containerd: one pid throughout.
   daemon = startDaemon(which('unshare'), ['--mount', '--propagation', 'private', '--', '/bin/sh', '-c',
     'mount -t tmpfs -o mode=0755,size=16m tsrt-test-run /run && exec "$0" --config "$1"', which('containerd'), config],

@@ -95,6 +95,63 @@ export function rootfsTar(file) {
   return file;
 }
 
+/**
+ * The busybox image as an OCI archive for `ctr images import`, made offline: `podman
+ * import` of bundle/rootfs and `podman save`, with podman storage of its own under dir/p,
+ * removed right after (podman refuses a runroot path longer than 50 characters: short names).
+ */
+export function busyboxArchive(dir, image) {
+  const P = path.join(dir, 'p');
+  fs.mkdirSync(path.join(P, 'tmp'), { recursive: true });
+  const podmanBase = ['--root', path.join(P, 'root'), '--runroot', path.join(P, 'run'), '--tmpdir', path.join(P, 'tmp'),
+    '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none'];
+  const penv = { ...process.env, TMPDIR: path.join(P, 'tmp') };
+  const podman = (args) => {
+    const r = run(dir, which('podman'), [...podmanBase, ...args], { env: penv });
+    if (r.status !== 0) throw new Error(`podman ${args.join(' ')}: exit ${r.status}: ${r.stderr}`);
+  };
+  const archive = path.join(dir, 'busybox-oci.tar');
+  try {
+    podman(['import', '--change', 'CMD ["/bin/sh"]', rootfsTar(path.join(dir, 'rootfs.tar')), image]);
+    podman(['save', '--format', 'oci-archive', '-o', archive, image]);
+  } finally {
+    run(dir, which('podman'), [...podmanBase, 'system', 'reset', '--force'], { env: penv });
+  }
+  return archive;
+}
+
+/**
+ * A private containerd's config.toml in dir C (root, state, sockets, the opt plugin's dir
+ * all under it; the CRI plugin off), written by `by`; returns its path.
+ */
+export function writeContainerdConfig(C, by) {
+  const config = path.join(C, 'config.toml');
+  fs.writeFileSync(config, `# written by ${by}
+version = 2
+root = "${C}/root"
+state = "${C}/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+
+[grpc]
+  address = "${C}/containerd.sock"
+
+[ttrpc]
+  address = "${C}/containerd.sock.ttrpc"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "${C}/opt"
+`);
+  return config;
+}
+
+/** A task's pid and status in the output of `ctr task ls`, or undefined. */
+export function taskInList(ls, id) {
+  const line = ls.split('\n').find((l) => l.split(/\s+/)[0] === id);
+  if (!line) return undefined;
+  const [, pid, status] = line.trim().split(/\s+/);
+  return { pid: Number(pid), status };
+}
+
 // --- what tsrt itself says ----------------------------------------------------------------
 
 /**

@@ -251,6 +251,7 @@ const buildPlan: Stage<CreateCtx> = {
       hostSources: c.sources.length ? { socketFd: c.sourceSocket?.[0] ?? 995, sources: c.sources } : undefined,
       execPath: c.execPath,
       stdioPipes: o.stdioPipes,
+      stdio: o.stdio,
     });
     c.plan = plan;
     c.cloneFlags = cloneFlags;

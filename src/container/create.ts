@@ -3,6 +3,7 @@
 // create-stages.ts, run in order (pipeline.ts). Any failure undoes every stage taken so
 // far: no state dir, no process, no fifo is left behind.
 import type { Plan } from '../plan/plan';
+import type { GivenStdio } from '../linux/given-stdio';
 import type { StateStore, SavedState } from './state-store';
 import { OwnedFds } from '../util/owned-fds';
 import { runStages } from './pipeline';
@@ -25,6 +26,8 @@ export interface CreateOptions {
   keepReport?: boolean;
   /** cgroupsPath is slice:prefix:name (--systemd-cgroup) */
   systemdCgroup?: boolean;
+  /** the init's stdio: these fds instead of this process's 0-2 (the shim; linux/given-stdio.ts) */
+  stdio?: GivenStdio;
   /** print the plan instead of running it */
   printPlan?: boolean;
 }

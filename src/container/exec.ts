@@ -21,6 +21,7 @@ import { StdioPipes, hostRootOf } from './stdio-copy';
 import { logDebug } from '../cli/log';
 import { seccompProcessState } from '../linux/security';
 import { runStages, type Stage } from './pipeline';
+import type { GivenStdio } from '../linux/given-stdio';
 import { killAndReap, pidFileStage, pipesStage, seccompListenerStage, seccompStateStage, startChild, unexpectedReport, warmCgroupsStage, type LaunchCtx } from './launch-stages';
 
 export interface ExecOptions extends ExecFlags {
@@ -31,6 +32,10 @@ export interface ExecOptions extends ExecFlags {
   /** --cgroup: [CONTROLLER[,CONTROLLER]:]PATH sub-cgroups to join (cgroups/join.ts) */
   cgroup?: string[];
   ignorePaused: boolean;
+  /** the process's stdio: these fds instead of this process's 0-2 (the shim; linux/given-stdio.ts) */
+  stdio?: GivenStdio;
+  /** an already connected console socket the pty master is sent over (the caller keeps it) */
+  consoleFd?: number;
 }
 
 interface ExecCtx extends LaunchCtx {
@@ -84,6 +89,10 @@ const consoleStage: Stage<ExecCtx> = {
       if (o.consoleSocket) throw new TsrtError('EUSAGE', '--console-socket given but the process has no terminal (use --tty)');
       return;
     }
+    if (o.consoleFd !== undefined) {
+      c.consoleFd = o.consoleFd;
+      return;
+    }
     if (o.consoleSocket) {
       c.consoleFd = libc.unixConnect(o.consoleSocket);
     } else {
@@ -113,7 +122,7 @@ const buildPlan: Stage<ExecCtx> = {
   name: 'build-plan',
   run(c) {
     const { o, s, spec } = c;
-    c.plan = buildExecPlan({ spec, joined: c.joined, reportFd: c.reportW, syncFd: c.syncR, keepFds: o.preserveFds, env: processEnv(spec, s.rootfs), consoleSocketFd: c.consoleFd, seccompNotify: c.notify, stdioPipes: c.pipes?.childEnds,
+    c.plan = buildExecPlan({ spec, joined: c.joined, reportFd: c.reportW, syncFd: c.syncR, keepFds: o.preserveFds, env: processEnv(spec, s.rootfs), consoleSocketFd: c.consoleFd, seccompNotify: c.notify, stdioPipes: c.pipes?.childEnds, stdio: o.stdio,
       chrootTo: (s.config.linux?.namespaces ?? []).some((n) => n.type === 'mount') ? undefined : s.rootfs });
     c.cloneFlags = 17; /* SIGCHLD */
     logDebug(`exec ${s.id}: plan of ${c.plan.steps.length} steps, joining ${c.joined.map((j) => j.type).join(',')} of pid ${s.pid}`);
@@ -158,6 +167,17 @@ const execStages: Stage<ExecCtx>[] = [
   warmCgroupsStage, loadState, namespaces, pipesStage, consoleStage, stdioPipesStage, seccompListenerStage, buildPlan, startProcess, processPid,
   cgroups, seccompStateStage<ExecCtx>((c) => seccompProcessState(c.spec, c.s, { pid: c.pid })), release, ready,
 ];
+
+/** Starts the process detached and returns its pid (the shim: it is the process's parent and reaps it). */
+export async function startExecProcess(store: StateStore, id: string, o: ExecOptions): Promise<number> {
+  const c = { o: { ...o, detach: true }, store, id, fds: new OwnedFds(), childEnds: [] } as unknown as ExecCtx;
+  try {
+    await runStages(`exec ${id}`, execStages, c);
+    return c.pid;
+  } finally {
+    c.fds.closeAll();
+  }
+}
 
 export async function execInContainer(store: StateStore, id: string, o: ExecOptions): Promise<number> {
   // The fields are filled in by the stages that name them (ExecCtx).

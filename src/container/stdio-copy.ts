@@ -1,5 +1,5 @@
 // Foreground `run` without a terminal, as runc's setupProcessPipes: the container gets
-// three pipes (fds 0-2, made in the init plan: linux/stdio-pipes.ts) and tsrt copies its
+// three pipes (fds 0-2, made in the init plan: linux/given-stdio.ts) and tsrt copies its
 // own stdin into the first and the other two out to its stdout and stderr. The caller's
 // files and terminal are never handed to the container (nor chowned to its user).
 import { closeSync, fchownSync } from 'node:fs';

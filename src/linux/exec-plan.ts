@@ -12,7 +12,7 @@ import { buildConsoleSteps } from '../console/console-steps';
 import { buildCloseFdsSteps } from './inherited-fds';
 import { buildWaitForParentSteps } from './parent-sync';
 import { buildStdioOwnerSteps } from './stdio-owner';
-import { buildStdioPipeSteps } from './stdio-pipes';
+import { buildGivenStdioSteps, type GivenStdio } from './given-stdio';
 import { buildCpuAffinitySteps, buildLsmSteps, buildProcessAttributeSteps, buildSafeChdirSteps, buildSeccompSteps, seccompNeedsCapSysAdmin } from './security';
 
 export interface ExecPlanInput {
@@ -28,8 +28,10 @@ export interface ExecPlanInput {
   seccompNotify?: { socketFd: number; stateReadFd: number };
   /** no mount namespace of its own: the container's root directory (chroot, as its init) */
   chrootTo?: string;
-  /** foreground exec without a terminal: the pipe ends that become fds 0-2 (stdio-pipes.ts); with --detach the caller's stdio is given to process.user (stdio-owner.ts) */
-  stdioPipes?: readonly [number, number, number];
+  /** foreground exec without a terminal: the pipe ends that become fds 0-2 (given-stdio.ts); with --detach the caller's stdio is given to process.user (stdio-owner.ts) */
+  stdioPipes?: GivenStdio;
+  /** the process's stdio: these fds of the caller (given-stdio.ts, the shim); default the caller's own 0-2 */
+  stdio?: GivenStdio;
 }
 
 export function buildExecPlan(input: ExecPlanInput): Plan {
@@ -37,7 +39,7 @@ export function buildExecPlan(input: ExecPlanInput): Plan {
   const proc = spec.process;
   const plan = new Plan();
   buildSignalResetSteps(plan);
-  if (input.stdioPipes) buildStdioPipeSteps(plan, input.stdioPipes);
+  buildGivenStdioSteps(plan, input.stdioPipes ?? input.stdio);
   buildCloseFdsSteps(plan, input.keepFds, [
     input.reportFd, input.syncFd, ...input.joined.map((j) => j.fd), ...(input.consoleSocketFd === undefined ? [] : [input.consoleSocketFd]),
     // SCMP_ACT_NOTIFY: the agent's socket and the state pipe are used after the join
@@ -62,7 +64,7 @@ export function buildExecPlan(input: ExecPlanInput): Plan {
   buildSafeChdirSteps(plan, proc.cwd);
   buildRlimitSteps(plan, proc);
   buildProcessAttributeSteps(plan, spec);
-  buildStdioOwnerSteps(plan, spec, input.consoleSocketFd !== undefined ? 'terminal' : input.stdioPipes ? 'pipes' : 'inherited');
+  buildStdioOwnerSteps(plan, spec, input.consoleSocketFd !== undefined ? 'terminal' : input.stdioPipes ? 'pipes' : 'inherited', input.stdio);
   buildUserAndCapSteps(plan, proc, { setgroupsAllowed: true, holdCapSysAdmin: seccompNeedsCapSysAdmin(spec) });
   plan.add('umask', [proc.user.umask ?? 0o022], `set umask ${(proc.user.umask ?? 0o022).toString(8)}`);
   if (proc.noNewPrivileges) plan.add('prctl', [PR.SET_NO_NEW_PRIVS, 1, 0, 0, 0], 'set no_new_privs');

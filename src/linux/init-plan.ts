@@ -20,7 +20,7 @@ import { buildCloseFdsSteps } from './inherited-fds';
 import { buildWaitForParentSteps } from './parent-sync';
 import { quote } from '../util/quote';
 import { buildStdioOwnerSteps } from './stdio-owner';
-import { buildStdioPipeSteps } from './stdio-pipes';
+import { buildGivenStdioSteps, type GivenStdio } from './given-stdio';
 
 export interface InitPlanInput {
   spec: Spec;
@@ -51,8 +51,10 @@ export interface InitPlanInput {
   seccompNotify?: { socketFd: number; stateReadFd: number };
   /** bind sources the user namespace cannot reach, received over this socket (mount-sources.ts) */
   hostSources?: RootfsInput['hostSources'];
-  /** `run` in the foreground without a terminal: the pipe ends that become fds 0-2 (stdio-pipes.ts) */
-  stdioPipes?: readonly [number, number, number];
+  /** `run` in the foreground without a terminal: the pipe ends that become fds 0-2 (given-stdio.ts) */
+  stdioPipes?: GivenStdio;
+  /** the init's stdio: these fds of the caller (given-stdio.ts, the shim); default the caller's own 0-2 */
+  stdio?: GivenStdio;
   /** the container's cgroup directories, for a cgroup mount without a cgroup namespace */
   cgroupPaths?: Record<string, string>;
   /** process.args[0] as resolved in the rootfs at create (checkExecutable), if it could be */
@@ -103,7 +105,7 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   if (!unprivilegedMaps) nonDumpable();
   // node's signal handlers are addresses in a heap the child does not have.
   buildSignalResetSteps(plan);
-  if (input.stdioPipes) buildStdioPipeSteps(plan, input.stdioPipes);
+  buildGivenStdioSteps(plan, input.stdioPipes ?? input.stdio);
   // Only the fds named here survive: not `tsrt create`'s flock (the init must not hold
   // the lock while it waits for `start`), not the write ends of the startContainer hooks'
   // stdin pipes (the hooks would never see EOF), nothing of node's.
@@ -181,7 +183,7 @@ export function buildInitPlan(input: InitPlanInput): InitPlan {
   buildRlimitSteps(plan, proc);
   buildSafeChdirSteps(plan, proc.cwd);
   buildProcessAttributeSteps(plan, spec);
-  buildStdioOwnerSteps(plan, spec, input.consoleSocketFd !== undefined ? 'terminal' : input.stdioPipes ? 'pipes' : 'inherited');
+  buildStdioOwnerSteps(plan, spec, input.consoleSocketFd !== undefined ? 'terminal' : input.stdioPipes ? 'pipes' : 'inherited', input.stdio);
   buildUserAndCapSteps(plan, proc, { setgroupsAllowed: !unprivilegedMaps, holdCapSysAdmin: seccompNeedsCapSysAdmin(spec) });
   plan.add('umask', [proc.user.umask ?? 0o022], `set umask ${(proc.user.umask ?? 0o022).toString(8)}`);
   if (proc.noNewPrivileges) plan.add('prctl', [PR.SET_NO_NEW_PRIVS, 1, 0, 0, 0], 'set no_new_privs');

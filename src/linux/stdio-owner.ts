@@ -37,7 +37,8 @@ export type StdioOwnership = 'terminal' | 'pipes' | 'inherited';
  * are left alone, as runc does. A failure (an owner or group the user namespace does not
  * map, a read-only file system) leaves the fd as it is, as under runc.
  */
-export function buildStdioOwnerSteps(plan: Plan, spec: Spec, which: StdioOwnership): void {
+/** `given`: the fds that become 0-2 (given-stdio.ts), looked at in their place; default this process's own. */
+export function buildStdioOwnerSteps(plan: Plan, spec: Spec, which: StdioOwnership, given: readonly number[] = [0, 1, 2]): void {
   const uid = spec.process?.user?.uid ?? 0;
   const fds: number[] = [];
   if (which === 'terminal') {
@@ -48,7 +49,7 @@ export function buildStdioOwnerSteps(plan: Plan, spec: Spec, which: StdioOwnersh
     for (const fd of [0, 1, 2]) {
       let st;
       try {
-        st = fstatSync(fd);
+        st = fstatSync(given[fd]!);
       } catch {
         continue; // closed
       }

@@ -1,0 +1,289 @@
+// containerd runs tasks through tsrt's own shim, containerd-shim-tsrt-v2 (src/shim/,
+// docs/shim.md): `ctr run --runtime io.containerd.tsrt.v2`, with dist/ first in
+// containerd's PATH. Every scenario looks at the result inside the container and on the
+// host (the shim's processes, tsrt's state, mounts), not only at ctr's exit code.
+//
+// As clients-containerd.test.mjs: a containerd of this file's own (root, state, sockets in
+// its temp dir, the CRI plugin off) in a private mount namespace with a tmpfs on /run;
+// the image is bundle/rootfs imported offline. The shim's sockets (TSRT_SHIM_SOCKET_DIR)
+// and tsrt's state (TSRT_SHIM_ROOT) are in short temp dirs of the host, so that a
+// containerd restarted in a new namespace finds the shims of the first.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { show } from './helpers/tsrt.mjs';
+import {
+  busyboxArchive, daemonAlive, taskInList, writeContainerdConfig, hostCgroupFile, makeTempDir, missing, mountsUnder, pidsMentioning, removeTempDir, run, startDaemon,
+  stopDaemon, waitFor, which,
+} from './helpers/clients.mjs';
+
+const DIST = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist');
+const SHIM = path.join(DIST, 'containerd-shim-tsrt-v2');
+const skip = missing(['containerd', 'ctr', 'podman', 'unshare', 'script']) || (!fs.existsSync(SHIM) && 'dist/containerd-shim-tsrt-v2 not built (npm run build)');
+const IMAGE = 'localhost/tsrt-shim-busybox:latest';
+const NS = 'tsrt-shim-test';
+const RUNTIME = 'io.containerd.tsrt.v2';
+const tag = `shim-${process.pid}`;
+
+let D; // the temp dir
+let C; // containerd's files
+let S; // the shims' sockets and tsrt's state (short paths: a socket path has 108 bytes)
+let daemon;
+const ids = new Set();
+
+function ctr(args, opts) {
+  if (daemon && !daemonAlive(daemon)) {
+    throw new Error(`containerd (pid ${daemon.child.pid}) is gone; its log ends with:\n${fs.readFileSync(path.join(C, 'containerd.log'), 'utf8').slice(-3000)}`);
+  }
+  return run(D, which('ctr'), ['--address', path.join(C, 'containerd.sock'), '--connect-timeout', '5s', '--namespace', NS, ...args], opts);
+}
+
+function ok(args, opts) {
+  const r = ctr(args, opts);
+  assert.equal(r.status, 0, show(r));
+  return r;
+}
+
+const fifoDir = () => ['--fifo-dir', path.join(C, 'fifo')];
+const runFlags = () => ['--runtime', RUNTIME, ...fifoDir()];
+const shimRoot = () => path.join(S, 'state', NS);
+
+/** A container id of this run; its task and container are removed by the test's cleanup. */
+function id(t, what) {
+  const i = `${tag}-${what}`;
+  ids.add(i);
+  t.after(() => removeContainer(i));
+  return i;
+}
+
+function removeContainer(i) {
+  if (!daemon || !daemonAlive(daemon)) return;
+  ctr(['task', 'delete', '--force', i], { timeout: 30_000 });
+  ctr(['container', 'rm', i], { timeout: 30_000 });
+}
+
+function task(i) {
+  return taskInList(ok(['task', 'ls']).stdout, i);
+}
+
+/** Live shim processes of this file's containerd (their argv names its socket). */
+function shimPids() {
+  return pidsMentioning(path.join(C, 'containerd.sock')).filter((pid) => {
+    try { return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('containerd-shim-tsrt-v2'); } catch { return false; }
+  });
+}
+
+function startContainerd() {
+  // unshare execs sh, which mounts the private /run and execs containerd: one pid throughout.
+  daemon = startDaemon(which('unshare'), ['--mount', '--propagation', 'private', '--', '/bin/sh', '-c',
+    'mount -t tmpfs -o mode=0755,size=16m tsrt-shim-run /run && exec "$0" --config "$1"', which('containerd'), path.join(C, 'config.toml')],
+  path.join(C, 'containerd.log'), {
+    ...process.env, PATH: `${DIST}:${process.env.PATH}`, TSRT_SHIM_ROOT: path.join(S, 'state'), TSRT_SHIM_SOCKET_DIR: path.join(S, 's'),
+  });
+  return waitFor('containerd to answer', () => {
+    if (!daemonAlive(daemon)) throw new Error(`containerd exited: ${fs.readFileSync(path.join(C, 'containerd.log'), 'utf8').slice(-3000)}`);
+    return run(D, which('ctr'), ['--address', path.join(C, 'containerd.sock'), 'version']).status === 0;
+  }, 30_000);
+}
+
+before(async () => {
+  if (skip) return;
+  D = makeTempDir('shim');
+  C = path.join(D, 'ctd');
+  S = fs.mkdtempSync('/tmp/tss-');
+  for (const d of ['ctd/fifo', 'ctd/opt']) fs.mkdirSync(path.join(D, d), { recursive: true });
+  const archive = busyboxArchive(D, IMAGE);
+  writeContainerdConfig(C, 'spec-tests/shim.test.mjs');
+  await startContainerd();
+  ok(['images', 'import', '--base-name', IMAGE.split(':')[0], archive]);
+});
+
+after(async () => {
+  if (!D) return;
+  if (daemon) {
+    for (const i of ids) removeContainer(i);
+    await stopDaemon(daemon);
+  }
+  for (const pid of [...pidsMentioning(C), ...pidsMentioning(S)]) {
+    try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  }
+  removeTempDir(D);
+  removeTempDir(S);
+  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    if (!/ - cgroup2? /.test(line)) continue;
+    try { fs.rmdirSync(path.join(line.split(' ')[4], NS)); } catch { /* absent or in use */ }
+  }
+});
+
+test('ctr run --rm on the tsrt shim: output, pid 1, the image\'s rootfs, the exit code; no shim, state or mount left', { skip }, async (t) => {
+  const i = id(t, 'fg');
+  const r = ctr(['run', '--rm', ...runFlags(), IMAGE, i, 'sh', '-c', 'echo hello; echo "pid=$$"; cat /proc/1/cmdline | tr "\\0" " "; echo; ls /bin/busybox; exit 5']);
+  assert.equal(r.status, 5, show(r));
+  assert.deepEqual(r.stdout.split('\n').slice(0, 4), ['hello', 'pid=1', 'sh -c echo hello; echo "pid=$$"; cat /proc/1/cmdline | tr "\\0" " "; echo; ls /bin/busybox; exit 5 ', '/bin/busybox']);
+  assert.deepEqual(fs.readdirSync(shimRoot()).filter((n) => n.startsWith(tag)), [], 'tsrt\'s state is gone');
+  await waitFor('the shim to exit', () => shimPids().length === 0, 10_000);
+  const inside = fs.readFileSync(`/proc/${daemon.child.pid}/mountinfo`, 'utf8').split('\n').filter((l) => l.includes(i));
+  assert.deepEqual(inside, [], 'the shim unmounted the rootfs');
+});
+
+test('stdin reaches the process and its EOF too', { skip }, (t) => {
+  const i = id(t, 'stdin');
+  const r = ctr(['run', '--rm', ...runFlags(), IMAGE, i, 'sh', '-c', 'tr a-z A-Z; echo done'], { input: 'piped text\n' });
+  assert.equal(r.status, 0, show(r));
+  assert.equal(r.stdout, 'PIPED TEXT\ndone\n');
+});
+
+test('ctr run -d, task exec, ps, pause, resume, metrics, kill and delete', { skip }, async (t) => {
+  const i = id(t, 'detached');
+  ok(['run', '-d', ...runFlags(), IMAGE, i, 'sh', '-c', 'trap "exit 42" TERM; while :; do sleep 0.05; done']);
+  const { pid, status } = task(i);
+  assert.equal(status, 'RUNNING');
+  const [shim] = shimPids();
+  assert.ok(shim, 'a tsrt shim runs');
+  assert.equal(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1], String(shim), 'the shim is the init\'s parent');
+
+  const ex = ctr(['task', 'exec', ...fifoDir(), '--exec-id', 'e1', i, 'sh', '-c', 'echo "me=$$"; cat /proc/1/cmdline | tr "\\0" " "; exit 7']);
+  assert.equal(ex.status, 7, show(ex));
+  assert.match(ex.stdout, /^me=\d+\nsh -c trap/);
+  assert.notEqual(ex.stdout, 'me=1\n');
+
+  const ps = ok(['task', 'ps', i]).stdout;
+  assert.match(ps, new RegExp(`^${pid}\\s`, 'm'));
+
+  ok(['task', 'pause', i]);
+  assert.equal(task(i).status, 'PAUSED');
+  const freezer = hostCgroupFile(fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8'), 'freezer', 'freezer.state', 'cgroup.freeze');
+  assert.match(fs.readFileSync(freezer, 'utf8'), /^(FROZEN|1)$/m);
+  ok(['task', 'resume', i]);
+  assert.equal(task(i).status, 'RUNNING');
+  assert.match(fs.readFileSync(freezer, 'utf8'), /^(THAWED|0)$/m);
+
+  const metrics = ok(['task', 'metrics', i]).stdout;
+  const current = Number(metrics.match(/^pids\.current\s+(\d+)/m)?.[1]);
+  assert.ok(current >= 1, `pids.current in\n${metrics}`);
+  assert.match(metrics, /^memory\.usage_in_bytes\s+[1-9]\d*/m);
+
+  ok(['task', 'kill', i]);
+  await waitFor('the task to stop', () => task(i)?.status === 'STOPPED');
+  const del = ok(['task', 'delete', i]);
+  assert.match(del.stderr, /exit code 42/, 'the trap\'s exit code reaches containerd');
+  await waitFor('the shim to exit', () => !fs.existsSync(`/proc/${shim}`), 10_000);
+  assert.ok(!fs.existsSync(`/proc/${pid}`), 'the init is gone');
+});
+
+test('ctr run -t: the process gets a terminal from the shim', { skip }, (t) => {
+  const i = id(t, 'tty');
+  const line = [which('ctr'), '--address', path.join(C, 'containerd.sock'), '--namespace', NS, 'run', '--rm', '-t', ...runFlags(), IMAGE, i,
+    'sh', '-c', 'tty; test -t 0 && echo stdin-is-a-tty; exit 3'].map((a) => `'${a}'`).join(' ');
+  const r = run(D, which('script'), ['-qec', line, '/dev/null']);
+  assert.equal(r.status, 3, show(r));
+  assert.match(r.stdout, /\/dev\/pts\/0\r?$/m);
+  assert.match(r.stdout, /^stdin-is-a-tty\r?$/m);
+});
+
+test('containers of one pod (sandbox id annotation) share one shim, which outlives the first', { skip }, async (t) => {
+  const sandbox = id(t, 'pod0');
+  const second = id(t, 'pod1');
+  ok(['run', '-d', ...runFlags(), '--annotation', `io.kubernetes.cri.sandbox-id=${sandbox}`, IMAGE, sandbox, 'sleep', '1000']);
+  ok(['run', '-d', ...runFlags(), '--annotation', `io.kubernetes.cri.sandbox-id=${sandbox}`, IMAGE, second, 'sleep', '1000']);
+  const shims = shimPids();
+  assert.equal(shims.length, 1, `one shim for the pod: ${shims}`);
+  for (const i of [sandbox, second]) {
+    const { pid } = task(i);
+    assert.equal(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1], String(shims[0]), `${i}'s init is the shim's child`);
+  }
+  ok(['task', 'kill', '-s', 'KILL', sandbox]);
+  await waitFor('the sandbox to stop', () => task(sandbox)?.status === 'STOPPED');
+  ok(['task', 'delete', sandbox]);
+  assert.equal(task(second).status, 'RUNNING');
+  assert.deepEqual(shimPids(), shims, 'the shim serves the pod\'s other container still');
+  const ex = ok(['task', 'exec', ...fifoDir(), '--exec-id', 'later', second, 'echo', 'still-here']);
+  assert.equal(ex.stdout, 'still-here\n');
+  ok(['task', 'kill', '-s', 'KILL', second]);
+  await waitFor('the second to stop', () => task(second)?.status === 'STOPPED');
+  ok(['task', 'delete', second]);
+  await waitFor('the shim to exit', () => shimPids().length === 0, 10_000);
+});
+
+test('a pod whose shim was killed gets a new shim for its next container (no stale address)', { skip }, async (t) => {
+  const sandbox = id(t, 'stale0');
+  const later = id(t, 'stale1');
+  ok(['run', '-d', ...runFlags(), '--annotation', `io.kubernetes.cri.sandbox-id=${sandbox}`, IMAGE, sandbox, 'sleep', '1000']);
+  const [shim] = shimPids();
+  process.kill(shim, 'SIGKILL');
+  await waitFor('containerd to see the shim gone', () => task(sandbox)?.status !== 'RUNNING', 20_000);
+  const r = ctr(['run', '--rm', ...runFlags(), '--annotation', `io.kubernetes.cri.sandbox-id=${sandbox}`, IMAGE, later, 'echo', 'new-shim']);
+  assert.equal(r.status, 0, show(r));
+  assert.equal(r.stdout, 'new-shim\n');
+});
+
+test('a container that exceeds its memory limit: TaskOOM and the exit reach containerd', { skip }, async (t) => {
+  const i = id(t, 'oom');
+  const events = startDaemon(which('ctr'), ['--address', path.join(C, 'containerd.sock'), 'events'], path.join(D, 'events.log'));
+  t.after(() => stopDaemon(events, 1000));
+  await new Promise((r) => setTimeout(r, 300));
+  const r = ctr(['run', '--rm', ...runFlags(), '--memory-limit', String(16 << 20), IMAGE, i, 'sh', '-c', 'sleep 0.5; tail /dev/zero']);
+  assert.equal(r.status, 137, show(r));
+  await waitFor('the OOM event', () => fs.readFileSync(path.join(D, 'events.log'), 'utf8').includes(`/tasks/oom {"container_id":"${i}"}`), 10_000);
+});
+
+test('a create that fails names tsrt\'s error and leaves no shim, state or mount', { skip }, async (t) => {
+  const i = id(t, 'fail');
+  const r = ctr(['run', '--rm', ...runFlags(), IMAGE, i, '/nonexistent']);
+  assert.notEqual(r.status, 0, show(r));
+  assert.match(r.stderr, /\/nonexistent/);
+  assert.ok(!fs.existsSync(path.join(shimRoot(), i)), 'no tsrt state left');
+  await waitFor('the shim to exit', () => shimPids().length === 0, 10_000);
+  const inside = fs.readFileSync(`/proc/${daemon.child.pid}/mountinfo`, 'utf8').split('\n').filter((l) => l.includes(i));
+  assert.deepEqual(inside, [], 'no rootfs mount left');
+});
+
+test('containerd restarted while a task runs reconnects to its shim', { skip }, async (t) => {
+  const i = id(t, 'restart');
+  ok(['run', '-d', ...runFlags(), IMAGE, i, 'sleep', '1000']);
+  const before = task(i);
+  const shims = shimPids();
+  await stopDaemon(daemon);
+  assert.deepEqual(shimPids(), shims, 'the shim outlives containerd');
+  assert.ok(fs.existsSync(`/proc/${before.pid}`), 'the task outlives containerd');
+  await startContainerd();
+  await waitFor('the task to be known again', () => task(i)?.status === 'RUNNING');
+  assert.equal(task(i).pid, before.pid);
+  const ex = ok(['task', 'exec', ...fifoDir(), '--exec-id', 'after', i, 'cat', '/proc/1/cmdline']);
+  assert.equal(ex.stdout, 'sleep\x001000\x00');
+  ok(['task', 'kill', '-s', 'KILL', i]);
+  await waitFor('the task to stop', () => task(i)?.status === 'STOPPED');
+  ok(['task', 'delete', i]);
+  await waitFor('the shim to exit', () => shimPids().length === 0, 10_000);
+});
+
+test('delete after a shim died: the DeleteResponse containerd decodes, from the script or from node', { skip }, () => {
+  const bundle = path.join(D, 'dead-bundle');
+  fs.mkdirSync(path.join(bundle, 'rootfs'), { recursive: true });
+  const env = { ...process.env, TSRT_SHIM_ROOT: path.join(D, 'dead-root') };
+  const args = ['-namespace', NS, '-address', '/nonexistent.sock', '-publish-binary', '/bin/false', '-id', `${tag}-dead`, '-bundle', bundle, 'delete'];
+  // nothing left of the container: the script answers (exit_status 137 = field 2, varint 0x89 0x01)
+  const quick = spawnSync(SHIM, args, { env, cwd: bundle });
+  assert.equal(quick.status, 0, quick.stderr.toString());
+  assert.deepEqual([...quick.stdout], [0x10, 0x89, 0x01]);
+  // a rootfs with something in it: node deletes (the id is unknown: fine with force) and unmounts
+  fs.writeFileSync(path.join(bundle, 'rootfs', 'file'), '');
+  const full = spawnSync(SHIM, args, { env, cwd: bundle });
+  assert.equal(full.status, 0, full.stderr.toString());
+  assert.deepEqual([...full.stdout.subarray(0, 3)], [0x10, 0x89, 0x01]);
+  assert.equal(full.stdout[3], 0x1a, 'then exited_at (field 3, a Timestamp)');
+});
+
+test('nothing of the tests is left (tasks, containers, tsrt state, shims, mounts)', { skip }, async () => {
+  for (const i of ids) removeContainer(i);
+  assert.equal(ok(['task', 'ls', '--quiet']).stdout, '');
+  assert.equal(ok(['container', 'ls', '--quiet']).stdout, '');
+  assert.deepEqual(fs.existsSync(shimRoot()) ? fs.readdirSync(shimRoot()) : [], [], 'no tsrt state');
+  await waitFor('the shims to exit', () => shimPids().length === 0, 10_000);
+  const { code, signal } = await stopDaemon(daemon);
+  assert.ok(code === 0 || signal === 'SIGTERM', `containerd stopped: ${code} ${signal}`);
+  assert.deepEqual(mountsUnder(D), [], 'nothing mounted under the temp dir on the host');
+});
