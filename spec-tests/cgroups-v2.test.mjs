@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Sandbox, show, sleep, waitUntil } from './helpers/tsrt.mjs';
-import { V1, V2, addCaps, bundle, eventsStream, ownCgroup, readCg, relativeBase, removeCgroupDirsLater, started, v2Controllers, wholeDiskOf } from './helpers/cgroups.mjs';
+import { V1, V2, addCaps, bundle, containerHasFiles, eventsStream, ownCgroup, readCg, relativeBase, removeCgroupDirsLater, started, v2Controllers, wholeDiskOf } from './helpers/cgroups.mjs';
 
 const v2 = V2();
 const isRoot = process.getuid?.() === 0;
@@ -224,22 +224,13 @@ test('v2 cpu: shares -> cpu.weight, quota/period -> cpu.max, and the quota holds
   assert.equal(readCg(paths.unified, 'cpu.max'), 'max 100000');
 });
 
-/** Which of `files` a fresh cgroup under ours has (BFQ's io.bfq.weight, iocost's io.weight depend on the kernel and the devices). */
-function v2ProbeFiles(files) {
-  const probe = path.join(v2.mountpoint, ownCgroup(v2), `tsrt-probe-${process.pid}-${randomBytes(3).toString('hex')}`);
-  fs.mkdirSync(probe);
-  try {
-    return files.filter((f) => fs.existsSync(path.join(probe, f)));
-  } finally {
-    fs.rmdirSync(probe);
-  }
-}
-
 test('v2 io: blockIO.weight -> io.bfq.weight (or io.weight converted), throttles -> io.max', { skip: unlessOwned('io') }, (t) => {
   const sb = new Sandbox(t);
   // The disk under the temp dir (the VM lane's /tmp is a virtio-blk disk), else under /.
   const disk = wholeDiskOf(os.tmpdir()) ?? wholeDiskOf('/');
-  const weightFiles = v2ProbeFiles(['io.bfq.weight', 'io.weight']);
+  // BFQ's io.bfq.weight and iocost's io.weight depend on the kernel and the devices.
+  const have = containerHasFiles(sb, { blkio: ['io.bfq.weight', 'io.weight'] }, { env });
+  const weightFiles = ['io.bfq.weight', 'io.weight'].filter((f) => have.has(f));
   if (!weightFiles.length) {
     // Neither BFQ nor the iocost controller: the weight cannot be set, and create says so.
     const b = bundle(sb, ['true'], (c) => { c.linux.resources.blockIO = { weight: 500 }; });

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Sandbox, TSRT, isAlive, show, sleep, waitUntil } from './helpers/tsrt.mjs';
-import { V1, V2, addCaps, bundle, cgFiles, cgroupPaths, eventsStream, ownCgroup, readCg, relativeBase, removeCgroupDirsLater, started, v2Controllers } from './helpers/cgroups.mjs';
+import { V1, V2, addCaps, bundle, cgFiles, cgroupMounts, cgroupPaths, containerHasFiles, eventsStream, ownCgroup, readCg, relativeBase, removeCgroupDirsLater, started, v2Controllers } from './helpers/cgroups.mjs';
 
 const isRoot = process.getuid?.() === 0;
 const skipUnlessRoot = isRoot ? false : 'needs root';
@@ -106,29 +106,15 @@ test('cgroups: a cgroup another container uses is refused, and its limits stay',
 });
 
 /**
- * Which of `files` a fresh cgroup of `controller`'s v1 hierarchy has on this kernel:
- * several depend on its configuration and the block devices (BFQ's blkio.bfq.weight,
- * CFQ's blkio.weight, RT group scheduling, CFS burst). The probe is a cgroup of our own
- * under our cgroup (the root cgroup lacks some files), removed at once.
+ * Fields whose file depends on the kernel or hardware: [field path, controller (v1 name),
+ * its v1 files, its v2 files (any one will do), value]. v2 has no real-time bandwidth
+ * control at all (no file): tsrt refuses those fields there by name.
  */
-function kernelHasCgroupFiles(controller, files) {
-  const m = V1().find((h) => h.controllers.includes(controller));
-  if (!m) return new Set();
-  const probe = path.join(m.mountpoint, ownCgroup(m), `tsrt-probe-${process.pid}-${randomBytes(3).toString('hex')}`);
-  fs.mkdirSync(probe);
-  try {
-    return new Set(files.filter((f) => fs.existsSync(path.join(probe, f))));
-  } finally {
-    fs.rmdirSync(probe);
-  }
-}
-
-/** Fields whose v1 file depends on the kernel or hardware: [field path, controller, files (any one will do), value]. */
 const KERNEL_DEPENDENT = [
-  ['blockIO.weight', 'blkio', ['blkio.weight', 'blkio.bfq.weight'], 300],
-  ['cpu.burst', 'cpu', ['cpu.cfs_burst_us'], 10000],
-  ['cpu.realtimePeriod', 'cpu', ['cpu.rt_period_us'], 1000000],
-  ['cpu.realtimeRuntime', 'cpu', ['cpu.rt_runtime_us'], 10000],
+  ['blockIO.weight', 'blkio', ['blkio.weight', 'blkio.bfq.weight'], ['io.bfq.weight', 'io.weight'], 300],
+  ['cpu.burst', 'cpu', ['cpu.cfs_burst_us'], ['cpu.max.burst'], 10000],
+  ['cpu.realtimePeriod', 'cpu', ['cpu.rt_period_us'], [], 1000000],
+  ['cpu.realtimeRuntime', 'cpu', ['cpu.rt_runtime_us'], [], 10000],
 ];
 
 function setField(resources, field, value) {
@@ -137,8 +123,14 @@ function setField(resources, field, value) {
   resources[group][key] = value;
 }
 
-function kernelSupport() {
-  return KERNEL_DEPENDENT.map(([field, ctrl, files, value]) => ({ field, files, value, has: kernelHasCgroupFiles(ctrl, files).size > 0 }));
+/** Each kernel-dependent field with the files of the version that holds its controller here, and whether a container's cgroup has one. */
+function kernelSupport(sb) {
+  const onV1 = new Set(V1().flatMap((m) => m.controllers));
+  const fields = KERNEL_DEPENDENT.map(([field, ctrl, v1Files, v2Files, value]) => ({ field, ctrl, v1: onV1.has(ctrl), files: onV1.has(ctrl) ? v1Files : v2Files, value }));
+  const wanted = {};
+  for (const k of fields) (wanted[k.ctrl] ??= []).push(...k.files);
+  const have = containerHasFiles(sb, wanted);
+  return fields.map((k) => ({ ...k, has: k.files.some((f) => have.has(f)) }));
 }
 
 test('cgroups: the v1 files of memory, cpu, pids and blockIO get their values', { skip: skipUnlessRoot }, (t) => {
@@ -151,7 +143,7 @@ test('cgroups: the v1 files of memory, cpu, pids and blockIO get their values', 
     }
   }
   // Only the fields this kernel has files for; the next test covers the others.
-  const supported = kernelSupport().filter((k) => k.has);
+  const supported = kernelSupport(sb).filter((k) => k.has);
   // The device of the root file system, for the per-device block IO settings.
   const dev = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === '/').split(' ')[2];
   const [major, minor] = dev.split(':').map(Number);
@@ -187,21 +179,25 @@ test('cgroups: the v1 files of memory, cpu, pids and blockIO get their values', 
 });
 
 test('cgroups: a field whose file this kernel lacks (no BFQ weight, no RT group scheduling, no CFS burst) fails the create naming the field and the file, as runc', { skip: skipUnlessRoot }, (t) => {
-  const missing = kernelSupport().filter((k) => !k.has);
+  const sb = new Sandbox(t);
+  const missing = kernelSupport(sb).filter((k) => !k.has);
   if (!missing.length) {
     t.skip(`this kernel has a file for each of ${KERNEL_DEPENDENT.map(([f]) => f).join(', ')}`);
     return;
   }
-  const sb = new Sandbox(t);
   for (const k of missing) {
     const b = bundle(sb, ['true'], (c) => { setField(c.linux.resources, k.field, k.value); });
     const id = sb.id('nofile');
     const r = sb.tsrt(['create', '--bundle', b.dir, id]);
     assert.notEqual(r.status, 0, `${k.field}: ${show(r)}`);
     const escaped = k.field.replace('.', '\\.');
-    assert.match(r.stderr, new RegExp(`linux\\.resources\\.${escaped}: writing \\S+/(${k.files.join('|').replace(/\./g, '\\.')}): ENOENT`), `${k.field}\n${show(r)}`);
+    const want = k.files.length
+      // v2's weight is named with the file it went to: "blockIO.weight (as io.weight)".
+      ? new RegExp(`linux\\.resources\\.${escaped}( \\(as [\\w.]+\\))?: writing \\S+/(${k.files.join('|').replace(/\./g, '\\.')}): ENOENT`)
+      : new RegExp(`linux\\.resources\\.${escaped}: cgroup v2 has no real-time bandwidth control`);
+    assert.match(r.stderr, want, `${k.field}\n${show(r)}`);
     assert.ok(!fs.existsSync(sb.stateDir(id)), `${k.field}: no state left`);
-    for (const m of V1()) assert.ok(!fs.existsSync(path.join(m.mountpoint, ownCgroup(m), id)), `${k.field}: ${m.mountpoint}: no ${id} left`);
+    for (const m of cgroupMounts()) assert.ok(!fs.existsSync(path.join(m.mountpoint, relativeBase(m), id)), `${k.field}: ${m.mountpoint}: no ${id} left`);
   }
 });
 
