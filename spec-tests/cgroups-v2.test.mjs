@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Sandbox, show, sleep, waitUntil } from './helpers/tsrt.mjs';
+import { Sandbox, TSRT, show, sleep, waitUntil } from './helpers/tsrt.mjs';
 import { V1, V2, addCaps, bundle, containerHasFiles, eventsStream, ownCgroup, readCg, relativeBase, removeCgroupDirsLater, started, v2Controllers, wholeDiskOf } from './helpers/cgroups.mjs';
 
 const v2 = V2();
@@ -60,6 +60,23 @@ test('v2: pause / resume through cgroup.freeze (cgroup.events says frozen 1)', {
   // kill --all freezes and thaws through the same file.
   sb.ok(['kill', '--all', id, 'KILL']);
   assert.ok(await sb.waitDead(pid, 5000));
+  assert.equal(readCg(paths.unified, 'cgroup.freeze'), '0');
+});
+
+test('v2: kill --all KILL writes cgroup.kill (the kernel kills the whole tree at once, nothing frozen), as runc', { skip: skipAll }, async (t) => {
+  const sb = new Sandbox(t);
+  const { id, pid, paths } = started(sb, ['sh', '-c', 'sleep 1000 & sleep 1000 & while :; do sleep 0.1; done'], undefined, { env });
+  if (!fs.existsSync(path.join(paths.unified, 'cgroup.kill'))) return t.skip('this kernel has no cgroup.kill (before 5.14)');
+  if (spawnSync('strace', ['-V']).status !== 0) return t.skip('strace is not installed: it shows which cgroup file kill --all writes');
+  await waitUntil(() => readCg(paths.unified, 'cgroup.procs').split('\n').length >= 3, 10_000, 'the two sleeps');
+  const trace = path.join(sb.dir, 'kill.strace');
+  const r = spawnSync('strace', ['-f', '-qq', '--seccomp-bpf', '-e', 'trace=openat', '-o', trace, TSRT, '--root', sb.root, 'kill', '--all', id, 'KILL'], { env, encoding: 'utf8' });
+  assert.equal(r.status, 0, show(r));
+  const opened = fs.readFileSync(trace, 'utf8');
+  assert.match(opened, /\/cgroup\.kill", O_WRONLY/, 'cgroup.kill written');
+  assert.doesNotMatch(opened, /\/cgroup\.freeze", O_WRONLY/, 'no freeze around it');
+  assert.ok(await sb.waitDead(pid, 5000));
+  await waitUntil(() => readCg(paths.unified, 'cgroup.procs') === '', 10_000, 'every process of the cgroup gone');
   assert.equal(readCg(paths.unified, 'cgroup.freeze'), '0');
 });
 

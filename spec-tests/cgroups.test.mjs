@@ -588,6 +588,24 @@ test('cgroups: 200 create/delete cycles leave no cgroup directory behind', { ski
   assert.deepEqual(fs.readdirSync(sb.root).filter((n) => n.startsWith(prefix)), [], 'no state left');
 });
 
+test('cgroups: in a cgroup namespace the container sees its own cgroup as / (every hierarchy, exec too), and /sys/fs/cgroup is its cgroup', { skip: skipUnlessRoot }, (t) => {
+  const sb = new Sandbox(t);
+  const { id, pid, paths } = started(sb, ['sleep', '1000'], (c) => {
+    if (!c.linux.namespaces.some((n) => n.type === 'cgroup')) c.linux.namespaces.push({ type: 'cgroup' });
+  });
+  assert.notEqual(fs.readlinkSync(`/proc/${pid}/ns/cgroup`), fs.readlinkSync('/proc/self/ns/cgroup'), 'a cgroup namespace of its own');
+  const r = sb.tsrt(['exec', id, 'sh', '-c', 'cat /proc/1/cgroup; echo --; cat /proc/self/cgroup; echo --; cat /sys/fs/cgroup/cgroup.procs 2>/dev/null; true']);
+  assert.equal(r.status, 0, show(r));
+  const [init, self, procs] = r.stdout.split('--\n');
+  for (const [who, text] of [['init', init], ['exec', self]]) {
+    const lines = text.trim().split('\n');
+    assert.ok(lines.length > 0, who);
+    for (const line of lines) assert.match(line, /^\d+:[^:]*:\/$/, `${who}: ${line} (the host path is ${Object.values(paths)[0]})`);
+  }
+  // v2 alone: the cgroup2 mount inside is the container's cgroup (its init is pid 1 there).
+  if (!V1().length) assert.match(procs, /^1$/m, `cgroup.procs inside:\n${procs}`);
+});
+
 test('cgroups: tsrt moves only the container: while `run` waits, tsrt itself is still in its caller\'s cgroups', { skip: skipUnlessRoot }, async (t) => {
   // create and exec write tsrt's own pid to its own cgroup.procs early (a move the kernel
   // skips: src/cgroups/warm-attach.ts); it must stay a no-op.
