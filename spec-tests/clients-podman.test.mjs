@@ -215,7 +215,7 @@ test('podman rm -f removes a running container: its process, tsrt state and cgro
   assert.equal(ok(['ps', '--all', '--filter', `name=^${n}$`, '--quiet']).stdout, '');
 });
 
-test('podman --memory, --pids-limit and --cpus: the limits are what the container sees and what the kernel enforces', { skip }, (t) => {
+test('podman --memory, --pids-limit and --cpus: the limits are what the container sees, podman stats reads and the kernel enforces', { skip }, (t) => {
   const n = name(t, 'limits');
   ok(['run', '-d', '--name', n, ...RUN, '--memory', '64m', '--pids-limit', '50', '--cpus', '0.5', IMAGE, 'sleep', '1000']);
   const inside = ok(['exec', n, 'sh', '-c', [
@@ -237,6 +237,9 @@ test('podman --memory, --pids-limit and --cpus: the limits are what the containe
   if (!/^0::\/$/m.test(said)) assert.equal(said, own);
   assert.equal(fs.readFileSync(hostCgroupFile(own, 'memory', 'memory.limit_in_bytes', 'memory.max'), 'utf8').trim(), '67108864');
   assert.equal(fs.readFileSync(hostCgroupFile(own, 'pids', 'pids.max', 'pids.max'), 'utf8').trim(), '50');
+  // podman stats reads the container's cgroup (v1 or v2) itself: the limit and the tasks.
+  const stats = ok(['stats', '--no-stream', '--format', '{{.MemUsage}}|{{.PIDs}}', n]).stdout.trim();
+  assert.match(stats, /^[\d.]+[kMG]?B \/ 67\.1\d?MB\|[1-9]\d*$/, `podman stats: ${stats}`);
   // podman update (tsrt update --resources FILE) changes the limit the container sees.
   ok(['update', '--memory', '128m', n]);
   const after = ok(['exec', n, 'sh', '-c', 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max']).stdout.trim();
