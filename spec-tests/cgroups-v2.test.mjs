@@ -241,6 +241,25 @@ test('v2 cpu: shares -> cpu.weight, quota/period -> cpu.max, and the quota holds
   assert.equal(readCg(paths.unified, 'cpu.max'), 'max 100000');
 });
 
+test('v2 cpu.idle and memory.oom.group: cpu.idle 1 (and update --cpu-idle 0), the unified key memory.oom.group kills the whole container on an OOM', { skip: unlessOwned('cpu') || unlessOwned('memory') }, async (t) => {
+  const sb = new Sandbox(t);
+  const { id, pid, paths } = started(sb, ['sh', '-c', 'sleep 1000 & while [ ! -e /dev/shm/go ]; do sleep 0.05; done; dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 1000'], (c) => {
+    c.linux.resources.cpu = { idle: 1 };
+    c.linux.resources.memory = { limit: 32 << 20, swap: 32 << 20 };
+    c.linux.resources.unified = { 'memory.oom.group': '1' };
+  }, { env });
+  if (!fs.existsSync(path.join(paths.unified, 'cpu.idle'))) return t.skip('this kernel has no cpu.idle (before 5.15)');
+  assert.equal(readCg(paths.unified, 'cpu.idle'), '1');
+  sb.ok(['update', '--cpu-idle', '0', id], { env });
+  assert.equal(readCg(paths.unified, 'cpu.idle'), '0');
+  assert.equal(readCg(paths.unified, 'memory.oom.group'), '1');
+  // dd's OOM kill takes every task of the cgroup with it: the init and the other sleep.
+  fs.writeFileSync(`/proc/${pid}/root/dev/shm/go`, '');
+  assert.ok(await sb.waitDead(pid, 10_000), 'the init died with the OOM group');
+  await waitUntil(() => readCg(paths.unified, 'cgroup.procs') === '', 10_000, 'every task of the group killed');
+  assert.match(readCg(paths.unified, 'memory.events'), /^oom_group_kill [1-9]/m);
+});
+
 test('v2 io: blockIO.weight -> io.bfq.weight (or io.weight converted), throttles -> io.max', { skip: unlessOwned('io') }, (t) => {
   const sb = new Sandbox(t);
   // The disk under the temp dir (the VM lane's /tmp is a virtio-blk disk), else under /.

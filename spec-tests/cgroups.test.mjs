@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Sandbox, TSRT, isAlive, show, sleep, waitUntil } from './helpers/tsrt.mjs';
-import { V1, V2, addCaps, bundle, cgFiles, cgroupMounts, cgroupPaths, containerHasFiles, eventsStream, ownCgroup, readCg, relativeBase, removeCgroupDirsLater, started, v2Controllers } from './helpers/cgroups.mjs';
+import { V1, V2, addCaps, bundle, cgFiles, cgroupMounts, cgroupPaths, containerHasFiles, ctrlDir, eventsStream, ownCgroup, readCg, relativeBase, removeCgroupDirsLater, started, v2Controllers } from './helpers/cgroups.mjs';
 
 const isRoot = process.getuid?.() === 0;
 const skipUnlessRoot = isRoot ? false : 'needs root';
@@ -199,6 +199,31 @@ test('cgroups: a field whose file this kernel lacks (no BFQ weight, no RT group 
     assert.ok(!fs.existsSync(sb.stateDir(id)), `${k.field}: no state left`);
     for (const m of cgroupMounts()) assert.ok(!fs.existsSync(path.join(m.mountpoint, relativeBase(m), id)), `${k.field}: ${m.mountpoint}: no ${id} left`);
   }
+});
+
+test('cgroups: rdma limits go to rdma.max; without the controller or the device, create fails naming the field', { skip: skipUnlessRoot }, (t) => {
+  const sb = new Sandbox(t);
+  const has = containerHasFiles(sb, { rdma: ['rdma.max'] }).has('rdma.max');
+  let devs = [];
+  try { devs = fs.readdirSync('/sys/class/infiniband'); } catch { /* no RDMA stack */ }
+  // A real device gets its limit; else a name no host has, which the kernel refuses.
+  const dev = devs[0] ?? `tsrtnodev${randomBytes(2).toString('hex')}`;
+  const b = bundle(sb, ['sleep', '1000'], (c) => { c.linux.resources.rdma = { [dev]: { hcaHandles: 3, hcaObjects: 30 } }; });
+  const id = sb.id('rdma');
+  const r = sb.tsrt(['create', '--bundle', b.dir, id]);
+  if (has && devs.length) {
+    assert.equal(r.status, 0, show(r));
+    sb.ids.add(id);
+    assert.match(readCg(ctrlDir(cgroupPaths(sb, id), 'rdma'), 'rdma.max'), new RegExp(`^${dev} hca_handle=3 hca_object=30$`, 'm'));
+    return;
+  }
+  assert.notEqual(r.status, 0, show(r));
+  assert.match(r.stderr, has
+    ? new RegExp(`linux\\.resources\\.rdma\\.${dev}: writing \\S+/rdma\\.max: E[A-Z]+`)
+    : /linux\.resources\.rdma: no rdma controller for this container/, show(r));
+  assert.ok(!fs.existsSync(sb.stateDir(id)), 'no state left');
+  for (const m of cgroupMounts()) assert.ok(!fs.existsSync(path.join(m.mountpoint, relativeBase(m), id)), `${m.mountpoint}: no ${id} left`);
+  t.diagnostic(has ? `no RDMA device here: the kernel's refusal of ${dev} is checked` : 'no rdma controller for containers here: the error is checked');
 });
 
 test('cgroups: memory.limit 32M OOM-kills a 64M allocation and events reports the OOM', { skip: skipUnlessRoot }, async (t) => {
