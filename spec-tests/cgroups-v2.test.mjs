@@ -11,8 +11,8 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Sandbox, show, sleep, waitUntil } from './helpers/tsrt.mjs';
-import { V1, V2, addCaps, bundle, eventsStream, ownCgroup, readCg, relativeBase, removeCgroupDirsLater, started, v2Controllers, wholeDiskOf } from './helpers/cgroups.mjs';
+import { Sandbox, TSRT, show, sleep, waitUntil } from './helpers/tsrt.mjs';
+import { V1, V2, addCaps, bundle, containerHasFiles, eventsStream, ownCgroup, readCg, relativeBase, removeCgroupDirsLater, started, v2Controllers, wholeDiskOf } from './helpers/cgroups.mjs';
 
 const v2 = V2();
 const isRoot = process.getuid?.() === 0;
@@ -60,6 +60,23 @@ test('v2: pause / resume through cgroup.freeze (cgroup.events says frozen 1)', {
   // kill --all freezes and thaws through the same file.
   sb.ok(['kill', '--all', id, 'KILL']);
   assert.ok(await sb.waitDead(pid, 5000));
+  assert.equal(readCg(paths.unified, 'cgroup.freeze'), '0');
+});
+
+test('v2: kill --all KILL writes cgroup.kill (the kernel kills the whole tree at once, nothing frozen), as runc', { skip: skipAll }, async (t) => {
+  const sb = new Sandbox(t);
+  const { id, pid, paths } = started(sb, ['sh', '-c', 'sleep 1000 & sleep 1000 & while :; do sleep 0.1; done'], undefined, { env });
+  if (!fs.existsSync(path.join(paths.unified, 'cgroup.kill'))) return t.skip('this kernel has no cgroup.kill (before 5.14)');
+  if (spawnSync('strace', ['-V']).status !== 0) return t.skip('strace is not installed: it shows which cgroup file kill --all writes');
+  await waitUntil(() => readCg(paths.unified, 'cgroup.procs').split('\n').length >= 3, 10_000, 'the two sleeps');
+  const trace = path.join(sb.dir, 'kill.strace');
+  const r = spawnSync('strace', ['-f', '-qq', '--seccomp-bpf', '-e', 'trace=openat', '-o', trace, TSRT, '--root', sb.root, 'kill', '--all', id, 'KILL'], { env, encoding: 'utf8' });
+  assert.equal(r.status, 0, show(r));
+  const opened = fs.readFileSync(trace, 'utf8');
+  assert.match(opened, /\/cgroup\.kill", O_WRONLY/, 'cgroup.kill written');
+  assert.doesNotMatch(opened, /\/cgroup\.freeze", O_WRONLY/, 'no freeze around it');
+  assert.ok(await sb.waitDead(pid, 5000));
+  await waitUntil(() => readCg(paths.unified, 'cgroup.procs') === '', 10_000, 'every process of the cgroup gone');
   assert.equal(readCg(paths.unified, 'cgroup.freeze'), '0');
 });
 
@@ -224,22 +241,32 @@ test('v2 cpu: shares -> cpu.weight, quota/period -> cpu.max, and the quota holds
   assert.equal(readCg(paths.unified, 'cpu.max'), 'max 100000');
 });
 
-/** Which of `files` a fresh cgroup under ours has (BFQ's io.bfq.weight, iocost's io.weight depend on the kernel and the devices). */
-function v2ProbeFiles(files) {
-  const probe = path.join(v2.mountpoint, ownCgroup(v2), `tsrt-probe-${process.pid}-${randomBytes(3).toString('hex')}`);
-  fs.mkdirSync(probe);
-  try {
-    return files.filter((f) => fs.existsSync(path.join(probe, f)));
-  } finally {
-    fs.rmdirSync(probe);
-  }
-}
+test('v2 cpu.idle and memory.oom.group: cpu.idle 1 (and update --cpu-idle 0), the unified key memory.oom.group kills the whole container on an OOM', { skip: unlessOwned('cpu') || unlessOwned('memory') }, async (t) => {
+  const sb = new Sandbox(t);
+  const { id, pid, paths } = started(sb, ['sh', '-c', 'sleep 1000 & while [ ! -e /dev/shm/go ]; do sleep 0.05; done; dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 1000'], (c) => {
+    c.linux.resources.cpu = { idle: 1 };
+    c.linux.resources.memory = { limit: 32 << 20, swap: 32 << 20 };
+    c.linux.resources.unified = { 'memory.oom.group': '1' };
+  }, { env });
+  if (!fs.existsSync(path.join(paths.unified, 'cpu.idle'))) return t.skip('this kernel has no cpu.idle (before 5.15)');
+  assert.equal(readCg(paths.unified, 'cpu.idle'), '1');
+  sb.ok(['update', '--cpu-idle', '0', id], { env });
+  assert.equal(readCg(paths.unified, 'cpu.idle'), '0');
+  assert.equal(readCg(paths.unified, 'memory.oom.group'), '1');
+  // dd's OOM kill takes every task of the cgroup with it: the init and the other sleep.
+  fs.writeFileSync(`/proc/${pid}/root/dev/shm/go`, '');
+  assert.ok(await sb.waitDead(pid, 10_000), 'the init died with the OOM group');
+  await waitUntil(() => readCg(paths.unified, 'cgroup.procs') === '', 10_000, 'every task of the group killed');
+  assert.match(readCg(paths.unified, 'memory.events'), /^oom_group_kill [1-9]/m);
+});
 
 test('v2 io: blockIO.weight -> io.bfq.weight (or io.weight converted), throttles -> io.max', { skip: unlessOwned('io') }, (t) => {
   const sb = new Sandbox(t);
   // The disk under the temp dir (the VM lane's /tmp is a virtio-blk disk), else under /.
   const disk = wholeDiskOf(os.tmpdir()) ?? wholeDiskOf('/');
-  const weightFiles = v2ProbeFiles(['io.bfq.weight', 'io.weight']);
+  // BFQ's io.bfq.weight and iocost's io.weight depend on the kernel and the devices.
+  const have = containerHasFiles(sb, { blkio: ['io.bfq.weight', 'io.weight'] }, { env });
+  const weightFiles = ['io.bfq.weight', 'io.weight'].filter((f) => have.has(f));
   if (!weightFiles.length) {
     // Neither BFQ nor the iocost controller: the weight cannot be set, and create says so.
     const b = bundle(sb, ['true'], (c) => { c.linux.resources.blockIO = { weight: 500 }; });

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Sandbox, TSRT, isAlive, show, sleep, waitUntil } from './helpers/tsrt.mjs';
-import { V1, V2, addCaps, bundle, cgFiles, cgroupPaths, eventsStream, ownCgroup, readCg, relativeBase, removeCgroupDirsLater, started, v2Controllers } from './helpers/cgroups.mjs';
+import { V1, V2, addCaps, bundle, cgFiles, cgroupMounts, cgroupPaths, containerHasFiles, ctrlDir, eventsStream, ownCgroup, readCg, relativeBase, removeCgroupDirsLater, started, v2Controllers } from './helpers/cgroups.mjs';
 
 const isRoot = process.getuid?.() === 0;
 const skipUnlessRoot = isRoot ? false : 'needs root';
@@ -96,29 +96,15 @@ test('cgroups: a cgroup another container uses is refused, and its limits stay',
 });
 
 /**
- * Which of `files` a fresh cgroup of `controller`'s v1 hierarchy has on this kernel:
- * several depend on its configuration and the block devices (BFQ's blkio.bfq.weight,
- * CFQ's blkio.weight, RT group scheduling, CFS burst). The probe is a cgroup of our own
- * under our cgroup (the root cgroup lacks some files), removed at once.
+ * Fields whose file depends on the kernel or hardware: [field path, controller (v1 name),
+ * its v1 files, its v2 files (any one will do), value]. v2 has no real-time bandwidth
+ * control at all (no file): tsrt refuses those fields there by name.
  */
-function kernelHasCgroupFiles(controller, files) {
-  const m = V1().find((h) => h.controllers.includes(controller));
-  if (!m) return new Set();
-  const probe = path.join(m.mountpoint, ownCgroup(m), `tsrt-probe-${process.pid}-${randomBytes(3).toString('hex')}`);
-  fs.mkdirSync(probe);
-  try {
-    return new Set(files.filter((f) => fs.existsSync(path.join(probe, f))));
-  } finally {
-    fs.rmdirSync(probe);
-  }
-}
-
-/** Fields whose v1 file depends on the kernel or hardware: [field path, controller, files (any one will do), value]. */
 const KERNEL_DEPENDENT = [
-  ['blockIO.weight', 'blkio', ['blkio.weight', 'blkio.bfq.weight'], 300],
-  ['cpu.burst', 'cpu', ['cpu.cfs_burst_us'], 10000],
-  ['cpu.realtimePeriod', 'cpu', ['cpu.rt_period_us'], 1000000],
-  ['cpu.realtimeRuntime', 'cpu', ['cpu.rt_runtime_us'], 10000],
+  ['blockIO.weight', 'blkio', ['blkio.weight', 'blkio.bfq.weight'], ['io.bfq.weight', 'io.weight'], 300],
+  ['cpu.burst', 'cpu', ['cpu.cfs_burst_us'], ['cpu.max.burst'], 10000],
+  ['cpu.realtimePeriod', 'cpu', ['cpu.rt_period_us'], [], 1000000],
+  ['cpu.realtimeRuntime', 'cpu', ['cpu.rt_runtime_us'], [], 10000],
 ];
 
 function setField(resources, field, value) {
@@ -127,8 +113,14 @@ function setField(resources, field, value) {
   resources[group][key] = value;
 }
 
-function kernelSupport() {
-  return KERNEL_DEPENDENT.map(([field, ctrl, files, value]) => ({ field, files, value, has: kernelHasCgroupFiles(ctrl, files).size > 0 }));
+/** Each kernel-dependent field with the files of the version that holds its controller here, and whether a container's cgroup has one. */
+function kernelSupport(sb) {
+  const onV1 = new Set(V1().flatMap((m) => m.controllers));
+  const fields = KERNEL_DEPENDENT.map(([field, ctrl, v1Files, v2Files, value]) => ({ field, ctrl, v1: onV1.has(ctrl), files: onV1.has(ctrl) ? v1Files : v2Files, value }));
+  const wanted = {};
+  for (const k of fields) (wanted[k.ctrl] ??= []).push(...k.files);
+  const have = containerHasFiles(sb, wanted);
+  return fields.map((k) => ({ ...k, has: k.files.some((f) => have.has(f)) }));
 }
 
 test('cgroups: the v1 files of memory, cpu, pids and blockIO get their values', { skip: skipUnlessRoot }, (t) => {
@@ -141,7 +133,7 @@ test('cgroups: the v1 files of memory, cpu, pids and blockIO get their values', 
     }
   }
   // Only the fields this kernel has files for; the next test covers the others.
-  const supported = kernelSupport().filter((k) => k.has);
+  const supported = kernelSupport(sb).filter((k) => k.has);
   // The device of the root file system, for the per-device block IO settings.
   const dev = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === '/').split(' ')[2];
   const [major, minor] = dev.split(':').map(Number);
@@ -177,22 +169,51 @@ test('cgroups: the v1 files of memory, cpu, pids and blockIO get their values', 
 });
 
 test('cgroups: a field whose file this kernel lacks (no BFQ weight, no RT group scheduling, no CFS burst) fails the create naming the field and the file, as runc', { skip: skipUnlessRoot }, (t) => {
-  const missing = kernelSupport().filter((k) => !k.has);
+  const sb = new Sandbox(t);
+  const missing = kernelSupport(sb).filter((k) => !k.has);
   if (!missing.length) {
     t.skip(`this kernel has a file for each of ${KERNEL_DEPENDENT.map(([f]) => f).join(', ')}`);
     return;
   }
-  const sb = new Sandbox(t);
   for (const k of missing) {
     const b = bundle(sb, ['true'], (c) => { setField(c.linux.resources, k.field, k.value); });
     const id = sb.id('nofile');
     const r = sb.tsrt(['create', '--bundle', b.dir, id]);
     assert.notEqual(r.status, 0, `${k.field}: ${show(r)}`);
     const escaped = k.field.replace('.', '\\.');
-    assert.match(r.stderr, new RegExp(`linux\\.resources\\.${escaped}: writing \\S+/(${k.files.join('|').replace(/\./g, '\\.')}): ENOENT`), `${k.field}\n${show(r)}`);
+    const want = k.files.length
+      // v2's weight is named with the file it went to: "blockIO.weight (as io.weight)".
+      ? new RegExp(`linux\\.resources\\.${escaped}( \\(as [\\w.]+\\))?: writing \\S+/(${k.files.join('|').replace(/\./g, '\\.')}): ENOENT`)
+      : new RegExp(`linux\\.resources\\.${escaped}: cgroup v2 has no real-time bandwidth control`);
+    assert.match(r.stderr, want, `${k.field}\n${show(r)}`);
     assert.ok(!fs.existsSync(sb.stateDir(id)), `${k.field}: no state left`);
-    for (const m of V1()) assert.ok(!fs.existsSync(path.join(m.mountpoint, ownCgroup(m), id)), `${k.field}: ${m.mountpoint}: no ${id} left`);
+    for (const m of cgroupMounts()) assert.ok(!fs.existsSync(path.join(m.mountpoint, relativeBase(m), id)), `${k.field}: ${m.mountpoint}: no ${id} left`);
   }
+});
+
+test('cgroups: rdma limits go to rdma.max; without the controller or the device, create fails naming the field', { skip: skipUnlessRoot }, (t) => {
+  const sb = new Sandbox(t);
+  const has = containerHasFiles(sb, { rdma: ['rdma.max'] }).has('rdma.max');
+  let devs = [];
+  try { devs = fs.readdirSync('/sys/class/infiniband'); } catch { /* no RDMA stack */ }
+  // A real device gets its limit; else a name no host has, which the kernel refuses.
+  const dev = devs[0] ?? `tsrtnodev${randomBytes(2).toString('hex')}`;
+  const b = bundle(sb, ['sleep', '1000'], (c) => { c.linux.resources.rdma = { [dev]: { hcaHandles: 3, hcaObjects: 30 } }; });
+  const id = sb.id('rdma');
+  const r = sb.tsrt(['create', '--bundle', b.dir, id]);
+  if (has && devs.length) {
+    assert.equal(r.status, 0, show(r));
+    sb.ids.add(id);
+    assert.match(readCg(ctrlDir(cgroupPaths(sb, id), 'rdma'), 'rdma.max'), new RegExp(`^${dev} hca_handle=3 hca_object=30$`, 'm'));
+    return;
+  }
+  assert.notEqual(r.status, 0, show(r));
+  assert.match(r.stderr, has
+    ? new RegExp(`linux\\.resources\\.rdma\\.${dev}: writing \\S+/rdma\\.max: E[A-Z]+`)
+    : /linux\.resources\.rdma: no rdma controller for this container/, show(r));
+  assert.ok(!fs.existsSync(sb.stateDir(id)), 'no state left');
+  for (const m of cgroupMounts()) assert.ok(!fs.existsSync(path.join(m.mountpoint, relativeBase(m), id)), `${m.mountpoint}: no ${id} left`);
+  t.diagnostic(has ? `no RDMA device here: the kernel's refusal of ${dev} is checked` : 'no rdma controller for containers here: the error is checked');
 });
 
 test('cgroups: memory.limit 32M OOM-kills a 64M allocation and events reports the OOM', { skip: skipUnlessRoot }, async (t) => {
@@ -580,6 +601,24 @@ test('cgroups: 200 create/delete cycles leave no cgroup directory behind', { ski
   assert.deepEqual(failures, []);
   assert.deepEqual(mine(), [], 'no cgroup directory of these containers is left');
   assert.deepEqual(fs.readdirSync(sb.root).filter((n) => n.startsWith(prefix)), [], 'no state left');
+});
+
+test('cgroups: in a cgroup namespace the container sees its own cgroup as / (every hierarchy, exec too), and /sys/fs/cgroup is its cgroup', { skip: skipUnlessRoot }, (t) => {
+  const sb = new Sandbox(t);
+  const { id, pid, paths } = started(sb, ['sleep', '1000'], (c) => {
+    if (!c.linux.namespaces.some((n) => n.type === 'cgroup')) c.linux.namespaces.push({ type: 'cgroup' });
+  });
+  assert.notEqual(fs.readlinkSync(`/proc/${pid}/ns/cgroup`), fs.readlinkSync('/proc/self/ns/cgroup'), 'a cgroup namespace of its own');
+  const r = sb.tsrt(['exec', id, 'sh', '-c', 'cat /proc/1/cgroup; echo --; cat /proc/self/cgroup; echo --; cat /sys/fs/cgroup/cgroup.procs 2>/dev/null; true']);
+  assert.equal(r.status, 0, show(r));
+  const [init, self, procs] = r.stdout.split('--\n');
+  for (const [who, text] of [['init', init], ['exec', self]]) {
+    const lines = text.trim().split('\n');
+    assert.ok(lines.length > 0, who);
+    for (const line of lines) assert.match(line, /^\d+:[^:]*:\/$/, `${who}: ${line} (the host path is ${Object.values(paths)[0]})`);
+  }
+  // v2 alone: the cgroup2 mount inside is the container's cgroup (its init is pid 1 there).
+  if (!V1().length) assert.match(procs, /^1$/m, `cgroup.procs inside:\n${procs}`);
 });
 
 test('cgroups: tsrt moves only the container: while `run` waits, tsrt itself is still in its caller\'s cgroups', { skip: skipUnlessRoot }, async (t) => {

@@ -121,6 +121,28 @@ export function cgFiles(paths) {
   };
 }
 
+/**
+ * Which of `wanted` ({controller (v1 name): [files]}) a container's own cgroup has here,
+ * read from a created (never started) probe container that is deleted at once. Several
+ * files depend on the kernel, the block devices and the placement (BFQ's weight,
+ * iocost's io.weight, RT group scheduling, CFS burst; from a service's cgroup only the
+ * container's level has the controllers tsrt enables), so only the container's cgroup
+ * answers for the container. opts.env goes to tsrt.
+ */
+export function containerHasFiles(sb, wanted, opts = {}) {
+  const { id, paths } = started(sb, ['true'], undefined, { env: opts.env, noStart: true });
+  try {
+    const have = new Set();
+    for (const [ctrl, files] of Object.entries(wanted)) {
+      const dir = ctrlDir(paths, ctrl);
+      for (const f of files) if (dir && fs.existsSync(path.join(dir, f))) have.add(f);
+    }
+    return have;
+  } finally {
+    sb.ok(['delete', '--force', id], { env: opts.env });
+  }
+}
+
 /** cgroupPaths of a container, from its state.json. */
 export function cgroupPaths(sb, id) {
   return JSON.parse(fs.readFileSync(path.join(sb.stateDir(id), 'state.json'), 'utf8')).cgroupPaths ?? {};

@@ -223,6 +223,18 @@ export class CgroupManager {
     return false;
   }
 
+  /**
+   * SIGKILL to the whole cgroup tree at once through v2's cgroup.kill (kernel 5.14+), as
+   * runc does: no listing that a fork can outrun, and frozen tasks die too. Not where a
+   * v1 freezer holds the tasks (they die only once thawed). False when not done.
+   */
+  killAll(): boolean {
+    const u = this.unified;
+    if (!u || this.paths.freezer || !hasFile(u, 'cgroup.kill')) return false;
+    writeCg(u, 'cgroup.kill', '1', 'kill --all');
+    return true;
+  }
+
   // --- processes ------------------------------------------------------------------------
 
   /** Every pid in the container's cgroup and its sub-cgroups, ascending. */

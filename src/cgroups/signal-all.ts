@@ -1,9 +1,11 @@
 // kill --all: freeze the container so that no process can fork a new one between the
-// listing and the signals, signal every process of its cgroup tree, thaw.
+// listing and the signals, signal every process of its cgroup tree, thaw. SIGKILL on
+// cgroup v2 goes through cgroup.kill instead (the kernel kills the tree at once).
 import { managerFor } from './manager';
 
 export function signalAllProcesses(paths: Record<string, string>, signal: number): void {
   const m = managerFor(paths);
+  if (signal === 9 && m.killAll()) return;
   const canFreeze = m.canFreeze();
   const wasFrozen = canFreeze && m.isFrozen();
   let froze = false;
