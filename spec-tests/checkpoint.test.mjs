@@ -10,7 +10,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ConsoleReceiver } from './helpers/terminal.mjs';
-import { Sandbox, SLOWDOWN, TSRT, cgroupDirsOf, hostMounts, isAlive, processesWithCmdline, show, sleep } from './helpers/tsrt.mjs';
+import { Sandbox, SLOWDOWN, TSRT, cgroupDirsOf, hostMounts, isAlive, processesWithCmdline, show, sleep, waitUntil } from './helpers/tsrt.mjs';
 
 const criuPath = ['/usr/sbin/criu', '/usr/bin/criu', '/usr/local/sbin/criu'].find((p) => fs.existsSync(p));
 const check = criuPath ? spawnSync(criuPath, ['check'], { encoding: 'utf8', timeout: 120_000 }) : undefined;
@@ -37,13 +37,9 @@ function counted(b) {
 }
 
 async function waitCount(b, atLeast, what) {
-  const end = Date.now() + 60_000 * SLOWDOWN;
-  for (;;) {
-    const n = counted(b);
-    if (n.length && n[n.length - 1] >= atLeast) return n;
-    if (Date.now() > end) throw new Error(`${what}: the counter never reached ${atLeast} (log: ${n.slice(-5).join(',')})`);
-    await sleep(50);
-  }
+  let n = [];
+  await waitUntil(() => (n = counted(b)).length && n[n.length - 1] >= atLeast, 60_000, () => `${what}: the counter to reach ${atLeast} (log: ${n.slice(-5).join(',')})`, 50);
+  return n;
 }
 
 /** `run -d` of bundle b as id, waiting until its counter reaches atLeast; returns the init's pid. */
@@ -213,13 +209,10 @@ function underPipes(t, sb, args, out) {
 }
 
 async function waitLines(file, atLeast, what) {
-  const end = Date.now() + 60_000 * SLOWDOWN;
-  for (;;) {
-    const n = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter((l) => /^\d+$/.test(l)).map(Number) : [];
-    if (n.length >= atLeast) return n;
-    if (Date.now() > end) throw new Error(`${what}: fewer than ${atLeast} lines in ${file}: ${fs.existsSync(file) ? fs.readFileSync(file, 'utf8').slice(-300) : 'missing'}`);
-    await sleep(50);
-  }
+  let n = [];
+  const numbers = () => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter((l) => /^\d+$/.test(l)).map(Number) : []);
+  await waitUntil(() => (n = numbers()).length >= atLeast, 60_000, () => `${what}: ${atLeast} lines in ${file}: ${fs.existsSync(file) ? fs.readFileSync(file, 'utf8').slice(-300) : 'missing'}`, 50);
+  return n;
 }
 
 test('a container writing to pipes (as under conmon) writes to the restoring caller\'s pipes after restore (descriptors.json, inherit_fd)', needsCriu, async (t) => {
@@ -304,8 +297,7 @@ test('cross-runtime: runc restores tsrt\'s checkpoint of a container with its ow
 
 /** Waits until no counter process is left (runc's delete does not wait for the kill). */
 async function waitGone() {
-  const end = Date.now() + 20_000 * SLOWDOWN;
-  while (processesWithCmdline(COUNTER).length && Date.now() < end) await sleep(50);
+  await waitUntil(() => processesWithCmdline(COUNTER).length === 0, 20_000, 'no counter process left', 50).catch(() => {});
   return processesWithCmdline(COUNTER).length === 0;
 }
 
@@ -394,14 +386,11 @@ test('restore in the foreground waits for the restored container, returns its ex
   sb.ok(['checkpoint', '--image-path', images, id]);
   const id2 = sb.id('fg2');
   const restore = sb.tsrtAsync(['restore', '--image-path', images, '--bundle', b.dir, id2]);
-  let st;
-  const end = Date.now() + 60_000 * SLOWDOWN;
-  while (!st) {
-    const q = sb.tsrt(['state', id2]);
-    if (q.status === 0 && JSON.parse(q.stdout).status === 'running') st = JSON.parse(q.stdout);
-    else if (Date.now() > end) throw new Error(`the restored container never ran: ${show(q)}`);
-    else await sleep(100);
-  }
+  let q;
+  const st = await waitUntil(() => {
+    q = sb.tsrt(['state', id2]);
+    return q.status === 0 && JSON.parse(q.stdout).status === 'running' && JSON.parse(q.stdout);
+  }, 60_000, () => `the restored container to run: ${show(q)}`, 100);
   sb.track(st.pid);
   sb.ok(['kill', id2, 'KILL']);
   const r = await restore;
