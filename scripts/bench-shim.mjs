@@ -23,6 +23,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeContainerdConfig } from '../spec-tests/helpers/clients.mjs';
 
 const REPO = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = path.join(REPO, 'dist');
@@ -49,20 +50,10 @@ const progress = (m) => process.stderr.write(`bench-shim: ${m}\n`);
 let seq = 0;
 const live = new Set();
 
-fs.writeFileSync(path.join(C, 'config.toml'), `version = 2
-root = "${C}/root"
-state = "${C}/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "${C}/containerd.sock"
-[ttrpc]
-  address = "${C}/containerd.sock.ttrpc"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "${C}/opt"
-`);
+const config = writeContainerdConfig(C, 'scripts/bench-shim.mjs');
 const log = fs.openSync(path.join(D, 'containerd.log'), 'a');
 const containerd = spawn('unshare', ['--mount', '--propagation', 'private', '--', '/bin/sh', '-c',
-  'mount -t tmpfs -o mode=0755,size=64m tsrt-bench-run /run && exec containerd --config "$0"', path.join(C, 'config.toml')], {
+  'mount -t tmpfs -o mode=0755,size=64m tsrt-bench-run /run && exec containerd --config "$0"', config], {
   stdio: ['ignore', log, log],
   env: { PATH: `${DIST}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`, TSRT_SHIM_ROOT: path.join(S, 'state'), TSRT_SHIM_SOCKET_DIR: path.join(S, 's') },
 });
