@@ -65,7 +65,12 @@ export function makeRestoreMountPoints(spec: Spec, bundle: string, rootfs: strin
       } finally {
         closeSync(target);
       }
-      temporary.push({ fd: openChecked(hostPath, dest), dest });
+      try {
+        temporary.push({ fd: openChecked(hostPath, dest), dest });
+      } catch (e) {
+        // no handle on the bind any more: say where it was mounted rather than detach by a path that moved
+        throw new TsrtError('EMOUNTPOINT', `${(e as Error).message}; the temporary bind of ${source} at ${hostPath} may remain`);
+      }
     }
     done = true;
   } finally {
