@@ -432,3 +432,78 @@ print(a.SerializeToString().hex())
   });
   assert.deepEqual(decodeResponse(Buffer.from(answer, 'hex')), { type: 'NOTIFY', success: true, notify: { script: 'post-restore', pid: 42 } });
 });
+
+/** Binds of the test: /data from outer, /data/inner/deep (a dir) and /data/f (a file) nested in it. */
+function nestedBinds(sb, c) {
+  const outer = sb.mkdir('outer');
+  const deep = sb.mkdir('deep');
+  const file = path.join(sb.mkdir('file'), 'f');
+  fs.writeFileSync(file, 'bound file\n');
+  c.mounts.push(
+    { destination: '/data', type: 'bind', source: outer, options: ['rbind', 'rw'] },
+    { destination: '/data/inner/deep', type: 'bind', source: deep, options: ['rbind', 'rw'] },
+    { destination: '/data/f', type: 'bind', source: file, options: ['bind', 'rw'] },
+  );
+  return outer;
+}
+
+// Runs without CRIU: the mount points are made before CRIU is asked (which then fails on an
+// empty image dir, or on a kernel it cannot run on).
+test('restore makes mount points nested in a bind mount inside its source (as runc), stays in the rootfs, and leaves no mount', async (t) => {
+  const sb = new Sandbox(t);
+  const decoy = sb.mkdir('decoy'); // outside the rootfs: nothing may appear in it
+  let outer;
+  const b = sb.bundle({ copyRootfs: true, patch: (c) => {
+    outer = nestedBinds(sb, c);
+    // a symlink in the bind source pointing at the decoy's host path, with a mount below it
+    c.mounts.push({ destination: '/data/esc/x', type: 'bind', source: sb.mkdir('x'), options: ['rbind'] });
+  } });
+  fs.symlinkSync(decoy, path.join(outer, 'esc'));
+  const images = sb.mkdir('images');
+  fs.writeFileSync(path.join(images, 'descriptors.json'), '["/dev/null","/dev/null","/dev/null"]');
+  const mountsBefore = hostMounts().length;
+  const id = sb.id('rsnest');
+  const r = sb.tsrt(['restore', '-d', '--image-path', images, '--bundle', b.dir, id]);
+  assert.notEqual(r.status, 0, `an empty image dir cannot be restored: ${show(r)}`);
+  assert.ok(fs.statSync(path.join(outer, 'inner', 'deep')).isDirectory(), `the nested mount point /data/inner/deep was made in the bind source ${outer}: ${show(r)}`);
+  assert.ok(fs.statSync(path.join(outer, 'f')).isFile(), 'the nested file mount point /data/f is a file in the bind source');
+  assert.equal(fs.existsSync(path.join(b.rootfs, 'data', 'inner')), false, 'not below the bind, in the rootfs');
+  assert.deepEqual(fs.readdirSync(decoy), [], 'the symlink in the bind source did not lead the mount point out of the rootfs');
+  assert.ok(fs.statSync(path.join(b.rootfs, decoy, 'x')).isDirectory(), 'the symlink was resolved inside the rootfs');
+  assert.deepEqual(hostMounts().filter((l) => l.includes(sb.dir)), [], 'every temporary bind was detached');
+  assert.equal(hostMounts().length, mountsBefore, 'the host has as many mounts as before');
+  assert.equal(fs.existsSync(sb.stateDir(id)), false, 'the failed restore leaves no state');
+});
+
+test('restore recreates the mount points nested in a bind mount that the bind source lost, and --no-pivot restores as without it (as runc: CRIU sets up the root)', needsCriu, async (t) => {
+  const sb = new Sandbox(t);
+  let outer;
+  const b = counterBundle(sb, (c) => { outer = nestedBinds(sb, c); });
+  const id = sb.id('cpnest');
+  const pid = await runCounter(sb, b, id, 3);
+  const images = path.join(sb.dir, 'images');
+  const cp = sb.tsrt(['checkpoint', '--image-path', images, id]);
+  assert.equal(cp.status, 0, show(cp));
+  assert.ok(await sb.waitDead(pid), 'the checkpointed init is gone');
+  const stopped = counted(b);
+  // the bind source loses the nested mount points, as a fresh copy of a volume would
+  fs.rmSync(path.join(outer, 'inner'), { recursive: true });
+  fs.rmSync(path.join(outer, 'f'));
+  const mountsBefore = hostMounts().filter((l) => l.includes(sb.dir)).length;
+  const id2 = sb.id('rsnest');
+  const rs = sb.tsrt(['restore', '-d', '--no-pivot', '--image-path', images, '--bundle', b.dir, id2]);
+  assert.equal(rs.status, 0, show(rs));
+  const st = sb.state(id2);
+  sb.track(st.pid);
+  assertContinuous(await waitCount(b, stopped.at(-1) + 3, 'after the restore'), 'restore with nested binds');
+  assert.ok(fs.statSync(path.join(outer, 'inner', 'deep')).isDirectory(), '/data/inner/deep made again in the bind source');
+  const ex = sb.tsrt(['exec', id2, 'cat', '/data/f']);
+  assert.equal(ex.status, 0, show(ex));
+  assert.equal(ex.stdout, 'bound file\n', 'the nested file bind is restored');
+  assert.equal(hostMounts().filter((l) => l.includes(sb.dir)).length, mountsBefore, 'no temporary bind is left on the host');
+  sb.ok(['kill', id2, 'KILL']);
+  assert.ok(await sb.waitDead(st.pid), 'kill reaches the restored init');
+  await sb.waitStatus(id2, 'stopped');
+  sb.ok(['delete', id2]);
+  assertGone(sb, id2, b);
+});

@@ -5,25 +5,24 @@
 // is moved there first, and told to re-root the dumped cgroups there). The restored init
 // is tsrt's child (rst_sibling); afterwards it is an ordinary tsrt container: state,
 // exec, kill, pause, events, delete. Every step undoes itself when a later one fails.
-import { existsSync, mkdirSync, readFileSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
-import { join, posix, resolve } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, unlinkSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Spec } from '../oci/spec-types';
 import { StateStore, hookState, writePidFile, type SavedState } from '../container/state-store';
 import { procStat } from '../container/status';
 import { claimId, loadBundleConfig } from '../container/create-stages';
 import { runStages, type Stage } from '../container/pipeline';
 import { checkTerminalSocket } from '../oci/validate-config';
-import { isBindMount } from '../linux/mount-options';
 import { plannedCgroupPaths, setupCgroups, type CgroupSetup } from '../cgroups/setup';
 import { libc } from '../libc/libc';
 import { MNT_DETACH, MS } from '../libc/constants';
 import { ConfigError, TsrtError } from '../util/errors';
-import { ensureFileInRoot, mkdirAllInRoot } from '../util/secure-join';
 import { logDebug } from '../cli/log';
 import { commonCriuOpts, imagePathOf, refuseUnsupported, type CriuFlags } from './options';
 import { restoreExternalMounts } from './external-mounts';
 import { criuSwrk } from './swrk';
 import { explainCriuFailure, openDir } from './failure';
+import { makeRestoreMountPoints } from './restore-mountpoints';
 import { DESCRIPTORS_FILE } from './checkpoint';
 
 export interface RestoreOptions extends CriuFlags {
@@ -114,30 +113,10 @@ function releaseCriuRoot(c: RestoreCtx): void {
   try { rmdirSync(c.criuRoot); } catch { /* gone */ }
 }
 
-/**
- * The mount points the config needs in the rootfs, as create makes them (a new bundle
- * may lack them); not below a tmpfs, whose content CRIU restores.
- */
+/** The mount points the config needs in the rootfs (restore-mountpoints.ts). */
 const mountPoints: Stage<RestoreCtx> = {
   name: 'mount-points',
-  run(c) {
-    const mounts = c.spec.mounts ?? [];
-    const tmpfs = mounts.filter((m) => m.type === 'tmpfs').map((m) => posix.normalize(m.destination));
-    for (const m of mounts) {
-      const dest = posix.normalize(m.destination);
-      if (m.type === 'cgroup' || m.type === 'cgroup2' || tmpfs.some((t) => dest.startsWith(`${t}/`))) continue;
-      let fileSource = false;
-      if (isBindMount(m) && m.source) {
-        try { fileSource = !statSync(resolve(c.bundle, m.source)).isDirectory(); } catch { /* create reports it */ }
-      }
-      try {
-        if (fileSource) ensureFileInRoot(c.rootfs, dest);
-        else mkdirAllInRoot(c.rootfs, dest);
-      } catch (e) {
-        throw new TsrtError('EMOUNTPOINT', `mounts: creating the mount point ${dest} in ${c.rootfs}: ${(e as TsrtError).code ?? (e as Error).message}`);
-      }
-    }
-  },
+  run: (c) => makeRestoreMountPoints(c.spec, c.bundle, c.rootfs),
 };
 
 /** Joined namespaces: net and pid handed to CRIU as fds (keys of the dump), the others by path. */
