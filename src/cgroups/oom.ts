@@ -10,6 +10,8 @@ import { CgroupError, readKeyValues, writeCg } from './cgfs';
 import type { CgroupManager } from './manager';
 
 export interface OomWatch {
+  /** Reads the kernel's count now, calling onOom for what the polls have not seen yet. */
+  check(): void;
   close(): void;
 }
 
@@ -44,7 +46,9 @@ export function watchOom(m: CgroupManager, onOom: () => void): OomWatch | undefi
     // Non-blocking, polled: a read blocked on libuv's thread pool would keep the process
     // from exiting (the pool's threads are joined at exit).
     const buf = Buffer.alloc(8);
-    const timer = setInterval(() => {
+    let closed = false;
+    const check = () => {
+      if (closed) return;
       let n = 0;
       try {
         n = readSync(efd, buf, 0, 8, null);
@@ -54,9 +58,12 @@ export function watchOom(m: CgroupManager, onOom: () => void): OomWatch | undefi
       if (n !== 8) return;
       if (!existsSync(`${p.dir}/memory.oom_control`)) return; // the cgroup was removed
       onOom();
-    }, 100);
+    };
+    const timer = setInterval(check, 100);
     return {
+      check,
       close() {
+        closed = true;
         clearInterval(timer);
         for (const fd of [ctl, efd]) {
           try { closeSync(fd); } catch { /* closed */ }
@@ -65,10 +72,24 @@ export function watchOom(m: CgroupManager, onOom: () => void): OomWatch | undefi
     };
   }
   let seen = readKeyValues(p.dir, 'memory.events').get('oom_kill') ?? 0n;
-  const timer = setInterval(() => {
-    const now = readKeyValues(p.dir, 'memory.events').get('oom_kill');
+  let closed = false;
+  const check = () => {
+    if (closed) return;
+    let now: bigint | undefined;
+    try {
+      now = readKeyValues(p.dir, 'memory.events').get('oom_kill');
+    } catch {
+      return; // the cgroup was removed
+    }
     if (now === undefined) return;
     for (; seen < now; seen++) onOom();
-  }, 100);
-  return { close: () => clearInterval(timer) };
+  };
+  const timer = setInterval(check, 100);
+  return {
+    check,
+    close() {
+      closed = true;
+      clearInterval(timer);
+    },
+  };
 }

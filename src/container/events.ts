@@ -44,11 +44,10 @@ export async function containerEvents(store: StateStore, id: string, o: EventsOp
       clearInterval(timer);
       clearInterval(poll);
       for (const sig of ['SIGINT', 'SIGTERM'] as const) process.off(sig, finish);
-      // An OOM that killed the init is read just after the death is seen: let it through.
-      setTimeout(() => {
-        watch?.close();
-        resolve(0);
-      }, 100);
+      // An OOM that killed the init is counted before the death is seen: read it now.
+      watch?.check();
+      watch?.close();
+      resolve(0);
     };
     const timer = setInterval(() => {
       if (stopped()) return finish();

@@ -46,7 +46,7 @@ interface Task {
   execs: Map<string, Proc>;
   /** TaskStart went out: TaskExit waits for it, so containerd sees them in order */
   startPublished: Promise<void>;
-  oom?: { close(): void };
+  oom?: import('../cgroups/oom').OomWatch;
 }
 
 export interface ServiceOptions {
@@ -105,9 +105,11 @@ export function taskService(o: ServiceOptions): Record<string, Method> {
       p.markExited(status);
       const exit = { containerId: t.id, id: p.execId || t.id, pid: p.pid, exitStatus: status, exitedAt: timestamp(p.exitedAt) };
       if (p === t.init) {
-        // the OOM watch polls (cgroups/oom.ts, every 100 ms): one more round sees the kill that ended the init
-        const oom = t.oom;
-        if (oom) setTimeout(() => oom.close(), 250).unref();
+        // The OOM watch polls every 100 ms: read the count now, while the cgroup is still there, so
+        // TaskOOM precedes TaskExit and a Delete arriving before the next poll cannot lose it.
+        t.oom?.check();
+        t.oom?.close();
+        t.oom = undefined;
         // what the init leaves (its pid namespace is gone, or a shared one still runs execs)
         try { killContainer(store, t.id, 9, true); } catch { /* stopped, removed */ }
       }
