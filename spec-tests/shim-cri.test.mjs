@@ -1,7 +1,7 @@
 // containerd's CRI plugin runs pods through tsrt's shim (runtime_type
 // "io.containerd.tsrt.v2", src/shim/, docs/shim.md "CRI"), driven over gRPC by the small
 // CRI client of helpers/cri.mjs as the kubelet would: pods, containers, logs, exec, stop,
-// OOM, and the clean-up of a pod. Each scenario checks the container's own view and the
+// OOM, a failing start, and the clean-up of a pod. Each scenario checks the container's own view and the
 // host's (the shim's processes, tsrt's state, mounts, cgroups).
 //
 // containerd is this file's own (as shim.test.mjs: root, state, sockets in the temp dir,
@@ -223,6 +223,9 @@ function logLines(file, stream) {
   return lines.map((l) => l.split(' ')).filter((f) => f[1] === stream).map((f) => f.slice(3).join(' '));
 }
 
+/** Lines of containerd's mountinfo (its private namespace, where the shims mount) naming one of `ids`. */
+const containerdMounts = (...ids) => fs.readFileSync(`/proc/${daemon.child.pid}/mountinfo`, 'utf8').split('\n').filter((l) => ids.some((i) => l.includes(i)));
+
 const parentOf = (pid) => Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
 
 test('a pod and a container in it: the output in the CRI log, the exit code in ContainerStatus, lo its only interface', { skip }, async (t) => {
@@ -297,6 +300,20 @@ test('a container over its memory limit: ContainerStatus says OOMKilled (the shi
   assert.equal(s.reason, 'OOMKilled');
 });
 
+test('a container whose command does not exist: StartContainer names tsrt\'s error, no tsrt state is left', { skip }, async (t) => {
+  const pod = await runPod(t, 'fail');
+  const config = { metadata: { name: 'missing', attempt: 0 }, image: { image: IMAGE }, command: ['/nonexistent'], log_path: 'missing.log' };
+  const { container_id: id } = await call('CreateContainer', { pod_sandbox_id: pod.id, config, sandbox_config: pod.config });
+  await assert.rejects(cri.call('StartContainer', { container_id: id }), /\/nonexistent/);
+  const s = await status(id);
+  assert.equal(s.state, 'CONTAINER_EXITED');
+  assert.match(s.message, /\/nonexistent/);
+  assert.ok(!fs.existsSync(path.join(shimRoot(), id)), 'no tsrt state of the container');
+  assert.deepEqual(containerdMounts(id), [], 'no rootfs mount of the container');
+  assert.ok(fs.existsSync(path.join(shimRoot(), pod.id)), 'the pod\'s sandbox runs on');
+  await call('RemoveContainer', { container_id: id });
+});
+
 test('StopPodSandbox and RemovePodSandbox leave no tsrt state, shim, mount or cgroup', { skip }, async (t) => {
   const pod = await runPod(t, 'gone');
   const c = await runContainer(pod, 'runner', ['sleep', '1000']);
@@ -305,6 +322,8 @@ test('StopPodSandbox and RemovePodSandbox leave no tsrt state, shim, mount or cg
   assert.ok(shim, 'a shim runs');
   const cgroups = parentCgroups().flatMap((d) => fs.readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => path.join(d, e.name)));
   assert.ok(cgroups.some((d) => d.endsWith(c.id) || d.endsWith(pod.id)), `the pod's cgroups under ${CGROUP_PARENT}: ${cgroups}`);
+
+  assert.notDeepEqual(containerdMounts(c.id), [], 'the container\'s rootfs is mounted in containerd\'s namespace');
 
   await call('StopPodSandbox', { pod_sandbox_id: pod.id });
   assert.equal((await status(c.id)).state, 'CONTAINER_EXITED');
@@ -315,7 +334,6 @@ test('StopPodSandbox and RemovePodSandbox leave no tsrt state, shim, mount or cg
   const state = fs.existsSync(shimRoot()) ? fs.readdirSync(shimRoot()) : [];
   assert.deepEqual(state.filter((n) => n === pod.id || n === c.id), [], 'no tsrt state');
   assert.deepEqual(cgroups.filter((d) => fs.existsSync(d)), [], 'no cgroup of the pod');
-  const inside = fs.readFileSync(`/proc/${daemon.child.pid}/mountinfo`, 'utf8').split('\n').filter((l) => l.includes(pod.id) || l.includes(c.id));
-  assert.deepEqual(inside, [], 'no mount of the pod in containerd\'s namespace');
+  assert.deepEqual(containerdMounts(pod.id, c.id), [], 'no mount of the pod in containerd\'s namespace');
   assert.deepEqual(mountsUnder(D), [], 'nothing mounted under the temp dir on the host');
 });
