@@ -1,8 +1,8 @@
 // containerd's CRI plugin runs pods through tsrt's shim (runtime_type
 // "io.containerd.tsrt.v2", src/shim/, docs/shim.md "CRI"), driven over gRPC by the small
 // CRI client of helpers/cri.mjs as the kubelet would: pods, containers, logs, exec, stop,
-// OOM, a failing start, and the clean-up of a pod. Each scenario checks the container's own view and the
-// host's (the shim's processes, tsrt's state, mounts, cgroups).
+// OOM, a failing start, and the clean-up of a pod. Each scenario checks the container's
+// own view and the host's (the shim's processes, tsrt's state, mounts, cgroups).
 //
 // containerd is this file's own (as shim.test.mjs: root, state, sockets in the temp dir,
 // a private mount namespace with a tmpfs on /run, and one on /var/lib for libcni's cache),
