@@ -34,6 +34,7 @@ VM_BOTH=(
   spec-tests/security-rootless.test.mjs
   spec-tests/clients-podman.test.mjs
   spec-tests/clients-containerd.test.mjs
+  spec-tests/shim-cri.test.mjs
   spec-tests/checkpoint.test.mjs
 )
 VM_ROOT_ONLY=(

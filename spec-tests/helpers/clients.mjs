@@ -99,8 +99,9 @@ export function rootfsTar(file) {
  * The busybox image as an OCI archive for `ctr images import`, made offline: `podman
  * import` of bundle/rootfs and `podman save`, with podman storage of its own under dir/p,
  * removed right after (podman refuses a runroot path longer than 50 characters: short names).
+ * `cmd` is the image's CMD (a CRI sandbox image needs one that keeps running).
  */
-export function busyboxArchive(dir, image) {
+export function busyboxArchive(dir, image, cmd = ['/bin/sh']) {
   const P = path.join(dir, 'p');
   fs.mkdirSync(path.join(P, 'tmp'), { recursive: true });
   const podmanBase = ['--root', path.join(P, 'root'), '--runroot', path.join(P, 'run'), '--tmpdir', path.join(P, 'tmp'),
@@ -112,7 +113,7 @@ export function busyboxArchive(dir, image) {
   };
   const archive = path.join(dir, 'busybox-oci.tar');
   try {
-    podman(['import', '--change', 'CMD ["/bin/sh"]', rootfsTar(path.join(dir, 'rootfs.tar')), image]);
+    podman(['import', '--change', `CMD ${JSON.stringify(cmd)}`, rootfsTar(path.join(dir, 'rootfs.tar')), image]);
     podman(['save', '--format', 'oci-archive', '-o', archive, image]);
   } finally {
     run(dir, which('podman'), [...podmanBase, 'system', 'reset', '--force'], { env: penv });
@@ -122,15 +123,16 @@ export function busyboxArchive(dir, image) {
 
 /**
  * A private containerd's config.toml in dir C (root, state, sockets, the opt plugin's dir
- * all under it; the CRI plugin off), written by `by`; returns its path.
+ * all under it), written by `by`; returns its path. The CRI plugin is off unless `cri`
+ * gives its settings (TOML text appended as is).
  */
-export function writeContainerdConfig(C, by) {
+export function writeContainerdConfig(C, by, { cri } = {}) {
   const config = path.join(C, 'config.toml');
   fs.writeFileSync(config, `# written by ${by}
 version = 2
 root = "${C}/root"
 state = "${C}/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
+${cri ? '' : 'disabled_plugins = ["io.containerd.grpc.v1.cri"]'}
 
 [grpc]
   address = "${C}/containerd.sock"
@@ -140,7 +142,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 
 [plugins."io.containerd.internal.v1.opt"]
   path = "${C}/opt"
-`);
+${cri ?? ''}`);
   return config;
 }
 
@@ -274,4 +276,11 @@ export async function stopDaemon({ child, exited }, graceMs = 10_000) {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Live tsrt shim processes of the containerd whose socket is `socket` (their argv names it). */
+export function tsrtShimPids(socket) {
+  return pidsMentioning(socket).filter((pid) => {
+    try { return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('containerd-shim-tsrt-v2'); } catch { return false; }
+  });
 }
