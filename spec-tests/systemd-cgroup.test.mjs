@@ -16,7 +16,10 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Sandbox, TSRT, isAlive, show } from './helpers/tsrt.mjs';
-import { hostCgroupFile, makeTempDir, missing, removeTempDir, rootfsTar, run, which, writePodmanConf } from './helpers/clients.mjs';
+import {
+  busyboxArchive, daemonAlive, hostCgroupFile, makeTempDir, missing, pidsMentioning, removeTempDir, rootfsTar, run, startContainerd, stopDaemon, taskInList,
+  waitFor, which, writeContainerdConfig, writePodmanConf,
+} from './helpers/clients.mjs';
 import { cgFiles, cgroupPaths, unifiedOnly } from './helpers/cgroups.mjs';
 import { cpuQuotaProperties, deviceProperties, rangeToBits, resourceProperties, scopeProperties, systemdUnit, INFINITY } from '../dist/lib.js';
 
@@ -359,4 +362,119 @@ test('systemd: podman with cgroup_manager = "systemd" runs a container on tsrt i
   assert.equal(isAlive(info.State.Pid), false);
   assert.notEqual(systemctl('status', unit).status, 0, 'the scope is gone');
   assert.equal(fs.existsSync(path.dirname(memFile)), false, 'and its cgroup');
+});
+
+// containerd's runc shim with SystemdCgroup = true (kubeadm's containerd config), here set by
+// `ctr run --runc-systemd-cgroup`: the shim (io.containerd.runc.v2) passes --systemd-cgroup to
+// the runtime in every call, and ctr's --cgroup is the cgroupsPath ("slice:prefix:name", as
+// the CRI plugin makes it: "kubepods-...slice:cri-containerd:ID", or ":cri-containerd:ID"
+// with systemd's default slice). The same ctr commands run on tsrt and on runc (the shim's
+// BinaryName, --runc-binary), and what systemd and the kernel show for each is compared.
+test('systemd: containerd\'s runc shim with SystemdCgroup = true runs tsrt in the scope runc gets; exec joins it; nothing left', {
+  skip: needsSystemd || missing(['containerd', 'ctr', 'containerd-shim-runc-v2', 'podman', 'unshare', 'runc']),
+}, async (t) => {
+  const D = makeTempDir('ctr-systemd');
+  const C = path.join(D, 'ctd');
+  for (const d of ['fifo', 'opt', 'root-tsrt', 'root-runc']) fs.mkdirSync(path.join(C, d), { recursive: true });
+  const NS = 'tsrt-sd';
+  const hadRunContainerd = fs.existsSync('/run/containerd');
+  let daemon;
+  const made = new Set(); // container ids
+  const units = new Set();
+  const ctr = (...args) => {
+    if (daemon && !daemonAlive(daemon)) throw new Error(`containerd is gone: ${fs.readFileSync(path.join(C, 'containerd.log'), 'utf8').slice(-3000)}`);
+    return run(D, which('ctr'), ['--address', path.join(C, 'containerd.sock'), '--connect-timeout', '5s', '--namespace', NS, ...args]);
+  };
+  const ok = (...args) => {
+    const r = ctr(...args);
+    assert.equal(r.status, 0, show(r));
+    return r;
+  };
+  t.after(async () => {
+    if (daemon && daemonAlive(daemon)) for (const i of made) { ctr('task', 'delete', '--force', i); ctr('container', 'rm', i); }
+    if (daemon) await stopDaemon(daemon);
+    for (const pid of pidsMentioning(C)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+    for (const u of units) { systemctl('stop', u); systemctl('reset-failed', u); }
+    removeTempDir(D);
+    if (!hadRunContainerd) { try { fs.rmdirSync('/run/containerd'); } catch { /* in use or gone */ } }
+  });
+  const IMAGE = 'localhost/tsrt-sd-busybox:latest';
+  const archive = busyboxArchive(D, IMAGE);
+  // A tmpfs on /run/containerd only: the shims' sockets stay private and the runtime still
+  // sees /run/systemd/private and the system bus.
+  daemon = await startContainerd(D, C, writeContainerdConfig(C, 'spec-tests/systemd-cgroup.test.mjs'), { tmpfsOn: '/run/containerd' });
+  ok('images', 'import', '--base-name', IMAGE.split(':')[0], archive);
+
+  const runtimes = { tsrt: TSRT, runc: which('runc') };
+  const runtimeFlags = (name) => ['--runc-binary', runtimes[name], '--runc-root', path.join(C, `root-${name}`), '--runc-systemd-cgroup', '--fifo-dir', path.join(C, 'fifo')];
+  const stateLeft = (name, i) => { try { return fs.readdirSync(path.join(C, `root-${name}`, NS)).filter((n) => n === i); } catch { return []; } };
+
+  /** One container under `name` with cgroupsPath slice:prefix:ID; what systemd and the kernel show, ID replaced by "ID". */
+  async function observe(name, slice, prefix) {
+    const i = `${name}-${prefix}-${process.pid}`;
+    const unit = `${prefix}-${i}.scope`;
+    made.add(i);
+    units.add(unit);
+    ok('run', '-d', ...runtimeFlags(name), '--cgroup', `${slice}:${prefix}:${i}`, '--memory-limit', String(48 << 20), IMAGE, i, 'sleep', '1000');
+    const { pid, status } = taskInList(ok('task', 'ls').stdout, i);
+    assert.equal(status, 'RUNNING', `${name}: the task runs`);
+    ok('task', 'exec', '--detach', '--fifo-dir', path.join(C, 'fifo'), '--exec-id', 'x', i, 'sleep', '999');
+    let execPid;
+    await waitFor(`${name}: the exec'd process in ctr task ps`, () => {
+      execPid = ok('task', 'ps', i).stdout.split('\n').slice(1).map((l) => Number(l.trim().split(/\s+/)[0])).find((p) => p && p !== pid);
+      return execPid !== undefined;
+    });
+    const st = systemctl('status', unit);
+    const shown = unitShow(unit, 'ActiveState', 'ControlGroup', 'Slice', 'Delegate', MEMORY);
+    const initCgroup = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+    const memFile = hostCgroupFile(initCgroup, 'memory', 'memory.limit_in_bytes', 'memory.max');
+    const seen = {
+      statusExit: st.status,
+      active: /Active: active \(running\)/.test(st.stdout),
+      initListed: new RegExp(`\\b${pid}\\b`).test(st.stdout),
+      execListed: new RegExp(`\\b${execPid}\\b`).test(st.stdout),
+      execInInitCgroup: fs.readFileSync(`/proc/${execPid}/cgroup`, 'utf8') === initCgroup,
+      unit: shown,
+      memoryDir: path.dirname(memFile).endsWith(shown.ControlGroup),
+      memoryLimit: fs.readFileSync(memFile, 'utf8').trim(),
+    };
+    ok('task', 'kill', '--signal', 'SIGKILL', i);
+    await waitFor(`${name}: the task to stop`, () => taskInList(ok('task', 'ls').stdout, i)?.status === 'STOPPED', 60_000);
+    ok('task', 'delete', i);
+    ok('container', 'rm', i);
+    Object.assign(seen, {
+      unitAfterDelete: systemctl('list-units', '--all', '--plain', '--no-legend', unit).stdout.trim(),
+      cgroupAfterDelete: unitDirs(unit),
+      stateAfterDelete: stateLeft(name, i),
+      pidsAfterDelete: [pid, execPid].filter(isAlive),
+    });
+    return JSON.parse(JSON.stringify(seen).replaceAll(i, 'ID'));
+  }
+
+  for (const [slice, prefix] of [['system.slice', 'tsrt-ctr'], ['', 'cri-containerd']]) {
+    const onTsrt = await observe('tsrt', slice, prefix);
+    const onRunc = await observe('runc', slice, prefix);
+    t.diagnostic(`cgroupsPath ${slice}:${prefix}:ID: tsrt ${JSON.stringify(onTsrt)}; runc ${JSON.stringify(onRunc)}`);
+    assert.deepEqual(onTsrt, {
+      statusExit: 0, active: true, initListed: true, execListed: true, execInInitCgroup: true,
+      unit: { ActiveState: 'active', ControlGroup: `/system.slice/${prefix}-ID.scope`, Slice: 'system.slice', Delegate: 'yes', [MEMORY]: String(48 << 20) },
+      memoryDir: true, memoryLimit: String(48 << 20),
+      unitAfterDelete: '', cgroupAfterDelete: [], stateAfterDelete: [], pidsAfterDelete: [],
+    }, `tsrt under ${slice}:${prefix}:ID`);
+    assert.deepEqual(onTsrt, onRunc, 'tsrt as runc on the same ctr command');
+  }
+
+  // ctr itself refuses --runc-systemd-cgroup without --cgroup ("requires --cgroup to be
+  // set"; its default cgroupsPath would be "/<namespace>/<id>"). Given such a path, the
+  // runtime must refuse it, as runc does, and leave nothing.
+  const refused = {};
+  for (const name of Object.keys(runtimes)) {
+    const i = `${name}-abs-${process.pid}`;
+    made.add(i);
+    const r = ctr('run', '-d', ...runtimeFlags(name), '--cgroup', `/${NS}/${i}`, IMAGE, i, 'true');
+    refused[name] = { status: r.status, task: taskInList(ctr('task', 'ls').stdout, i), state: stateLeft(name, i) };
+    t.diagnostic(`--cgroup /${NS}/ID on ${name}: exit ${r.status}: ${r.stderr.trim()}`);
+    if (name === 'tsrt') assert.match(r.stderr, /linux\.cgroupsPath: with --systemd-cgroup the path must be "slice:prefix:name", got \\?"\/tsrt-sd\//, show(r));
+  }
+  assert.deepEqual(refused.tsrt, refused.runc, 'the same outcome as runc');
 });
