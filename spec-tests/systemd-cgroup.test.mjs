@@ -6,8 +6,9 @@
 // (the VM lane booted with VM_INIT=systemd, lane vm-systemd of scripts/test-ci.sh): the
 // scope shows up in systemctl with the container's init, its limits are in the scope's
 // cgroup files and in the unit's properties, `update` changes both, a failed create and
-// `delete` leave no unit and no cgroup, and podman with cgroup_manager = "systemd" runs
-// its containers on tsrt. The properties' conversion is checked here too (no kernel).
+// `delete` leave no unit and no cgroup, podman with cgroup_manager = "systemd" runs
+// its containers on tsrt, and containerd's runc shim with SystemdCgroup = true puts them in
+// the scope it puts runc's in. The properties' conversion is checked here too (no kernel).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -96,15 +97,15 @@ function unitBundle(sb, id, resources, patch) {
   });
 }
 
-/** Every directory the unit could have in the mounted hierarchies. */
-function unitDirs(unit) {
-  const out = [];
+/** Every directory the cgroup `cg` ("/a.slice/b.scope") has in the mounted hierarchies. */
+function cgroupDirs(cg) {
   const root = '/sys/fs/cgroup';
-  const candidates = [path.join(root, 'system.slice', unit)];
-  for (const h of fs.readdirSync(root)) candidates.push(path.join(root, h, 'system.slice', unit));
-  for (const d of candidates) if (fs.existsSync(d)) out.push(d);
-  return out;
+  const candidates = [path.join(root, cg), ...fs.readdirSync(root).map((h) => path.join(root, h, cg))];
+  return candidates.filter((d) => fs.existsSync(d));
 }
+
+/** Every directory the unit could have in system.slice. */
+const unitDirs = (unit) => cgroupDirs(`/system.slice/${unit}`);
 
 function assertNothingLeft(sb, id, unit) {
   assert.equal(fs.existsSync(sb.stateDir(id)), false, 'no state directory');
@@ -409,6 +410,12 @@ test('systemd: containerd\'s runc shim with SystemdCgroup = true runs tsrt in th
   const runtimeFlags = (name) => ['--runc-binary', runtimes[name], '--runc-root', path.join(C, `root-${name}`), '--runc-systemd-cgroup', '--fifo-dir', path.join(C, 'fifo')];
   const stateLeft = (name, i) => { try { return fs.readdirSync(path.join(C, `root-${name}`, NS)).filter((n) => n === i); } catch { return []; } };
 
+  // The kubelet's form: a pod's slice nested in kubepods-like slices ("kubepods-besteffort-
+  // pod<uid>.slice"), here under a top slice of this test's, stopped at the end.
+  const top = `tsrtk${randomBytes(3).toString('hex')}`;
+  units.add(`${top}.slice`);
+  const anon = (x) => JSON.parse(JSON.stringify(x).replaceAll(top, 'TOP'));
+
   /** One container under `name` with cgroupsPath slice:prefix:ID; what systemd and the kernel show, ID replaced by "ID". */
   async function observe(name, slice, prefix) {
     const i = `${name}-${prefix}-${process.pid}`;
@@ -444,23 +451,28 @@ test('systemd: containerd\'s runc shim with SystemdCgroup = true runs tsrt in th
     ok('container', 'rm', i);
     Object.assign(seen, {
       unitAfterDelete: systemctl('list-units', '--all', '--plain', '--no-legend', unit).stdout.trim(),
-      cgroupAfterDelete: unitDirs(unit),
+      cgroupAfterDelete: cgroupDirs(shown.ControlGroup),
       stateAfterDelete: stateLeft(name, i),
       pidsAfterDelete: [pid, execPid].filter(isAlive),
     });
-    return JSON.parse(JSON.stringify(seen).replaceAll(i, 'ID'));
+    return anon(JSON.parse(JSON.stringify(seen).replaceAll(i, 'ID')));
   }
 
-  for (const [slice, prefix] of [['system.slice', 'tsrt-ctr'], ['', 'cri-containerd']]) {
+  const forms = [
+    ['system.slice', 'tsrt-ctr', '/system.slice'],
+    ['', 'cri-containerd', '/system.slice'],
+    [`${top}-besteffort-pod1.slice`, 'cri-containerd', '/TOP.slice/TOP-besteffort.slice/TOP-besteffort-pod1.slice'],
+  ];
+  for (const [slice, prefix, where] of forms) {
     const onTsrt = await observe('tsrt', slice, prefix);
     const onRunc = await observe('runc', slice, prefix);
-    t.diagnostic(`cgroupsPath ${slice}:${prefix}:ID: tsrt ${JSON.stringify(onTsrt)}; runc ${JSON.stringify(onRunc)}`);
+    t.diagnostic(`cgroupsPath ${anon(slice)}:${prefix}:ID: tsrt ${JSON.stringify(onTsrt)}; runc ${JSON.stringify(onRunc)}`);
     assert.deepEqual(onTsrt, {
       statusExit: 0, active: true, initListed: true, execListed: true, execInInitCgroup: true,
-      unit: { ActiveState: 'active', ControlGroup: `/system.slice/${prefix}-ID.scope`, Slice: 'system.slice', Delegate: 'yes', [MEMORY]: String(48 << 20) },
+      unit: { ActiveState: 'active', ControlGroup: `${where}/${prefix}-ID.scope`, Slice: anon(slice || 'system.slice'), Delegate: 'yes', [MEMORY]: String(48 << 20) },
       memoryDir: true, memoryLimit: String(48 << 20),
       unitAfterDelete: '', cgroupAfterDelete: [], stateAfterDelete: [], pidsAfterDelete: [],
-    }, `tsrt under ${slice}:${prefix}:ID`);
+    }, `tsrt under ${anon(slice)}:${prefix}:ID`);
     assert.deepEqual(onTsrt, onRunc, 'tsrt as runc on the same ctr command');
   }
 
