@@ -416,6 +416,12 @@ test('systemd: containerd\'s runc shim with SystemdCgroup = true runs tsrt in th
   units.add(`${top}.slice`);
   const anon = (x) => JSON.parse(JSON.stringify(x).replaceAll(top, 'TOP'));
 
+  const lineDiff = (a, b) => {
+    const [la, lb] = [a, b].map((x) => x.trim().split('\n'));
+    const only = (x, y) => x.filter((l) => !y.includes(l));
+    return only(la, lb).length || only(lb, la).length ? { exec: only(la, lb), init: only(lb, la) } : {};
+  };
+
   /** One container under `name` with cgroupsPath slice:prefix:ID; what systemd and the kernel show, ID replaced by "ID". */
   async function observe(name, slice, prefix) {
     const i = `${name}-${prefix}-${process.pid}`;
@@ -440,7 +446,8 @@ test('systemd: containerd\'s runc shim with SystemdCgroup = true runs tsrt in th
       active: /Active: active \(running\)/.test(st.stdout),
       initListed: new RegExp(`\\b${pid}\\b`).test(st.stdout),
       execListed: new RegExp(`\\b${execPid}\\b`).test(st.stdout),
-      execInInitCgroup: fs.readFileSync(`/proc/${execPid}/cgroup`, 'utf8') === initCgroup,
+      // the lines of /proc/PID/cgroup where the exec'd process and the init differ
+      execCgroupDiff: lineDiff(fs.readFileSync(`/proc/${execPid}/cgroup`, 'utf8'), initCgroup),
       unit: shown,
       memoryDir: path.dirname(memFile).endsWith(shown.ControlGroup),
       memoryLimit: fs.readFileSync(memFile, 'utf8').trim(),
@@ -468,12 +475,17 @@ test('systemd: containerd\'s runc shim with SystemdCgroup = true runs tsrt in th
     const onRunc = await observe('runc', slice, prefix);
     t.diagnostic(`cgroupsPath ${anon(slice)}:${prefix}:ID: tsrt ${JSON.stringify(onTsrt)}; runc ${JSON.stringify(onRunc)}`);
     assert.deepEqual(onTsrt, {
-      statusExit: 0, active: true, initListed: true, execListed: true, execInInitCgroup: true,
+      statusExit: 0, active: true, initListed: true, execListed: true, execCgroupDiff: {},
       unit: { ActiveState: 'active', ControlGroup: `${where}/${prefix}-ID.scope`, Slice: anon(slice || 'system.slice'), Delegate: 'yes', [MEMORY]: String(48 << 20) },
       memoryDir: true, memoryLimit: String(48 << 20),
       unitAfterDelete: '', cgroupAfterDelete: [], stateAfterDelete: [], pidsAfterDelete: [],
     }, `tsrt under ${anon(slice)}:${prefix}:ID`);
-    assert.deepEqual(onTsrt, onRunc, 'tsrt as runc on the same ctr command');
+    // On a hybrid layout runc 1.1.5 leaves an exec'd process in another devices cgroup than
+    // the init for a nested pod slice (seen in lane vm-systemd-hybrid); tsrt puts it where
+    // the init is. On cgroup v2 alone runc's are the same too.
+    const differs = (o) => (v2 ? o : { ...o, execCgroupDiff: undefined });
+    if (Object.keys(onRunc.execCgroupDiff).length) t.diagnostic(`runc: exec'd process and init differ: ${JSON.stringify(onRunc.execCgroupDiff)}`);
+    assert.deepEqual(differs(onTsrt), differs(onRunc), 'tsrt as runc on the same ctr command');
   }
 
   // ctr itself refuses --runc-systemd-cgroup without --cgroup ("requires --cgroup to be
