@@ -18,7 +18,7 @@ import path from 'node:path';
 import { TSRT, isAlive, show, sleep } from './helpers/tsrt.mjs';
 import { Tmux } from './helpers/terminal.mjs';
 import {
-  busyboxArchive, daemonAlive, taskInList, writeContainerdConfig, hostCgroupFile, makeTempDir, missing, mountsUnder, pidsMentioning, removeTempDir, run, startDaemon,
+  busyboxArchive, daemonAlive, startContainerd, taskInList, writeContainerdConfig, hostCgroupFile, makeTempDir, missing, mountsUnder, pidsMentioning, removeTempDir, run,
   stopDaemon, tsrtCreateError, waitFor, which,
 } from './helpers/clients.mjs';
 
@@ -99,14 +99,7 @@ before(async () => {
   const archive = busyboxArchive(D, IMAGE);
 
   const config = writeContainerdConfig(C, 'spec-tests/clients-containerd.test.mjs');
-  // unshare execs sh, which mounts the private /run and execs containerd: one pid throughout.
-  daemon = startDaemon(which('unshare'), ['--mount', '--propagation', 'private', '--', '/bin/sh', '-c',
-    'mount -t tmpfs -o mode=0755,size=16m tsrt-test-run /run && exec "$0" --config "$1"', which('containerd'), config],
-  path.join(C, 'containerd.log'));
-  await waitFor('containerd to answer', () => {
-    if (daemon.child.exitCode !== null) throw new Error(`containerd exited: ${fs.readFileSync(path.join(C, 'containerd.log'), 'utf8')}`);
-    return ctr(['version']).status === 0;
-  }, 30_000);
+  daemon = await startContainerd(D, C, config);
   ok(['images', 'import', '--base-name', IMAGE.split(':')[0], archive]);
 });
 

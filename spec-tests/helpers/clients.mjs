@@ -146,6 +146,27 @@ ${cri ?? ''}`);
   return config;
 }
 
+/**
+ * Starts a private containerd on `config` (writeContainerdConfig's, in dir C) as our child,
+ * in a private mount namespace with a tmpfs of its own on `tmpfsOn`: containerd 1.6 puts
+ * its shims' sockets in /run/containerd/s whatever the config says. "/run" (the default)
+ * hides the whole of the host's /run; "/run/containerd" (made if absent) keeps the rest
+ * visible, which the runtime needs under --systemd-cgroup (systemd's and D-Bus's sockets).
+ * unshare execs sh, which mounts and execs containerd: one pid throughout. Resolves with
+ * the daemon (startDaemon's) once `ctr version` answers; its log is C/containerd.log.
+ */
+export async function startContainerd(dir, C, config, { tmpfsOn = '/run' } = {}) {
+  const log = path.join(C, 'containerd.log');
+  const daemon = startDaemon(which('unshare'), ['--mount', '--propagation', 'private', '--', '/bin/sh', '-c',
+    `mkdir -p ${tmpfsOn} && mount -t tmpfs -o mode=0755,size=16m tsrt-test-run ${tmpfsOn} && exec "$0" --config "$1"`,
+    which('containerd'), config], log);
+  await waitFor('containerd to answer', () => {
+    if (daemon.child.exitCode !== null) throw new Error(`containerd exited: ${fs.readFileSync(log, 'utf8')}`);
+    return run(dir, which('ctr'), ['--address', path.join(C, 'containerd.sock'), '--connect-timeout', '5s', 'version']).status === 0;
+  }, 30_000);
+  return daemon;
+}
+
 /** A task's pid and status in the output of `ctr task ls`, or undefined. */
 export function taskInList(ls, id) {
   const line = ls.split('\n').find((l) => l.split(/\s+/)[0] === id);
