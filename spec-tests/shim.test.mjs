@@ -97,10 +97,18 @@ test('ctr run -d, task exec, ps, pause, resume, metrics, kill and delete', { ski
   assert.equal(task(i).status, 'RUNNING');
   assert.match(fs.readFileSync(freezer, 'utf8'), /^(THAWED|0)$/m);
 
+  // ctr prints containerd's v1 Metrics (memory.usage_in_bytes) or its v2 Metrics (memory.usage,
+  // memory.usage_limit): the shim sends the one of the container's cgroup version.
   const metrics = ok(['task', 'metrics', i]).stdout;
   const current = Number(metrics.match(/^pids\.current\s+(\d+)/m)?.[1]);
   assert.ok(current >= 1, `pids.current in\n${metrics}`);
-  assert.match(metrics, /^memory\.usage_in_bytes\s+[1-9]\d*/m);
+  if (freezer.endsWith('cgroup.freeze')) {
+    assert.match(metrics, /^memory\.usage\s+[1-9]\d*/m);
+    const max = fs.readFileSync(path.join(path.dirname(freezer), 'memory.max'), 'utf8').trim();
+    assert.match(metrics, new RegExp(`^memory\\.usage_limit\\s+${max === 'max' ? '18446744073709551615' : max}\\s`, 'm'), 'the limit is memory.max');
+  } else {
+    assert.match(metrics, /^memory\.usage_in_bytes\s+[1-9]\d*/m);
+  }
 
   ok(['task', 'kill', i]);
   await waitFor('the task to stop', () => task(i)?.status === 'STOPPED');
