@@ -168,7 +168,13 @@ test('a container that exceeds its memory limit: TaskOOM and the exit reach cont
   const i = id(t, 'oom');
   const events = startDaemon(which('ctr'), ['--address', path.join(fx.C, 'containerd.sock'), 'events'], path.join(fx.D, 'events.log'));
   t.after(() => stopDaemon(events, 1000));
-  await new Promise((r) => setTimeout(r, 300));
+  // ctr events prints only what comes after it subscribed: wait until it shows an event we cause.
+  const probe = `${IMAGE.split(':')[0]}:probe`;
+  t.after(() => ctr(['images', 'rm', probe]));
+  await waitFor('ctr events to subscribe', () => {
+    ok(['images', 'tag', '--force', IMAGE, probe]);
+    return fs.readFileSync(path.join(fx.D, 'events.log'), 'utf8').includes('/images/');
+  });
   const r = ctr(['run', '--rm', ...runFlags(), '--memory-limit', String(16 << 20), IMAGE, i, 'sh', '-c', 'sleep 0.5; tail /dev/zero']);
   assert.equal(r.status, 137, show(r));
   await waitFor('the OOM event', () => fs.readFileSync(path.join(fx.D, 'events.log'), 'utf8').includes(`/tasks/oom {"container_id":"${i}"}`), 10_000);
