@@ -46,6 +46,13 @@ function shimPids() {
   });
 }
 
+/**
+ * Waits until the shims of earlier tests have exited: a `ctr run --rm` returns before its
+ * shim is gone, and a test that counts or picks shims must not see that one (under load it
+ * lingers).
+ */
+const noShimsLeft = () => waitFor('the earlier tests\' shims to exit', () => shimPids().length === 0, 10_000);
+
 before(async () => {
   if (skip) return;
   S = fs.mkdtempSync('/tmp/tss-');
@@ -73,6 +80,7 @@ test('stdin reaches the process and its EOF too', { skip }, (t) => {
 });
 
 test('ctr run -d, task exec, ps, pause, resume, metrics, kill and delete', { skip }, async (t) => {
+  await noShimsLeft();
   const i = id(t, 'detached');
   ok(['run', '-d', ...runFlags(), IMAGE, i, 'sh', '-c', 'trap "exit 42" TERM; while :; do sleep 0.05; done']);
   const { pid, status } = task(i);
@@ -129,6 +137,7 @@ test('ctr run -t: the process gets a terminal from the shim', { skip }, (t) => {
 });
 
 test('containers of one pod (sandbox id annotation) share one shim, which outlives the first', { skip }, async (t) => {
+  await noShimsLeft();
   const sandbox = id(t, 'pod0');
   const second = id(t, 'pod1');
   ok(['run', '-d', ...runFlags(), '--annotation', `io.kubernetes.cri.sandbox-id=${sandbox}`, IMAGE, sandbox, 'sleep', '1000']);
@@ -153,6 +162,7 @@ test('containers of one pod (sandbox id annotation) share one shim, which outliv
 });
 
 test('a pod whose shim was killed gets a new shim for its next container (no stale address)', { skip }, async (t) => {
+  await noShimsLeft();
   const sandbox = id(t, 'stale0');
   const later = id(t, 'stale1');
   ok(['run', '-d', ...runFlags(), '--annotation', `io.kubernetes.cri.sandbox-id=${sandbox}`, IMAGE, sandbox, 'sleep', '1000']);
@@ -192,6 +202,7 @@ test('a create that fails names tsrt\'s error and leaves no shim, state or mount
 });
 
 test('containerd restarted while a task runs reconnects to its shim', { skip }, async (t) => {
+  await noShimsLeft();
   const i = id(t, 'restart');
   ok(['run', '-d', ...runFlags(), IMAGE, i, 'sleep', '1000']);
   const before = task(i);
