@@ -4,8 +4,9 @@
 #   1. the whole suite on this host (npm test);
 #   2. in the VM lane (scripts/vm/run.sh: Debian 12's own 6.1 kernel, cgroup v2 alone),
 #      every test file that touches cgroups, namespaces, mounts, rootless containers,
-#      the clients (podman, containerd) and images, in two lanes: tsrt started from the
-#      root cgroup, then from a service's leaf cgroup as systemd runs one (VM_CGROUP);
+#      the clients (podman, containerd, tsrt's containerd shim) and images, in two lanes:
+#      tsrt started from the root cgroup, then from a service's leaf cgroup as systemd
+#      runs one (VM_CGROUP);
 #      the files a placement can change run in both, the others once (lists below).
 #   3. the VM lane booted with systemd as PID 1 (VM_INIT=systemd), for the files that
 #      need systemd itself (the systemd cgroup driver), under a limit of its own, on
@@ -34,6 +35,7 @@ VM_BOTH=(
   spec-tests/security-rootless.test.mjs
   spec-tests/clients-podman.test.mjs
   spec-tests/clients-containerd.test.mjs
+  spec-tests/shim.test.mjs
   spec-tests/checkpoint.test.mjs
 )
 VM_ROOT_ONLY=(
