@@ -4,8 +4,9 @@
 #   1. the whole suite on this host (npm test);
 #   2. in the VM lane (scripts/vm/run.sh: Debian 12's own 6.1 kernel, cgroup v2 alone),
 #      every test file that touches cgroups, namespaces, mounts, rootless containers,
-#      the clients (podman, containerd) and images, in two lanes: tsrt started from the
-#      root cgroup, then from a service's leaf cgroup as systemd runs one (VM_CGROUP);
+#      the clients (podman, containerd, tsrt's containerd shim) and images, in two lanes:
+#      tsrt started from the root cgroup, then from a service's leaf cgroup as systemd
+#      runs one (VM_CGROUP);
 #      the files a placement can change run in both, the others once (lists below).
 #   3. the VM lane booted with systemd as PID 1 (VM_INIT=systemd), for the files that
 #      need systemd itself (the systemd cgroup driver), under a limit of its own, on
@@ -26,6 +27,9 @@ cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.."
 # exec --cgroup, cleanup after failures, rootless and the engines (which run tsrt from a
 # service) run in both lanes; the others run once, in the lane that keeps the two lanes'
 # times even (a placement cannot change what they check: mounts, paths, namespaces, images).
+# The tsrt shim runs in both placements, once each to keep CI under an hour: shim (ctr)
+# from the root cgroup, shim-cri (containerd's CRI) from a service's leaf; the runc shim
+# with tsrt (clients-containerd) runs in both.
 VM_BOTH=(
   spec-tests/cgroups-v2.test.mjs
   spec-tests/cgroups.test.mjs
@@ -34,10 +38,10 @@ VM_BOTH=(
   spec-tests/security-rootless.test.mjs
   spec-tests/clients-podman.test.mjs
   spec-tests/clients-containerd.test.mjs
-  spec-tests/shim-cri.test.mjs
   spec-tests/checkpoint.test.mjs
 )
 VM_ROOT_ONLY=(
+  spec-tests/shim.test.mjs
   spec-tests/lifecycle.test.mjs
   spec-tests/run.test.mjs
   spec-tests/namespaces.test.mjs
@@ -46,6 +50,7 @@ VM_ROOT_ONLY=(
   spec-tests/attacks.test.mjs
 )
 VM_SERVICE_ONLY=(
+  spec-tests/shim-cri.test.mjs
   spec-tests/image.test.mjs
   spec-tests/image-layers.test.mjs
 )

@@ -3,14 +3,13 @@
 // looks at the result inside the container (its output, its /proc, its files through
 // /proc/PID/root, the cgroup it says it is in), not only at ctr's exit code.
 //
-// The test starts its own containerd: root, state, sockets, the opt plugin's dir and the
-// shim's runc root (--runc-root) all live in this file's temp dir, and the CRI plugin is
-// off. containerd 1.6 puts its shims' sockets in /run/containerd/s whatever the config
-// says, so it runs in a private mount namespace with a tmpfs of its own on /run: nothing
-// appears in the host's /run/containerd, and every mount containerd makes (the
-// containers' overlay rootfs) stays in that namespace. It is stopped by its pid. The image
-// is `podman import` of bundle/rootfs saved with `podman save --format oci-archive`, then
-// `ctr images import`: nothing is pulled. No container gets a network (no CNI).
+// The test starts its own containerd (privateContainerd in helpers/clients.mjs): root,
+// state, sockets, the opt plugin's dir and the shim's runc root (--runc-root) all live in
+// this file's temp dir, and the CRI plugin is off; it runs in a private mount namespace
+// with a tmpfs of its own on /run, so nothing appears in the host's /run/containerd and
+// every mount containerd makes (the containers' overlay rootfs) stays in that namespace.
+// The image is `podman import` of bundle/rootfs saved with `podman save --format
+// oci-archive`, then `ctr images import`: nothing is pulled. No container gets a network.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -18,8 +17,7 @@ import path from 'node:path';
 import { TSRT, isAlive, show, sleep } from './helpers/tsrt.mjs';
 import { Tmux } from './helpers/terminal.mjs';
 import {
-  busyboxArchive, daemonAlive, startContainerd, taskInList, writeContainerdConfig, hostCgroupFile, makeTempDir, missing, mountsUnder, pidsMentioning, removeTempDir, run,
-  stopDaemon, tsrtCreateError, waitFor, which,
+  hostCgroupFile, missing, mountsUnder, pidsMentioning, privateContainerd, run, tsrtCreateError, waitFor, which,
 } from './helpers/clients.mjs';
 
 const skip = missing(['containerd', 'ctr', 'containerd-shim-runc-v2', 'podman', 'unshare', 'tmux']);
@@ -28,99 +26,31 @@ const NS = 'tsrt-test';
 const tag = `tsrt-${process.pid}`;
 const hadRunContainerd = fs.existsSync('/run/containerd');
 
-let D; // the temp dir
-let C; // containerd's files
-let daemon;
-const ids = new Set();
+const fx = privateContainerd({
+  tag: 'containerd', by: 'spec-tests/clients-containerd.test.mjs', namespace: NS, image: IMAGE, idPrefix: tag, dirs: ['runc-root', 'logs'],
+});
+const { ctr, ok, id, task, ctrArgs } = fx;
 
 const q = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
 
-function ctrArgs(args) {
-  return ['--address', path.join(C, 'containerd.sock'), '--connect-timeout', '5s', '--namespace', NS, ...args];
-}
-
-function ctr(args, opts) {
-  if (daemon && !daemonAlive(daemon)) {
-    throw new Error(`containerd (pid ${daemon.child.pid}) is gone; its log ends with:\n${fs.readFileSync(path.join(C, 'containerd.log'), 'utf8').slice(-3000)}`);
-  }
-  return run(D, which('ctr'), ctrArgs(args), opts);
-}
-
-function ok(args, opts) {
-  const r = ctr(args, opts);
-  assert.equal(r.status, 0, show(r));
-  return r;
-}
-
 /** What `ctr run` needs to use tsrt, with FIFOs in our dir. */
 function runtimeFlags() {
-  return ['--runc-binary', TSRT, '--runc-root', path.join(C, 'runc-root'), '--fifo-dir', path.join(C, 'fifo')];
+  return ['--runc-binary', TSRT, '--runc-root', path.join(fx.C, 'runc-root'), '--fifo-dir', path.join(fx.C, 'fifo')];
 }
 
 /** tsrt's state dir for our namespace (the shim adds the namespace to --runc-root). */
-const tsrtRoot = () => path.join(C, 'runc-root', NS);
+const tsrtRoot = () => path.join(fx.C, 'runc-root', NS);
 
 function tsrtState(id) {
-  return run(D, TSRT, ['--root', tsrtRoot(), 'state', id]);
-}
-
-/** A container id of this run; its task and container are removed by the test's cleanup. */
-function id(t, what) {
-  const i = `${tag}-${what}`;
-  ids.add(i);
-  t.after(() => removeContainer(i));
-  return i;
-}
-
-const daemonUp = () => daemon && daemonAlive(daemon);
-
-/** Removes a task (killing it) and its container, if containerd still runs. */
-function removeContainer(i) {
-  if (!daemonUp()) return;
-  for (let n = 0; n < 5; n++) {
-    const r = ctr(['task', 'delete', '--force', i], { timeout: 30_000 });
-    if (r.status === 0 || /not found/.test(r.stderr)) break;
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
-  }
-  ctr(['container', 'rm', i], { timeout: 30_000 });
-}
-
-/** The task's status and pid from `ctr task ls`. */
-function task(i) {
-  return taskInList(ok(['task', 'ls']).stdout, i);
+  return run(fx.D, TSRT, ['--root', tsrtRoot(), 'state', id]);
 }
 
 before(async () => {
   if (skip) return;
-  D = makeTempDir('containerd');
-  C = path.join(D, 'ctd');
-  for (const d of ['ctd/fifo', 'ctd/runc-root', 'ctd/opt', 'ctd/logs']) fs.mkdirSync(path.join(D, d), { recursive: true });
-
-  const archive = busyboxArchive(D, IMAGE);
-
-  const config = writeContainerdConfig(C, 'spec-tests/clients-containerd.test.mjs');
-  daemon = await startContainerd(D, C, config);
-  ok(['images', 'import', '--base-name', IMAGE.split(':')[0], archive]);
+  await fx.setup();
 });
 
-after(async () => {
-  if (!D) return;
-  if (daemon) {
-    for (const i of ids) removeContainer(i);
-    await stopDaemon(daemon);
-    // Shims outlive containerd; ours name our socket in their arguments.
-    for (const pid of pidsMentioning(C)) {
-      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-    }
-  }
-  removeTempDir(D);
-  // ctr puts containers in /<namespace>/<id> of each hierarchy: remove the namespace's
-  // level if no other run uses it (rmdir fails on a cgroup with children or tasks).
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    if (!/ - cgroup2? /.test(line)) continue;
-    try { fs.rmdirSync(path.join(line.split(' ')[4], NS)); } catch { /* absent or in use */ }
-  }
-});
+after(() => fx.teardown());
 
 test('ctr run in the foreground: output, pid 1, the exit code, and nothing left in tsrt\'s root', { skip }, (t) => {
   const i = id(t, 'fg');
@@ -136,7 +66,7 @@ test('ctr run in the foreground: output, pid 1, the exit code, and nothing left 
 
 test('ctr run -d, task exec, ps, pause, resume, kill and delete', { skip }, async (t) => {
   const i = id(t, 'detached');
-  const log = path.join(C, 'logs', `${i}.log`);
+  const log = path.join(fx.C, 'logs', `${i}.log`);
   ok(['run', '-d', '--log-uri', `file://${log}`, ...runtimeFlags(), IMAGE, i, 'sh', '-c',
     'trap "echo got-term; exit 42" TERM; n=0; while :; do n=$((n+1)); echo $n > /tmp/count; sleep 0.05; done']);
   const { pid, status } = task(i);
@@ -146,10 +76,10 @@ test('ctr run -d, task exec, ps, pause, resume, kill and delete', { skip }, asyn
   assert.deepEqual([JSON.parse(st.stdout).status, JSON.parse(st.stdout).pid], ['running', pid], 'tsrt holds the container');
 
   // exec: a process in the container's namespaces; its exit code comes back through ctr.
-  const ex = ok(['task', 'exec', '--fifo-dir', path.join(C, 'fifo'), '--exec-id', 'e1', i, 'sh', '-c', 'echo "me=$$"; cat /proc/1/cmdline | tr "\\0" " "']);
+  const ex = ok(['task', 'exec', '--fifo-dir', path.join(fx.C, 'fifo'), '--exec-id', 'e1', i, 'sh', '-c', 'echo "me=$$"; cat /proc/1/cmdline | tr "\\0" " "']);
   assert.notEqual(ex.stdout.split('\n')[0], 'me=1');
   assert.match(ex.stdout.split('\n')[1], /^sh -c trap/, 'the exec\'d process sees the container\'s pid 1');
-  const code = ctr(['task', 'exec', '--fifo-dir', path.join(C, 'fifo'), '--exec-id', 'e2', i, 'sh', '-c', 'exit 3']);
+  const code = ctr(['task', 'exec', '--fifo-dir', path.join(fx.C, 'fifo'), '--exec-id', 'e2', i, 'sh', '-c', 'exit 3']);
   assert.equal(code.status, 3, show(code));
 
   // ps: the host pids of the container's processes (tsrt ps --format json).
@@ -188,7 +118,7 @@ test('ctr run --memory-limit: the container\'s cgroup has the limit', { skip }, 
   ok(['run', '-d', '--memory-limit', String(64 * 1024 * 1024), ...runtimeFlags(), IMAGE, i, 'sleep', '1000']);
   // The container names its cgroup (the host's view of the init's, unless it has a cgroup
   // namespace); the host's file of that cgroup holds the limit.
-  const said = ok(['task', 'exec', '--fifo-dir', path.join(C, 'fifo'), '--exec-id', 'cg', i, 'cat', '/proc/self/cgroup']).stdout;
+  const said = ok(['task', 'exec', '--fifo-dir', path.join(fx.C, 'fifo'), '--exec-id', 'cg', i, 'cat', '/proc/self/cgroup']).stdout;
   const own = fs.readFileSync(`/proc/${task(i).pid}/cgroup`, 'utf8');
   if (!/^0::\/$/m.test(said)) assert.equal(said, own);
   const file = hostCgroupFile(own, 'memory', 'memory.limit_in_bytes', 'memory.max');
@@ -208,7 +138,7 @@ test('ctr run -t and task exec -t under tmux: terminals with the window size', {
   assert.match(screen, /^35 110$/m);
 
   // exec -t into the same container, in a second window.
-  tmux.cmd(['new-window', '-t', 'main', `${ctrLine(['task', 'exec', '-t', '--fifo-dir', path.join(C, 'fifo'), '--exec-id', 'x1', i, 'sh'])}; echo "exec-exit=$?"; sleep 60`]);
+  tmux.cmd(['new-window', '-t', 'main', `${ctrLine(['task', 'exec', '-t', '--fifo-dir', path.join(fx.C, 'fifo'), '--exec-id', 'x1', i, 'sh'])}; echo "exec-exit=$?"; sleep 60`]);
   await tmux.waitScreen(/^\/ # ?$/m);
   tmux.line('tty; cat /proc/1/cmdline; echo; echo "exec-$((6*7))"');
   const exec = await tmux.waitScreen(/^exec-42$/m);
@@ -223,7 +153,7 @@ test('ctr run -t and task exec -t under tmux: terminals with the window size', {
 
 test('a tsrt error surfaces in ctr\'s message: create of a missing command, exec of one', { skip }, (t) => {
   const i = id(t, 'fail');
-  const expected = tsrtCreateError(D, '/nonexistent');
+  const expected = tsrtCreateError(fx.D, '/nonexistent');
   const r = ctr(['run', '--rm', ...runtimeFlags(), IMAGE, i, '/nonexistent']);
   assert.notEqual(r.status, 0, show(r));
   assert.match(r.stderr, /OCI runtime create failed/);
@@ -233,10 +163,10 @@ test('a tsrt error surfaces in ctr\'s message: create of a missing command, exec
 
   const j = id(t, 'execfail');
   ok(['run', '-d', ...runtimeFlags(), IMAGE, j, 'sleep', '1000']);
-  const direct = run(D, TSRT, ['--root', tsrtRoot(), 'exec', j, '/nonexistent']);
+  const direct = run(fx.D, TSRT, ['--root', tsrtRoot(), 'exec', j, '/nonexistent']);
   const msg = direct.stderr.match(/msg="((?:[^"\\]|\\.)*)"/)?.[1].replace(/\\"/g, '"');
   assert.ok(msg, show(direct));
-  const e = ctr(['task', 'exec', '--fifo-dir', path.join(C, 'fifo'), '--exec-id', 'bad', j, '/nonexistent']);
+  const e = ctr(['task', 'exec', '--fifo-dir', path.join(fx.C, 'fifo'), '--exec-id', 'bad', j, '/nonexistent']);
   assert.notEqual(e.status, 0, show(e));
   assert.ok(e.stderr.includes(msg), `ctr shows tsrt's message ${JSON.stringify(msg)}\n${show(e)}`);
   assert.equal(task(j).status, 'RUNNING', 'the container is unharmed');
@@ -245,14 +175,14 @@ test('a tsrt error surfaces in ctr\'s message: create of a missing command, exec
 /** Whether the installed CRIU runs on this kernel (criu check). */
 function criuWorks() {
   const criu = which('criu');
-  return !!criu && run(D, criu, ['check']).status === 0;
+  return !!criu && run(fx.D, criu, ['check']).status === 0;
 }
 
 const COUNTER = 'exec </dev/null >/dev/null 2>&1; i=0; while :; do i=$((i+1)); echo $i >> /log; sleep 0.1; done';
 
 /** The numbers the counter of task i appended to /log (read with task exec). */
 function counted(i) {
-  const r = ctr(['task', 'exec', '--fifo-dir', path.join(C, 'fifo'), '--exec-id', `cat-${Date.now()}`, i, 'cat', '/log']);
+  const r = ctr(['task', 'exec', '--fifo-dir', path.join(fx.C, 'fifo'), '--exec-id', `cat-${Date.now()}`, i, 'cat', '/log']);
   return r.status === 0 ? r.stdout.split('\n').filter(Boolean).map(Number) : [];
 }
 
@@ -276,16 +206,13 @@ test('ctr task checkpoint on tsrt: an image of the running task, the task left r
 });
 
 test('containerd: nothing of the tests is left (tasks, containers, tsrt state, mounts, processes)', { skip }, async () => {
-  for (const i of ids) removeContainer(i);
-  assert.equal(ok(['task', 'ls', '--quiet']).stdout, '');
-  assert.equal(ok(['container', 'ls', '--quiet']).stdout, '');
+  fx.expectEmpty();
   assert.deepEqual(fs.readdirSync(tsrtRoot()), [], 'no tsrt state');
   // containerd's own namespace: no container rootfs is still mounted.
-  const inside = fs.readFileSync(`/proc/${daemon.child.pid}/mountinfo`, 'utf8').split('\n').filter((l) => l.includes(path.join(C, 'state')));
+  const inside = fs.readFileSync(`/proc/${fx.daemon.child.pid}/mountinfo`, 'utf8').split('\n').filter((l) => l.includes(path.join(fx.C, 'state')));
   assert.deepEqual(inside, [], 'no rootfs mount left in containerd\'s mount namespace');
-  const { code, signal } = await stopDaemon(daemon);
-  assert.ok(code === 0 || signal === 'SIGTERM', `containerd stopped: ${code} ${signal}`);
-  await waitFor('the shims to exit', () => pidsMentioning(C).length === 0, 10_000);
-  assert.deepEqual(mountsUnder(D), [], 'nothing mounted under the temp dir on the host');
+  await fx.stopChecked();
+  await waitFor('the shims to exit', () => pidsMentioning(fx.C).length === 0, 10_000);
+  assert.deepEqual(mountsUnder(fx.D), [], 'nothing mounted under the temp dir on the host');
   if (!hadRunContainerd) assert.ok(!fs.existsSync('/run/containerd'), 'the host has no /run/containerd');
 });

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeScript } from './helpers/tsrt.mjs';
 import {
-  busyboxArchive, daemonAlive, makeTempDir, missing, mountsUnder, pidsMentioning, removeTempDir, run, startDaemon, stopDaemon, tsrtShimPids,
+  busyboxArchive, daemonAlive, makeTempDir, missing, mountsUnder, pidsMentioning, removeTempDir, run, startContainerd as startClientsContainerd, stopDaemon, tsrtShimPids,
   waitFor, which, writeContainerdConfig,
 } from './helpers/clients.mjs';
 import { criClient } from './helpers/cri.mjs';
@@ -112,13 +112,11 @@ function criSettings(cni) {
 `;
 }
 
-function startContainerd() {
-  // unshare execs sh, which mounts the private dirs and execs containerd: one pid throughout.
-  daemon = startDaemon(which('unshare'), ['--mount', '--propagation', 'private', '--', '/bin/sh', '-c',
-    'mount -t tmpfs -o mode=0755,size=16m tsrt-cri-run /run && mount -t tmpfs -o mode=0755,size=16m tsrt-cri-lib /var/lib && exec "$0" --config "$1"',
-    which('containerd'), path.join(C, 'config.toml')],
-  path.join(C, 'containerd.log'), {
-    ...process.env, PATH: `${DIST}:${process.env.PATH}`, TSRT_SHIM_ROOT: path.join(S, 'state'), TSRT_SHIM_SOCKET_DIR: path.join(S, 's'),
+async function startContainerd() {
+  // /var/lib too: libcni keeps its cache in /var/lib/cni
+  daemon = await startClientsContainerd(D, C, path.join(C, 'config.toml'), {
+    tmpfsOn: ['/run', '/var/lib'], name: 'tsrt-cri',
+    env: { ...process.env, PATH: `${DIST}:${process.env.PATH}`, TSRT_SHIM_ROOT: path.join(S, 'state'), TSRT_SHIM_SOCKET_DIR: path.join(S, 's') },
   });
   return waitFor('containerd\'s CRI to answer', async () => {
     if (!daemonAlive(daemon)) throw new Error(`containerd exited: ${containerdLog()}`);

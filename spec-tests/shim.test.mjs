@@ -3,9 +3,9 @@
 // containerd's PATH. Every scenario looks at the result inside the container and on the
 // host (the shim's processes, tsrt's state, mounts), not only at ctr's exit code.
 //
-// As clients-containerd.test.mjs: a containerd of this file's own (root, state, sockets in
-// its temp dir, the CRI plugin off) in a private mount namespace with a tmpfs on /run;
-// the image is bundle/rootfs imported offline. The shim's sockets (TSRT_SHIM_SOCKET_DIR)
+// As clients-containerd.test.mjs: a containerd of this file's own (privateContainerd in
+// helpers/clients.mjs: root, state, sockets in its temp dir, the CRI plugin off) in a
+// private mount namespace with a tmpfs on /run; the image is bundle/rootfs imported offline. The shim's sockets (TSRT_SHIM_SOCKET_DIR)
 // and tsrt's state (TSRT_SHIM_ROOT) are in short temp dirs of the host, so that a
 // containerd restarted in a new namespace finds the shims of the first.
 import { after, before, test } from 'node:test';
@@ -16,8 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { show } from './helpers/tsrt.mjs';
 import {
-  busyboxArchive, daemonAlive, taskInList, writeContainerdConfig, hostCgroupFile, makeTempDir, missing, mountsUnder, pidsMentioning, removeTempDir, run, startDaemon,
-  stopDaemon, waitFor, which,
+  hostCgroupFile, missing, mountsUnder, pidsMentioning, privateContainerd, run, startDaemon, stopDaemon, waitFor, which,
 } from './helpers/clients.mjs';
 
 const DIST = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist');
@@ -28,95 +27,39 @@ const NS = 'tsrt-shim-test';
 const RUNTIME = 'io.containerd.tsrt.v2';
 const tag = `shim-${process.pid}`;
 
-let D; // the temp dir
-let C; // containerd's files
 let S; // the shims' sockets and tsrt's state (short paths: a socket path has 108 bytes)
-let daemon;
-const ids = new Set();
+const fx = privateContainerd({
+  tag: 'shim', by: 'spec-tests/shim.test.mjs', namespace: NS, image: IMAGE, idPrefix: tag,
+  env: () => ({ ...process.env, PATH: `${DIST}:${process.env.PATH}`, TSRT_SHIM_ROOT: path.join(S, 'state'), TSRT_SHIM_SOCKET_DIR: path.join(S, 's') }),
+  extraDirs: () => (S ? [S] : []),
+});
+const { ctr, ok, id, task } = fx;
 
-function ctr(args, opts) {
-  if (daemon && !daemonAlive(daemon)) {
-    throw new Error(`containerd (pid ${daemon.child.pid}) is gone; its log ends with:\n${fs.readFileSync(path.join(C, 'containerd.log'), 'utf8').slice(-3000)}`);
-  }
-  return run(D, which('ctr'), ['--address', path.join(C, 'containerd.sock'), '--connect-timeout', '5s', '--namespace', NS, ...args], opts);
-}
-
-function ok(args, opts) {
-  const r = ctr(args, opts);
-  assert.equal(r.status, 0, show(r));
-  return r;
-}
-
-const fifoDir = () => ['--fifo-dir', path.join(C, 'fifo')];
+const fifoDir = () => ['--fifo-dir', path.join(fx.C, 'fifo')];
 const runFlags = () => ['--runtime', RUNTIME, ...fifoDir()];
 const shimRoot = () => path.join(S, 'state', NS);
 
-/** A container id of this run; its task and container are removed by the test's cleanup. */
-function id(t, what) {
-  const i = `${tag}-${what}`;
-  ids.add(i);
-  t.after(() => removeContainer(i));
-  return i;
-}
-
-function removeContainer(i) {
-  if (!daemon || !daemonAlive(daemon)) return;
-  ctr(['task', 'delete', '--force', i], { timeout: 30_000 });
-  ctr(['container', 'rm', i], { timeout: 30_000 });
-}
-
-function task(i) {
-  return taskInList(ok(['task', 'ls']).stdout, i);
-}
-
 /** Live shim processes of this file's containerd (their argv names its socket). */
 function shimPids() {
-  return pidsMentioning(path.join(C, 'containerd.sock')).filter((pid) => {
+  return pidsMentioning(path.join(fx.C, 'containerd.sock')).filter((pid) => {
     try { return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('containerd-shim-tsrt-v2'); } catch { return false; }
   });
 }
 
-function startContainerd() {
-  // unshare execs sh, which mounts the private /run and execs containerd: one pid throughout.
-  daemon = startDaemon(which('unshare'), ['--mount', '--propagation', 'private', '--', '/bin/sh', '-c',
-    'mount -t tmpfs -o mode=0755,size=16m tsrt-shim-run /run && exec "$0" --config "$1"', which('containerd'), path.join(C, 'config.toml')],
-  path.join(C, 'containerd.log'), {
-    ...process.env, PATH: `${DIST}:${process.env.PATH}`, TSRT_SHIM_ROOT: path.join(S, 'state'), TSRT_SHIM_SOCKET_DIR: path.join(S, 's'),
-  });
-  return waitFor('containerd to answer', () => {
-    if (!daemonAlive(daemon)) throw new Error(`containerd exited: ${fs.readFileSync(path.join(C, 'containerd.log'), 'utf8').slice(-3000)}`);
-    return run(D, which('ctr'), ['--address', path.join(C, 'containerd.sock'), 'version']).status === 0;
-  }, 30_000);
-}
+/**
+ * Waits until the shims of earlier tests have exited: a `ctr run --rm` returns before its
+ * shim is gone, and a test that counts or picks shims must not see that one (under load it
+ * lingers).
+ */
+const noShimsLeft = () => waitFor('the earlier tests\' shims to exit', () => shimPids().length === 0, 10_000);
 
 before(async () => {
   if (skip) return;
-  D = makeTempDir('shim');
-  C = path.join(D, 'ctd');
   S = fs.mkdtempSync('/tmp/tss-');
-  for (const d of ['ctd/fifo', 'ctd/opt']) fs.mkdirSync(path.join(D, d), { recursive: true });
-  const archive = busyboxArchive(D, IMAGE);
-  writeContainerdConfig(C, 'spec-tests/shim.test.mjs');
-  await startContainerd();
-  ok(['images', 'import', '--base-name', IMAGE.split(':')[0], archive]);
+  await fx.setup();
 });
 
-after(async () => {
-  if (!D) return;
-  if (daemon) {
-    for (const i of ids) removeContainer(i);
-    await stopDaemon(daemon);
-  }
-  for (const pid of [...pidsMentioning(C), ...pidsMentioning(S)]) {
-    try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-  }
-  removeTempDir(D);
-  removeTempDir(S);
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    if (!/ - cgroup2? /.test(line)) continue;
-    try { fs.rmdirSync(path.join(line.split(' ')[4], NS)); } catch { /* absent or in use */ }
-  }
-});
+after(() => fx.teardown());
 
 test('ctr run --rm on the tsrt shim: output, pid 1, the image\'s rootfs, the exit code; no shim, state or mount left', { skip }, async (t) => {
   const i = id(t, 'fg');
@@ -125,7 +68,7 @@ test('ctr run --rm on the tsrt shim: output, pid 1, the image\'s rootfs, the exi
   assert.deepEqual(r.stdout.split('\n').slice(0, 4), ['hello', 'pid=1', 'sh -c echo hello; echo "pid=$$"; cat /proc/1/cmdline | tr "\\0" " "; echo; ls /bin/busybox; exit 5 ', '/bin/busybox']);
   assert.deepEqual(fs.readdirSync(shimRoot()).filter((n) => n.startsWith(tag)), [], 'tsrt\'s state is gone');
   await waitFor('the shim to exit', () => shimPids().length === 0, 10_000);
-  const inside = fs.readFileSync(`/proc/${daemon.child.pid}/mountinfo`, 'utf8').split('\n').filter((l) => l.includes(i));
+  const inside = fs.readFileSync(`/proc/${fx.daemon.child.pid}/mountinfo`, 'utf8').split('\n').filter((l) => l.includes(i));
   assert.deepEqual(inside, [], 'the shim unmounted the rootfs');
 });
 
@@ -137,6 +80,7 @@ test('stdin reaches the process and its EOF too', { skip }, (t) => {
 });
 
 test('ctr run -d, task exec, ps, pause, resume, metrics, kill and delete', { skip }, async (t) => {
+  await noShimsLeft();
   const i = id(t, 'detached');
   ok(['run', '-d', ...runFlags(), IMAGE, i, 'sh', '-c', 'trap "exit 42" TERM; while :; do sleep 0.05; done']);
   const { pid, status } = task(i);
@@ -161,10 +105,18 @@ test('ctr run -d, task exec, ps, pause, resume, metrics, kill and delete', { ski
   assert.equal(task(i).status, 'RUNNING');
   assert.match(fs.readFileSync(freezer, 'utf8'), /^(THAWED|0)$/m);
 
+  // ctr prints containerd's v1 Metrics (memory.usage_in_bytes) or its v2 Metrics (memory.usage,
+  // memory.usage_limit): the shim sends the one of the container's cgroup version.
   const metrics = ok(['task', 'metrics', i]).stdout;
   const current = Number(metrics.match(/^pids\.current\s+(\d+)/m)?.[1]);
   assert.ok(current >= 1, `pids.current in\n${metrics}`);
-  assert.match(metrics, /^memory\.usage_in_bytes\s+[1-9]\d*/m);
+  if (freezer.endsWith('cgroup.freeze')) {
+    assert.match(metrics, /^memory\.usage\s+[1-9]\d*/m);
+    const max = fs.readFileSync(path.join(path.dirname(freezer), 'memory.max'), 'utf8').trim();
+    assert.match(metrics, new RegExp(`^memory\\.usage_limit\\s+${max === 'max' ? '18446744073709551615' : max}\\s`, 'm'), 'the limit is memory.max');
+  } else {
+    assert.match(metrics, /^memory\.usage_in_bytes\s+[1-9]\d*/m);
+  }
 
   ok(['task', 'kill', i]);
   await waitFor('the task to stop', () => task(i)?.status === 'STOPPED');
@@ -176,15 +128,16 @@ test('ctr run -d, task exec, ps, pause, resume, metrics, kill and delete', { ski
 
 test('ctr run -t: the process gets a terminal from the shim', { skip }, (t) => {
   const i = id(t, 'tty');
-  const line = [which('ctr'), '--address', path.join(C, 'containerd.sock'), '--namespace', NS, 'run', '--rm', '-t', ...runFlags(), IMAGE, i,
+  const line = [which('ctr'), '--address', path.join(fx.C, 'containerd.sock'), '--namespace', NS, 'run', '--rm', '-t', ...runFlags(), IMAGE, i,
     'sh', '-c', 'tty; test -t 0 && echo stdin-is-a-tty; exit 3'].map((a) => `'${a}'`).join(' ');
-  const r = run(D, which('script'), ['-qec', line, '/dev/null']);
+  const r = run(fx.D, which('script'), ['-qec', line, '/dev/null']);
   assert.equal(r.status, 3, show(r));
   assert.match(r.stdout, /\/dev\/pts\/0\r?$/m);
   assert.match(r.stdout, /^stdin-is-a-tty\r?$/m);
 });
 
 test('containers of one pod (sandbox id annotation) share one shim, which outlives the first', { skip }, async (t) => {
+  await noShimsLeft();
   const sandbox = id(t, 'pod0');
   const second = id(t, 'pod1');
   ok(['run', '-d', ...runFlags(), '--annotation', `io.kubernetes.cri.sandbox-id=${sandbox}`, IMAGE, sandbox, 'sleep', '1000']);
@@ -209,6 +162,7 @@ test('containers of one pod (sandbox id annotation) share one shim, which outliv
 });
 
 test('a pod whose shim was killed gets a new shim for its next container (no stale address)', { skip }, async (t) => {
+  await noShimsLeft();
   const sandbox = id(t, 'stale0');
   const later = id(t, 'stale1');
   ok(['run', '-d', ...runFlags(), '--annotation', `io.kubernetes.cri.sandbox-id=${sandbox}`, IMAGE, sandbox, 'sleep', '1000']);
@@ -222,12 +176,18 @@ test('a pod whose shim was killed gets a new shim for its next container (no sta
 
 test('a container that exceeds its memory limit: TaskOOM and the exit reach containerd', { skip }, async (t) => {
   const i = id(t, 'oom');
-  const events = startDaemon(which('ctr'), ['--address', path.join(C, 'containerd.sock'), 'events'], path.join(D, 'events.log'));
+  const events = startDaemon(which('ctr'), ['--address', path.join(fx.C, 'containerd.sock'), 'events'], path.join(fx.D, 'events.log'));
   t.after(() => stopDaemon(events, 1000));
-  await new Promise((r) => setTimeout(r, 300));
+  // ctr events prints only what comes after it subscribed: wait until it shows an event we cause.
+  const probe = `${IMAGE.split(':')[0]}:probe`;
+  t.after(() => ctr(['images', 'rm', probe]));
+  await waitFor('ctr events to subscribe', () => {
+    ok(['images', 'tag', '--force', IMAGE, probe]);
+    return fs.readFileSync(path.join(fx.D, 'events.log'), 'utf8').includes('/images/');
+  });
   const r = ctr(['run', '--rm', ...runFlags(), '--memory-limit', String(16 << 20), IMAGE, i, 'sh', '-c', 'sleep 0.5; tail /dev/zero']);
   assert.equal(r.status, 137, show(r));
-  await waitFor('the OOM event', () => fs.readFileSync(path.join(D, 'events.log'), 'utf8').includes(`/tasks/oom {"container_id":"${i}"}`), 10_000);
+  await waitFor('the OOM event', () => fs.readFileSync(path.join(fx.D, 'events.log'), 'utf8').includes(`/tasks/oom {"container_id":"${i}"}`), 10_000);
 });
 
 test('a create that fails names tsrt\'s error and leaves no shim, state or mount', { skip }, async (t) => {
@@ -237,19 +197,20 @@ test('a create that fails names tsrt\'s error and leaves no shim, state or mount
   assert.match(r.stderr, /\/nonexistent/);
   assert.ok(!fs.existsSync(path.join(shimRoot(), i)), 'no tsrt state left');
   await waitFor('the shim to exit', () => shimPids().length === 0, 10_000);
-  const inside = fs.readFileSync(`/proc/${daemon.child.pid}/mountinfo`, 'utf8').split('\n').filter((l) => l.includes(i));
+  const inside = fs.readFileSync(`/proc/${fx.daemon.child.pid}/mountinfo`, 'utf8').split('\n').filter((l) => l.includes(i));
   assert.deepEqual(inside, [], 'no rootfs mount left');
 });
 
 test('containerd restarted while a task runs reconnects to its shim', { skip }, async (t) => {
+  await noShimsLeft();
   const i = id(t, 'restart');
   ok(['run', '-d', ...runFlags(), IMAGE, i, 'sleep', '1000']);
   const before = task(i);
   const shims = shimPids();
-  await stopDaemon(daemon);
+  await fx.stop();
   assert.deepEqual(shimPids(), shims, 'the shim outlives containerd');
   assert.ok(fs.existsSync(`/proc/${before.pid}`), 'the task outlives containerd');
-  await startContainerd();
+  await fx.start();
   await waitFor('the task to be known again', () => task(i)?.status === 'RUNNING');
   assert.equal(task(i).pid, before.pid);
   const ex = ok(['task', 'exec', ...fifoDir(), '--exec-id', 'after', i, 'cat', '/proc/1/cmdline']);
@@ -261,9 +222,9 @@ test('containerd restarted while a task runs reconnects to its shim', { skip }, 
 });
 
 test('delete after a shim died: the DeleteResponse containerd decodes, from the script or from node', { skip }, () => {
-  const bundle = path.join(D, 'dead-bundle');
+  const bundle = path.join(fx.D, 'dead-bundle');
   fs.mkdirSync(path.join(bundle, 'rootfs'), { recursive: true });
-  const env = { ...process.env, TSRT_SHIM_ROOT: path.join(D, 'dead-root') };
+  const env = { ...process.env, TSRT_SHIM_ROOT: path.join(fx.D, 'dead-root') };
   const args = ['-namespace', NS, '-address', '/nonexistent.sock', '-publish-binary', '/bin/false', '-id', `${tag}-dead`, '-bundle', bundle, 'delete'];
   // nothing left of the container: the script answers (exit_status 137 = field 2, varint 0x89 0x01)
   const quick = spawnSync(SHIM, args, { env, cwd: bundle });
@@ -278,12 +239,9 @@ test('delete after a shim died: the DeleteResponse containerd decodes, from the 
 });
 
 test('nothing of the tests is left (tasks, containers, tsrt state, shims, mounts)', { skip }, async () => {
-  for (const i of ids) removeContainer(i);
-  assert.equal(ok(['task', 'ls', '--quiet']).stdout, '');
-  assert.equal(ok(['container', 'ls', '--quiet']).stdout, '');
+  fx.expectEmpty();
   assert.deepEqual(fs.existsSync(shimRoot()) ? fs.readdirSync(shimRoot()) : [], [], 'no tsrt state');
   await waitFor('the shims to exit', () => shimPids().length === 0, 10_000);
-  const { code, signal } = await stopDaemon(daemon);
-  assert.ok(code === 0 || signal === 'SIGTERM', `containerd stopped: ${code} ${signal}`);
-  assert.deepEqual(mountsUnder(D), [], 'nothing mounted under the temp dir on the host');
+  await fx.stopChecked();
+  assert.deepEqual(mountsUnder(fx.D), [], 'nothing mounted under the temp dir on the host');
 });

@@ -1,11 +1,13 @@
 // Helpers for the end-to-end tests that drive tsrt from real clients (clients-*.test.mjs):
 // finding the clients' binaries, running commands with a time limit, the busybox image
 // made offline from bundle/rootfs, a tmux terminal, the host cgroup file behind a
-// container's /proc/self/cgroup, and clean-up of a temp dir. Not a test file.
+// container's /proc/self/cgroup, a private containerd, and clean-up of a temp dir. Not a
+// test file.
+import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { DEMO_CONFIG, ROOTFS, TMP_PREFIX, TSRT, hostMounts, mountPoint, processesUsing, runToFiles, waitUntil } from './tsrt.mjs';
+import { DEMO_CONFIG, ROOTFS, TMP_PREFIX, TSRT, hostMounts, mountPoint, processesUsing, runToFiles, show, waitUntil } from './tsrt.mjs';
 
 /** Absolute path of an executable found in PATH (plus the sbin dirs), or undefined. */
 export function which(name) {
@@ -151,15 +153,16 @@ ${cri ?? ''}`);
  * in a private mount namespace with a tmpfs of its own on `tmpfsOn`: containerd 1.6 puts
  * its shims' sockets in /run/containerd/s whatever the config says. "/run" (the default)
  * hides the whole of the host's /run; "/run/containerd" (made if absent) keeps the rest
- * visible, which the runtime needs under --systemd-cgroup (systemd's and D-Bus's sockets).
+ * visible, which the runtime needs under --systemd-cgroup (systemd's and D-Bus's sockets);
+ * a list mounts one on each (the CRI tests add /var/lib, where libcni keeps its cache).
  * unshare execs sh, which mounts and execs containerd: one pid throughout. Resolves with
  * the daemon (startDaemon's) once `ctr version` answers; its log is C/containerd.log.
  */
-export async function startContainerd(dir, C, config, { tmpfsOn = '/run' } = {}) {
+export async function startContainerd(dir, C, config, { tmpfsOn = '/run', name = 'tsrt-test-run', env = process.env } = {}) {
   const log = path.join(C, 'containerd.log');
+  const mounts = [tmpfsOn].flat().map((d) => `mkdir -p ${d} && mount -t tmpfs -o mode=0755,size=16m ${name} ${d} && `).join('');
   const daemon = startDaemon(which('unshare'), ['--mount', '--propagation', 'private', '--', '/bin/sh', '-c',
-    `mkdir -p ${tmpfsOn} && mount -t tmpfs -o mode=0755,size=16m tsrt-test-run ${tmpfsOn} && exec "$0" --config "$1"`,
-    which('containerd'), config], log);
+    `${mounts}exec "$0" --config "$1"`, which('containerd'), config], log, env);
   await waitFor('containerd to answer', () => {
     if (daemon.child.exitCode !== null) throw new Error(`containerd exited: ${fs.readFileSync(log, 'utf8')}`);
     return run(dir, which('ctr'), ['--address', path.join(C, 'containerd.sock'), '--connect-timeout', '5s', 'version']).status === 0;
@@ -173,6 +176,118 @@ export function taskInList(ls, id) {
   if (!line) return undefined;
   const [, pid, status] = line.trim().split(/\s+/);
   return { pid: Number(pid), status };
+}
+
+// --- a private containerd -----------------------------------------------------------------
+
+/**
+ * A containerd of one test file's own, for the tests that drive tsrt through it
+ * (clients-containerd, shim): root, state, sockets and the opt plugin's dir in a temp dir
+ * of the file (the CRI plugin off, writeContainerdConfig), the busybox image imported
+ * offline (busyboxArchive), ctr pointed at it. containerd 1.6 puts its shims' sockets in
+ * /run/containerd/s whatever the config says, so it runs in a private mount namespace with
+ * a tmpfs of its own on /run: nothing appears in the host's /run/containerd and its mounts
+ * (the containers' rootfs) stay in that namespace. It is stopped by its pid.
+ *
+ * opts: tag (temp dir and tmpfs name), by (the test file, in the config), namespace,
+ * image, idPrefix, dirs (more dirs under C), env (containerd's environment, a function
+ * called at each start), extraDirs (more temp dirs whose processes teardown kills).
+ * Use: `before(() => fx.setup())`, `after(() => fx.teardown())`, fx.id(t, what) for each
+ * container (removed at the test's end), fx.ctr / fx.ok / fx.task, fx.expectEmpty() and
+ * fx.stopChecked() in the file's last test.
+ */
+export function privateContainerd({ tag, by, namespace, image, idPrefix, dirs = [], env = () => process.env, extraDirs = () => [] }) {
+  const fx = {
+    D: undefined, // the temp dir
+    C: undefined, // containerd's files (D/ctd)
+    daemon: undefined,
+    ids: new Set(),
+    log: () => fs.readFileSync(path.join(fx.C, 'containerd.log'), 'utf8').slice(-3000),
+    up: () => !!fx.daemon && daemonAlive(fx.daemon),
+
+    ctrArgs: (args) => ['--address', path.join(fx.C, 'containerd.sock'), '--connect-timeout', '5s', '--namespace', namespace, ...args],
+    /** `ctr` on our containerd; throws with the log's tail if containerd is gone. */
+    ctr(args, opts) {
+      if (fx.daemon && !daemonAlive(fx.daemon)) throw new Error(`containerd (pid ${fx.daemon.child.pid}) is gone; its log ends with:\n${fx.log()}`);
+      return run(fx.D, which('ctr'), fx.ctrArgs(args), opts);
+    },
+    /** ctr that must succeed. */
+    ok(args, opts) {
+      const r = fx.ctr(args, opts);
+      assert.equal(r.status, 0, show(r));
+      return r;
+    },
+    /** The task's pid and status from `ctr task ls`, or undefined. */
+    task: (i) => taskInList(fx.ok(['task', 'ls']).stdout, i),
+
+    /** A container id of this run; its task and container are removed at the test's end. */
+    id(t, what) {
+      const i = `${idPrefix}-${what}`;
+      fx.ids.add(i);
+      t.after(() => fx.removeContainer(i));
+      return i;
+    },
+    /** Removes a task (killing it) and its container, if containerd still runs. */
+    removeContainer(i) {
+      if (!fx.up()) return;
+      for (let n = 0; n < 5; n++) {
+        const r = fx.ctr(['task', 'delete', '--force', i], { timeout: 30_000 });
+        if (r.status === 0 || /not found/.test(r.stderr)) break;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+      }
+      fx.ctr(['container', 'rm', i], { timeout: 30_000 });
+    },
+
+    /** Starts containerd (again, for a restart) and waits until it answers. */
+    async start() {
+      fx.daemon = await startContainerd(fx.D, fx.C, path.join(fx.C, 'config.toml'), { name: `${tag}-run`, env: env() });
+    },
+    stop: () => stopDaemon(fx.daemon),
+
+    async setup() {
+      fx.D = makeTempDir(tag);
+      fx.C = path.join(fx.D, 'ctd');
+      for (const d of ['fifo', 'opt', ...dirs]) fs.mkdirSync(path.join(fx.C, d), { recursive: true });
+      const archive = busyboxArchive(fx.D, image);
+      writeContainerdConfig(fx.C, by);
+      await fx.start();
+      fx.ok(['images', 'import', '--base-name', image.split(':')[0], archive]);
+    },
+
+    /** For the last test: removes the tests' containers; no task or container is left. */
+    expectEmpty() {
+      for (const i of fx.ids) fx.removeContainer(i);
+      assert.equal(fx.ok(['task', 'ls', '--quiet']).stdout, '');
+      assert.equal(fx.ok(['container', 'ls', '--quiet']).stdout, '');
+    },
+    /** For the last test: stops containerd, which must exit cleanly. */
+    async stopChecked() {
+      const { code, signal } = await fx.stop();
+      assert.ok(code === 0 || signal === 'SIGTERM', `containerd stopped: ${code} ${signal}`);
+    },
+
+    /** after(): removes the containers, stops containerd, kills what outlived it, removes the dirs. */
+    async teardown() {
+      if (!fx.D) return;
+      if (fx.daemon) {
+        for (const i of fx.ids) fx.removeContainer(i);
+        await fx.stop();
+      }
+      // Shims outlive containerd; ours name our socket (or the extra dirs) in their arguments.
+      for (const pid of [fx.C, ...extraDirs()].flatMap((d) => pidsMentioning(d))) {
+        try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+      }
+      removeTempDir(fx.D);
+      for (const d of extraDirs()) removeTempDir(d);
+      // ctr puts containers in /<namespace>/<id> of each hierarchy: remove the namespace's
+      // level if no other run uses it (rmdir fails on a cgroup with children or tasks).
+      for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+        if (!/ - cgroup2? /.test(line)) continue;
+        try { fs.rmdirSync(path.join(line.split(' ')[4], namespace)); } catch { /* absent or in use */ }
+      }
+    },
+  };
+  return fx;
 }
 
 // --- what tsrt itself says ----------------------------------------------------------------

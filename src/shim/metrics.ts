@@ -4,7 +4,7 @@
 // `ctr task metrics` and the CRI plugin decode.
 import { collectStats } from '../cgroups/stats';
 import { managerFor } from '../cgroups/manager';
-import { any } from './proto';
+import { V2_MEMORY_STAT_KEYS, any } from './proto';
 
 type Obj = Record<string, any>;
 const n = (v: unknown): number => (typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : 0);
@@ -16,10 +16,18 @@ export function metricsOf(cgroupPaths: Record<string, string> | undefined): { ty
   const usage = s.cpu?.usage ?? {};
   const raw = s.memory?.raw ?? {};
   if (m.locate('memory')?.version === 2 || (!m.locate('memory') && m.unified)) {
+    const throttling = s.cpu?.throttling ?? {};
+    const mem = s.memory ?? {};
     return any('io.containerd.cgroups.v2.Metrics', {
       pids: { current: n(s.pids?.current), limit: n(s.pids?.limit) },
-      cpu: { usageUsec: n(usage.total) / 1000, userUsec: n(usage.user) / 1000, systemUsec: n(usage.kernel) / 1000 },
-      memory: { anon: n(raw.anon), file: n(raw.file), usage: n(s.memory?.usage?.usage), usageLimit: n(s.memory?.usage?.limit) },
+      cpu: {
+        usageUsec: n(usage.total) / 1000, userUsec: n(usage.user) / 1000, systemUsec: n(usage.kernel) / 1000,
+        nrPeriods: n(throttling.periods), nrThrottled: n(throttling.throttledPeriods), throttledUsec: n(throttling.throttledTime) / 1000,
+      },
+      memory: {
+        ...Object.fromEntries(V2_MEMORY_STAT_KEYS.map((k) => [k, n(raw[k])])),
+        usage: n(mem.usage?.usage), usageLimit: n(mem.usage?.limit),
+      },
     });
   }
   return any('io.containerd.cgroups.v1.Metrics', {

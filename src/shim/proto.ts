@@ -27,12 +27,30 @@ const cgroupsV1 = {
   MemoryEntry: msg({ limit: f('uint64', 1), usage: f('uint64', 2), max: f('uint64', 3), failcnt: f('uint64', 4) }),
 };
 
+/**
+ * The keys of cgroup v2's memory.stat that containerd's v2 MemoryStat carries, as fields 1
+ * to 31 in this order under the same names (the CRI plugin's working set is usage minus
+ * inactive_file).
+ */
+export const V2_MEMORY_STAT_KEYS = [
+  'anon', 'file', 'kernel_stack', 'slab', 'sock', 'shmem', 'file_mapped', 'file_dirty', 'file_writeback', 'anon_thp',
+  'inactive_anon', 'active_anon', 'inactive_file', 'active_file', 'unevictable', 'slab_reclaimable', 'slab_unreclaimable',
+  'pgfault', 'pgmajfault', 'workingset_refault', 'workingset_activate', 'workingset_nodereclaim', 'pgrefill', 'pgscan',
+  'pgsteal', 'pgactivate', 'pgdeactivate', 'pglazyfree', 'pglazyfreed', 'thp_fault_alloc', 'thp_collapse_alloc',
+] as const;
+
 /** the fields of containerd's cgroups v2 Metrics the shim fills */
 const cgroupsV2 = {
   Metrics: msg({ pids: f('PidsStat', 1), cpu: f('CPUStat', 2), memory: f('MemoryStat', 4) }),
   PidsStat: msg({ current: f('uint64', 1), limit: f('uint64', 2) }),
-  CPUStat: msg({ usageUsec: f('uint64', 1), userUsec: f('uint64', 2), systemUsec: f('uint64', 3) }),
-  MemoryStat: msg({ anon: f('uint64', 1), file: f('uint64', 2), usage: f('uint64', 33), usageLimit: f('uint64', 34) }),
+  CPUStat: msg({
+    usageUsec: f('uint64', 1), userUsec: f('uint64', 2), systemUsec: f('uint64', 3),
+    nrPeriods: f('uint64', 4), nrThrottled: f('uint64', 5), throttledUsec: f('uint64', 6),
+  }),
+  MemoryStat: msg({
+    ...Object.fromEntries(V2_MEMORY_STAT_KEYS.map((k, i) => [k, f('uint64', i + 1)])),
+    usage: f('uint64', 32), usageLimit: f('uint64', 33),
+  }),
 };
 
 const Mount = msg({ type: f('string', 1), source: f('string', 2), target: f('string', 3), options: rep('string', 4) });
