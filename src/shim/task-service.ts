@@ -57,7 +57,7 @@ export interface ServiceOptions {
   publisher: Publisher;
   reaper: Reaper;
   log(msg: string): void;
-  /** each task's log fifo (attached at Create, detached at Delete) */
+  /** each task's log fifo (attached at Create, detached at its Shutdown, containerd's last call for it) */
   logs: Pick<ShimLog, 'attach' | 'detach'>;
   /** the daemon's exit (lifetime.ts): Create takes its task's claim, Shutdown may end it */
   lifetime: Pick<Lifetime, 'claimed' | 'shutdown'>;
