@@ -5,12 +5,14 @@
 # start` in the bundle directory for every task, and waits for it to print the address of
 # the shim that will serve the task. That path is this shell script, without node: the
 # task's group is its pod (the sandbox id annotation of config.json, read with builtins)
-# or itself; the address is containerd's scheme, /run/containerd/s/sha256(A/N/group). If
-# the group's shim runs (its socket and live pid are there) the address is printed at once; otherwise
-# the daemon is started (node, containerd-shim-tsrt-v2.cjs, in a session of its own) and
-# the address printed once it listens: it says so by closing its fd 3, the write end of
-# the command substitution's pipe (containerd dials the socket once, at once). Every
-# other command (delete, the daemon) is node's.
+# or, without one, every such task of this containerd and namespace; the address is
+# containerd's scheme, /run/containerd/s/sha256(A/N/group). If the group's shim runs
+# (alive, lingering after its last task: src/shim/lifetime.ts) and takes the task's claim,
+# the address is printed at once; otherwise the daemon is started (node,
+# containerd-shim-tsrt-v2.cjs, in a session of its own) and the address printed once it
+# listens: it says so by closing its fd 3, the write end of the command substitution's
+# pipe (containerd dials the socket once, at once). Every other command (delete, the
+# daemon) is node's.
 cmd= ns= address= publish= id= bundle= debug= flag=
 for a in "$@"; do
   case $flag in
@@ -45,37 +47,69 @@ if [ "$cmd" != start ]; then
   exec env -u NODE_OPTIONS -u NODE_EXTRA_CA_CERTS node "${0%/*}/containerd-shim-tsrt-v2.cjs" "$@"
 fi
 
-group=$id
+# the group: the pod, or every task without one (of this containerd and namespace)
+group='*'
 if [ -r config.json ]; then
   IFS= read -r spec < config.json || true
   rest=${spec#*\"io.kubernetes.cri.sandbox-id\":\"}
   if [ "$rest" != "$spec" ] && [ -n "${rest%%\"*}" ]; then group=${rest%%\"*}; fi
 fi
+# a pod's daemon does not linger: no later task joins a pod whose tasks are all gone
+nolinger=
+[ "$group" = '*' ] || nolinger=TSRT_SHIM_LINGER=0
 hash=$(printf '%s' "$address/$ns/$group" | sha256sum)
 dir=${TSRT_SHIM_SOCKET_DIR:-/run/containerd/s}
 sock=$dir/${hash%% *}
+claims=$sock.claims
 printf 'unix://%s' "$sock" > address
 
-# the pod's shim runs if its socket is there and the pid it wrote beside it is alive (a
-# crashed shim leaves both: a new daemon replaces them)
-running=
-if [ "$group" != "$id" ] && [ -S "$sock" ] && [ -r "$sock.pid" ]; then
-  read -r pid < "$sock.pid" || true
-  # alive: /proc/PID/stat's state (after the last ") ") is not Z, a zombie not yet reaped
-  if [ -n "$pid" ] && [ -r "/proc/$pid/stat" ]; then
-    read -r stat < "/proc/$pid/stat" || true
-    state=${stat##*) }
-    [ "${state%% *}" = Z ] || running=1
-  fi
-fi
-if [ -z "$running" ]; then
+# The group's daemon serves this task if it takes the task's claim (src/shim/lifetime.ts):
+# the claim is written first, then the daemon is checked alive, so a daemon ending its
+# linger either sees the claim and stays, or removed $claims first and the write fails.
+alive() {
+  [ -S "$sock" ] && [ -r "$sock.pid" ] || return 1
+  pid= start= stat=
+  read -r pid start < "$sock.pid" || :
+  [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || return 1
+  read -r stat < "/proc/$pid/stat" || :
+  # after the last ") ": the state (not Z, a zombie not yet reaped), then the start time is
+  # the 20th word (a reused pid's differs)
+  set -- ${stat##*) }
+  [ $# -ge 20 ] && [ "$1" != Z ] || return 1
+  shift 19
+  [ "$1" = "$start" ]
+}
+claim() {
+  # (a regular builtin: a failed redirection of `:` would end the script)
+  { true > "$claims/$id"; } 2>/dev/null || return 1
+  alive && return 0
+  rm -f "$claims/$id"
+  return 1
+}
+
+if ! claim; then
   [ -d "$dir" ] || mkdir -p -m 0711 "$dir"
-  [ ! -e "$sock" ] || rm -f "$sock" "$sock.pid"
-  ready=$(TSRT_SHIM_READY_FD=3 setsid -f env -u NODE_OPTIONS -u NODE_EXTRA_CA_CERTS node "${0%/*}/containerd-shim-tsrt-v2.cjs" \
-    -namespace "$ns" -address "$address" -publish-binary "$publish" -id "$id" $debug -socket "$sock" 3>&1 </dev/null >/dev/null 2>&1)
-  if [ "$ready" != ready ]; then
-    echo "containerd-shim-tsrt-v2: the shim daemon for $id did not start (its messages are in containerd's log)" >&2
-    exit 1
+  # one start script at a time starts the group's daemon: a lock file its holder unlinks
+  # before unlocking, so a waiter whose file is no longer at the path takes it again
+  while :; do
+    exec 9>>"$sock.lock"
+    flock 9 || exit 1
+    [ "/proc/$$/fd/9" -ef "$sock.lock" ] && break
+  done
+  if ! claim; then
+    # none, or a crashed one's files
+    rm -rf "$sock" "$sock.pid" "$claims"
+    mkdir -m 0700 "$claims" && true > "$claims/$id"
+    ready=$(TSRT_SHIM_READY_FD=3 setsid -f env -u NODE_OPTIONS -u NODE_EXTRA_CA_CERTS $nolinger node "${0%/*}/containerd-shim-tsrt-v2.cjs" \
+      -namespace "$ns" -address "$address" -publish-binary "$publish" -id "$id" $debug -socket "$sock" 3>&1 9>&- </dev/null >/dev/null 2>&1)
+    if [ "$ready" != ready ]; then
+      rm -rf "$claims"
+      rm -f "$sock.lock"
+      echo "containerd-shim-tsrt-v2: the shim daemon for $id did not start (its messages are in containerd's log)" >&2
+      exit 1
+    fi
   fi
+  rm -f "$sock.lock"
+  exec 9>&-
 fi
 printf 'unix://%s' "$sock"

@@ -11,10 +11,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { show } from './helpers/tsrt.mjs';
+import { SLOWDOWN, show } from './helpers/tsrt.mjs';
 import {
   hostCgroupFile, missing, mountsUnder, pidsMentioning, privateContainerd, run, startDaemon, stopDaemon, waitFor, which,
 } from './helpers/clients.mjs';
@@ -27,10 +27,14 @@ const NS = 'tsrt-shim-test';
 const RUNTIME = 'io.containerd.tsrt.v2';
 const tag = `shim-${process.pid}`;
 
+let shimEnv = {}; // what the lingering test adds to the shims' environment
 let S; // the shims' sockets and tsrt's state (short paths: a socket path has 108 bytes)
 const fx = privateContainerd({
   tag: 'shim', by: 'spec-tests/shim.test.mjs', namespace: NS, image: IMAGE, idPrefix: tag,
-  env: () => ({ ...process.env, PATH: `${DIST}:${process.env.PATH}`, TSRT_SHIM_ROOT: path.join(S, 'state'), TSRT_SHIM_SOCKET_DIR: path.join(S, 's') }),
+  env: () => ({ ...process.env, PATH: `${DIST}:${process.env.PATH}`, TSRT_SHIM_ROOT: path.join(S, 'state'), TSRT_SHIM_SOCKET_DIR: path.join(S, 's'),
+    // A shim whose last task is gone exits at once here, so that each test sees the shims of
+    // its own tasks only; the lingering test restarts containerd with a linger.
+    TSRT_SHIM_LINGER: '0', ...shimEnv }),
   extraDirs: () => (S ? [S] : []),
 });
 const { ctr, ok, id, task } = fx;
@@ -219,6 +223,69 @@ test('containerd restarted while a task runs reconnects to its shim', { skip }, 
   await waitFor('the task to stop', () => task(i)?.status === 'STOPPED');
   ok(['task', 'delete', i]);
   await waitFor('the shim to exit', () => shimPids().length === 0, 10_000);
+});
+
+/** ctr without blocking the event loop (several at once). */
+function ctrAsync(args) {
+  return new Promise((resolve) => {
+    execFile(which('ctr'), fx.ctrArgs(args),
+      { timeout: 120_000 * SLOWDOWN }, (error, stdout, stderr) => resolve({ cmd: `ctr ${args.join(' ')}`, status: error ? error.code ?? 1 : 0, stdout, stderr }));
+  });
+}
+
+const parentOf = (pid) => Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+const socketFiles = () => (fs.existsSync(path.join(S, 's')) ? fs.readdirSync(path.join(S, 's')) : []);
+
+test('containers without a pod share one shim that lingers after its last task: the next task reuses it, then it exits and leaves nothing', { skip }, async (t) => {
+  const linger = 8 * SLOWDOWN;
+  await noShimsLeft();
+  const filesBefore = socketFiles();
+  await fx.stop();
+  shimEnv = { TSRT_SHIM_LINGER: String(linger) };
+  await fx.start();
+  t.after(async () => {
+    await fx.stop();
+    shimEnv = {};
+    await fx.start();
+  });
+  const first = id(t, 'linger0');
+  const second = id(t, 'linger1');
+  const third = id(t, 'linger2');
+  let r = ctr(['run', '--rm', ...runFlags(), IMAGE, first, 'echo', 'cold']);
+  assert.equal(r.stdout, 'cold\n', show(r));
+  const shims = shimPids();
+  assert.equal(shims.length, 1, `the shim lingers after its last task: ${shims}`);
+  assert.ok(!fs.existsSync(path.join(shimRoot(), first)), 'no tsrt state left of the deleted task');
+  assert.deepEqual(fs.readFileSync(`/proc/${fx.daemon.child.pid}/mountinfo`, 'utf8').split('\n').filter((l) => l.includes(first)), [], 'its rootfs is unmounted');
+
+  ok(['run', '-d', ...runFlags(), IMAGE, second, 'sleep', '1000']);
+  r = ctr(['run', '--rm', ...runFlags(), IMAGE, third, 'echo', 'warm']);
+  assert.equal(r.stdout, 'warm\n', show(r));
+  assert.deepEqual(shimPids(), shims, 'the later tasks were served by the lingering shim');
+  assert.equal(parentOf(task(second).pid), shims[0], 'the running task\'s init is that shim\'s child');
+
+  ok(['task', 'kill', '-s', 'KILL', second]);
+  await waitFor('the task to stop', () => task(second)?.status === 'STOPPED');
+  ok(['task', 'delete', second]);
+  assert.deepEqual(shimPids(), shims, 'the shim lingers after containerd\'s Shutdown');
+  await waitFor('the shim to exit after its linger', () => shimPids().length === 0, (linger + 20) * 1000);
+  assert.deepEqual(socketFiles().filter((f) => !filesBefore.includes(f)), [], 'no socket, pid file, claims or lock left');
+  assert.deepEqual(fs.readdirSync(shimRoot()).filter((n) => n.startsWith(tag)), [], 'no tsrt state left');
+});
+
+test('containers without a pod started at once, while their shim comes and goes: each is served, nothing is left', { skip }, async (t) => {
+  await noShimsLeft();
+  const filesBefore = socketFiles();
+  for (let round = 0; round < 3; round++) {
+    const batch = Array.from({ length: 4 }, (_, k) => id(t, `burst${round}-${k}`));
+    const results = await Promise.all(batch.map((i) => ctrAsync(['run', '--rm', ...runFlags(), IMAGE, i, 'echo', i])));
+    for (const [k, res] of results.entries()) {
+      assert.equal(res.status, 0, show(res));
+      assert.equal(res.stdout, `${batch[k]}\n`);
+    }
+  }
+  await waitFor('the shim to exit', () => shimPids().length === 0, 10_000);
+  assert.deepEqual(socketFiles().filter((f) => !filesBefore.includes(f)), [], 'no socket, pid file, claims or lock left');
 });
 
 test('delete after a shim died: the DeleteResponse containerd decodes, from the script or from node', { skip }, () => {

@@ -2,8 +2,7 @@
 // scripts/shim-start.sh, spawned it with -socket) and `delete` (containerd's clean-up after
 // a shim died). `start` itself is the script's: it must not load node.
 import { createServer } from 'node:net';
-import { closeSync, constants, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, writeSync } from 'node:fs';
 import { parseShimFlags, stateRoot, type ShimFlags } from './flags';
 import { Publisher } from './events';
 import { Reaper } from './reaper';
@@ -13,47 +12,41 @@ import { encode, timestamp } from './proto';
 import { StateStore } from '../container/state-store';
 import { deleteContainer } from '../container/delete';
 import { unmountRootfs } from './rootfs';
-
-/** Log lines to the bundle's `log` fifo, which containerd copies to its own log. */
-function openLog(bundle: string, debug: boolean): (msg: string) => void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(join(bundle, 'log'), constants.O_WRONLY | constants.O_NONBLOCK);
-  } catch {
-    // no reader (containerd restarted) or no fifo: nowhere to log
-  }
-  return (msg) => {
-    if (fd === undefined) return;
-    try {
-      writeSync(fd, `time="${new Date().toISOString()}" level=${debug ? 'debug' : 'info'} msg=${JSON.stringify(msg)} runtime=io.containerd.tsrt.v2\n`);
-    } catch {
-      // EAGAIN (containerd is slow to read) or EPIPE: the line is dropped
-    }
-  };
-}
+import { ShimLog } from './log';
+import { Lifetime, lingerMs } from './lifetime';
 
 function daemon(f: ShimFlags): void {
-  const bundle = process.cwd();
-  const log = openLog(bundle, f.debug);
+  const logs = new ShimLog(f.debug);
+  // the first task's bundle; later ones attach at their Create
+  logs.attach(f.id, process.cwd());
+  const log = logs.line;
+  // the daemon outlives its first task's bundle, which containerd removes: no relative path may depend on it
+  process.chdir('/');
   const publisher = new Publisher({
     namespace: f.namespace, address: f.address, publishBinary: f.publishBinary, ttrpcAddress: process.env.TTRPC_ADDRESS, log,
   });
   const reaper = new Reaper();
   const server = createServer();
-  const exit = (code: number) => {
-    if (f.socket) for (const p of [f.socket, `${f.socket}.pid`]) rmSync(p, { force: true });
-    process.exit(code);
-  };
-  serve(server, {
-    'containerd.task.v2.Task': taskService({ root: stateRoot(f.namespace), publisher, reaper, log, exit: () => exit(0) }),
-  }, log);
+  let service: ReturnType<typeof taskService> | undefined;
+  const lifetime = new Lifetime({
+    socket: f.socket,
+    lingerMs: lingerMs(process.env.TSRT_SHIM_LINGER, log),
+    idle: () => service!.idle(),
+    log,
+    exit: () => void publisher.flush().then(() => process.exit(0)),
+  });
+  service = taskService({ root: stateRoot(f.namespace), publisher, reaper, log, logs, lifetime });
+  const timed = f.debug ? (method: string, ms: number) => log(`${method} took ${ms.toFixed(1)} ms`) : undefined;
+  serve(server, { 'containerd.task.v2.Task': service.methods }, log, timed);
   server.on('error', (e) => {
     log(`listen on ${f.socket}: ${e.message}`);
     process.exit(1); // the socket is another shim's (EADDRINUSE): leave it
   });
   server.listen(f.socket || { fd: 3 }, () => {
-    // the start script of a later container of the pod checks that this pid lives
-    if (f.socket) writeFileSync(`${f.socket}.pid`, String(process.pid));
+    // since the process started (node's own start-up, the bundle, this daemon's set-up)
+    if (f.debug) log(`listening ${performance.now().toFixed(1)} ms after the process started`);
+    // the start script of a later task of the group checks that this process lives
+    lifetime.listening();
     // the start script waits for this fd to close (scripts/shim-start.sh)
     const ready = Number(process.env.TSRT_SHIM_READY_FD);
     delete process.env.TSRT_SHIM_READY_FD;

@@ -21,6 +21,8 @@ import { ProcessIo, type StdioPaths } from './stdio';
 import { mountRootfs, unmountRootfs, type TaskMount } from './rootfs';
 import type { Reaper } from './reaper';
 import { metricsOf } from './metrics';
+import type { ShimLog } from './log';
+import type { Lifetime } from './lifetime';
 
 /** containerd.v1.types.Status */
 const STATUS = { created: 1, running: 2, stopped: 3, paused: 4 } as const;
@@ -55,8 +57,16 @@ export interface ServiceOptions {
   publisher: Publisher;
   reaper: Reaper;
   log(msg: string): void;
-  /** called when Shutdown leaves nothing to serve */
-  exit(): void;
+  /** each task's log fifo (attached at Create, detached at its Shutdown, containerd's last call for it) */
+  logs: Pick<ShimLog, 'attach' | 'detach'>;
+  /** the daemon's exit (lifetime.ts): Create takes its task's claim, Shutdown may end it */
+  lifetime: Pick<Lifetime, 'claimed' | 'shutdown'>;
+}
+
+export interface TaskService {
+  methods: Record<string, Method>;
+  /** no task served and none being created: the daemon may go */
+  idle(): boolean;
 }
 
 function newProc(execId: string, io: ProcessIo): Proc {
@@ -75,15 +85,34 @@ function newProc(execId: string, io: ProcessIo): Proc {
   return p;
 }
 
-export function taskService(o: ServiceOptions): Record<string, Method> {
+export function taskService(o: ServiceOptions): TaskService {
   const store = new StateStore(o.root);
   const tasks = new Map<string, Task>();
+  /** Creates in progress (not yet in tasks) */
+  let creating = 0;
   const warn = (m: string) => o.log(m);
   /** create and exec clone from this process one at a time (their plans are built around one fd table) */
   let launching: Promise<unknown> = Promise.resolve();
   const serial = <T>(f: () => Promise<T>): Promise<T> => {
     const r = launching.then(f, f);
     launching = r.catch(() => {});
+    return r;
+  };
+
+  /**
+   * One locking operation at a time per container. tsrt's container lock is a flock,
+   * and start, delete and update hold it across awaits: a kill or pause of the same
+   * container from this one process (an RPC, or the init's exit) would wait for it
+   * synchronously, for ever, with the holder never resumed.
+   */
+  const queues = new Map<string, Promise<unknown>>();
+  const exclusive = <T>(id: string, f: () => T | Promise<T>): Promise<T> => {
+    const r = (queues.get(id) ?? Promise.resolve()).then(f, f);
+    const tail = r.catch(() => {});
+    queues.set(id, tail);
+    void tail.then(() => {
+      if (queues.get(id) === tail) queues.delete(id);
+    });
     return r;
   };
 
@@ -111,46 +140,57 @@ export function taskService(o: ServiceOptions): Record<string, Method> {
         t.oom?.close();
         t.oom = undefined;
         // what the init leaves (its pid namespace is gone, or a shared one still runs execs)
-        try { killContainer(store, t.id, 9, true); } catch { /* stopped, removed */ }
+        void exclusive(t.id, () => killContainer(store, t.id, 9, true)).catch(() => { /* stopped, removed */ });
       }
       void t.startPublished.then(() => o.publisher.publish('TaskExit', exit));
     });
   };
 
-  const methods: Record<string, (req: any) => Promise<object> | object> = {
-    async Create(req: { id: string; bundle: string; rootfs: TaskMount[]; terminal: boolean } & StdioPaths) {
-      if (tasks.has(req.id)) throw new RpcError(Code.AlreadyExists, `task ${req.id} already exists`);
-      mountRootfs(req.bundle, req.rootfs);
-      const io = (() => {
-        try {
-          return new ProcessIo(req);
-        } catch (e) {
-          unmountRootfs(req.bundle);
-          throw e;
-        }
-      })();
-      let created;
+  async function create(req: { id: string; bundle: string; rootfs: TaskMount[]; terminal: boolean } & StdioPaths): Promise<{ pid: number }> {
+    if (tasks.has(req.id)) throw new RpcError(Code.AlreadyExists, `task ${req.id} already exists`);
+    o.logs.attach(req.id, req.bundle);
+    mountRootfs(req.bundle, req.rootfs);
+    const io = (() => {
       try {
-        created = await serial(() => createContainer({ root: o.root, id: req.id, bundle: req.bundle, stdio: io.given, consoleFd: io.console?.[1] }));
+        return new ProcessIo(req);
       } catch (e) {
-        io.abandon();
-        if (req.rootfs.length) unmountRootfs(req.bundle);
+        unmountRootfs(req.bundle);
         throw e;
       }
-      io.started();
-      if (req.terminal) io.attachTerminal();
-      const init = newProc('', io);
-      init.pid = created.state.pid;
-      let started!: () => void;
-      const t: Task = { id: req.id, bundle: req.bundle, mounted: req.rootfs.length > 0, init, execs: new Map(), startPublished: new Promise((r) => { started = r; }) };
-      (t as Task & { started: () => void }).started = started;
-      tasks.set(req.id, t);
-      watchExit(t, init);
-      void o.publisher.publish('TaskCreate', {
-        containerId: req.id, bundle: req.bundle, rootfs: req.rootfs,
-        io: { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr, terminal: req.terminal }, pid: init.pid,
-      });
-      return { pid: init.pid };
+    })();
+    let created;
+    try {
+      created = await serial(() => exclusive(req.id, () => createContainer({ root: o.root, id: req.id, bundle: req.bundle, stdio: io.given, consoleFd: io.console?.[1] })));
+    } catch (e) {
+      io.abandon();
+      if (req.rootfs.length) unmountRootfs(req.bundle);
+      throw e;
+    }
+    io.started();
+    if (req.terminal) io.attachTerminal();
+    const init = newProc('', io);
+    init.pid = created.state.pid;
+    let started!: () => void;
+    const t: Task = { id: req.id, bundle: req.bundle, mounted: req.rootfs.length > 0, init, execs: new Map(), startPublished: new Promise((r) => { started = r; }) };
+    (t as Task & { started: () => void }).started = started;
+    tasks.set(req.id, t);
+    watchExit(t, init);
+    void o.publisher.publish('TaskCreate', {
+      containerId: req.id, bundle: req.bundle, rootfs: req.rootfs,
+      io: { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr, terminal: req.terminal }, pid: init.pid,
+    });
+    return { pid: init.pid };
+  }
+
+  const methods: Record<string, (req: any) => Promise<object> | object> = {
+    async Create(req: { id: string; bundle: string; rootfs: TaskMount[]; terminal: boolean } & StdioPaths) {
+      creating++;
+      try {
+        return await create(req);
+      } finally {
+        creating--;
+        o.lifetime.claimed(req.id);
+      }
     },
 
     async Start(req: { id: string; execId: string }) {
@@ -158,8 +198,9 @@ export function taskService(o: ServiceOptions): Record<string, Method> {
       const p = proc(req.id, req.execId);
       if (p.status !== 'created') throw new RpcError(Code.FailedPrecondition, `${req.execId ? `exec ${req.execId}` : `task ${req.id}`} is ${p.status}`);
       if (!req.execId) {
-        await startContainer(store, req.id);
-        p.status = 'running';
+        await exclusive(req.id, () => startContainer(store, req.id));
+        // the init may have run and exited (reaped) before startContainer's last await returned
+        if (p.status === 'created') p.status = 'running';
         await o.publisher.publish('TaskStart', { containerId: req.id, pid: p.pid });
         (t as Task & { started: () => void }).started();
         // the launcher writes the V8 code cache once the hot path was compiled (scripts/shim-launcher.cjs)
@@ -168,10 +209,10 @@ export function taskService(o: ServiceOptions): Record<string, Method> {
         return { pid: p.pid };
       }
       try {
-        p.pid = await serial(() => startExecProcess(store, req.id, {
+        p.pid = await serial(() => exclusive(req.id, () => startExecProcess(store, req.id, {
           processFile: p.spec, args: [], env: [], additionalGids: [], caps: [], noNewPrivs: false, tty: false,
           detach: true, preserveFds: 0, ignorePaused: false, stdio: p.io.given, consoleFd: p.io.console?.[1],
-        }));
+        })));
       } catch (e) {
         p.io.abandon();
         t.execs.delete(req.execId);
@@ -207,10 +248,10 @@ export function taskService(o: ServiceOptions): Record<string, Method> {
       return { exitStatus: p.exitStatus, exitedAt: timestamp(p.exitedAt) };
     },
 
-    Kill(req: { id: string; execId: string; signal: number; all: boolean }) {
+    async Kill(req: { id: string; execId: string; signal: number; all: boolean }) {
       const p = proc(req.id, req.execId);
       if (!req.execId && req.all) {
-        killContainer(store, req.id, req.signal, true);
+        await exclusive(req.id, () => killContainer(store, req.id, req.signal, true));
         return {};
       }
       if (p.status === 'stopped' || p.pid === 0) throw new RpcError(Code.NotFound, `process already finished`);
@@ -232,7 +273,7 @@ export function taskService(o: ServiceOptions): Record<string, Method> {
         try { paused = statusOf(store, store.load(req.id)) === 'paused'; } catch { /* gone */ }
         if (!paused) throw new RpcError(Code.FailedPrecondition, `task ${req.id} is still running`);
       }
-      await deleteContainer(store, req.id, true, warn);
+      await exclusive(req.id, () => deleteContainer(store, req.id, true, warn));
       if (p.status !== 'stopped') await p.exited;
       if (t.mounted) unmountRootfs(t.bundle);
       tasks.delete(req.id);
@@ -264,14 +305,14 @@ export function taskService(o: ServiceOptions): Record<string, Method> {
 
     async Pause(req: { id: string }) {
       task(req.id);
-      pauseContainer(store, req.id);
+      await exclusive(req.id, () => pauseContainer(store, req.id));
       await o.publisher.publish('TaskPaused', { containerId: req.id });
       return {};
     },
 
     async Resume(req: { id: string }) {
       task(req.id);
-      resumeContainer(store, req.id);
+      await exclusive(req.id, () => resumeContainer(store, req.id));
       await o.publisher.publish('TaskResumed', { containerId: req.id });
       return {};
     },
@@ -286,10 +327,10 @@ export function taskService(o: ServiceOptions): Record<string, Method> {
       return {};
     },
 
-    Update(req: { id: string; resources?: { value: Buffer } }) {
+    async Update(req: { id: string; resources?: { value: Buffer } }) {
       task(req.id);
       const upd = JSON.parse(req.resources?.value?.toString() || '{}') as LinuxResources;
-      updateContainer(store, req.id, upd, warn);
+      await exclusive(req.id, () => updateContainer(store, req.id, upd, warn));
       return {};
     },
 
@@ -303,11 +344,11 @@ export function taskService(o: ServiceOptions): Record<string, Method> {
       return { shimPid: process.pid, taskPid: t?.init.pid ?? 0, version: 'tsrt' };
     },
 
-    async Shutdown(req: { id: string; now: boolean }) {
-      if (tasks.size === 0 || req.now) {
-        await o.publisher.flush();
-        setImmediate(() => o.exit());
-      }
+    // containerd's last call for a task, after its Delete (or a failed Create): the daemon
+    // serves the others, and goes once none is left (after its linger: lifetime.ts)
+    Shutdown(req: { id: string; now: boolean }) {
+      o.logs.detach(req.id);
+      o.lifetime.shutdown(req.now);
       return {};
     },
 
@@ -339,5 +380,8 @@ export function taskService(o: ServiceOptions): Record<string, Method> {
     Shutdown: ['ShutdownRequest', 'Empty'],
   };
   const full = (n: string) => (n === 'Empty' ? 'google.protobuf.Empty' : T + n);
-  return Object.fromEntries(Object.entries(types).map(([name, [rq, rs]]) => [name, { request: full(rq), response: full(rs), call: methods[name]! }]));
+  return {
+    methods: Object.fromEntries(Object.entries(types).map(([name, [rq, rs]]) => [name, { request: full(rq), response: full(rs), call: methods[name]! }])),
+    idle: () => tasks.size === 0 && creating === 0,
+  };
 }

@@ -54,8 +54,11 @@ function reader(on: (streamId: number, type: number, payload: Buffer) => void, b
 
 export type Services = Record<string, Record<string, Method>>;
 
-/** Serves `services` on a listening server (from a path or an inherited fd). */
-export function serve(server: Server, services: Services, log: (msg: string) => void): void {
+/**
+ * Serves `services` on a listening server (from a path or an inherited fd). `timed`, when
+ * given, hears each call's method and time taken (the shim's -debug log: docs/shim.md).
+ */
+export function serve(server: Server, services: Services, log: (msg: string) => void, timed?: (method: string, ms: number) => void): void {
   server.on('connection', (sock: Socket) => {
     const answer = (streamId: number, status: { code: number; message: string } | undefined, payload?: Uint8Array) => {
       if (!sock.writable) return;
@@ -75,9 +78,13 @@ export function serve(server: Server, services: Services, log: (msg: string) => 
         answer(streamId, { code: Code.Unimplemented, message: `${req.service}/${req.method} is not implemented` });
         return;
       }
+      const t0 = timed && performance.now();
       Promise.resolve()
         .then(() => m.call(decode(m.request, req.payload)))
-        .then((res) => answer(streamId, undefined, encode(m.response, res)))
+        .then((res) => {
+          answer(streamId, undefined, encode(m.response, res));
+          if (timed) timed(req.method, performance.now() - t0!);
+        })
         .catch((e: Error) => {
           log(`${req.method}: ${e.message}`);
           answer(streamId, { code: e instanceof RpcError ? e.code : Code.Unknown, message: e.message });
