@@ -46,9 +46,7 @@ export function watchOom(m: CgroupManager, onOom: () => void): OomWatch | undefi
     // Non-blocking, polled: a read blocked on libuv's thread pool would keep the process
     // from exiting (the pool's threads are joined at exit).
     const buf = Buffer.alloc(8);
-    let closed = false;
-    const check = () => {
-      if (closed) return;
+    return polled(() => {
       let n = 0;
       try {
         n = readSync(efd, buf, 0, 8, null);
@@ -58,23 +56,14 @@ export function watchOom(m: CgroupManager, onOom: () => void): OomWatch | undefi
       if (n !== 8) return;
       if (!existsSync(`${p.dir}/memory.oom_control`)) return; // the cgroup was removed
       onOom();
-    };
-    const timer = setInterval(check, 100);
-    return {
-      check,
-      close() {
-        closed = true;
-        clearInterval(timer);
-        for (const fd of [ctl, efd]) {
-          try { closeSync(fd); } catch { /* closed */ }
-        }
-      },
-    };
+    }, () => {
+      for (const fd of [ctl, efd]) {
+        try { closeSync(fd); } catch { /* closed */ }
+      }
+    });
   }
   let seen = readKeyValues(p.dir, 'memory.events').get('oom_kill') ?? 0n;
-  let closed = false;
-  const check = () => {
-    if (closed) return;
+  return polled(() => {
     let now: bigint | undefined;
     try {
       now = readKeyValues(p.dir, 'memory.events').get('oom_kill');
@@ -83,13 +72,20 @@ export function watchOom(m: CgroupManager, onOom: () => void): OomWatch | undefi
     }
     if (now === undefined) return;
     for (; seen < now; seen++) onOom();
-  };
+  });
+}
+
+/** A watch that runs `check` every 100 ms and on demand until closed, then `release`s. */
+function polled(check: () => void, release: () => void = () => {}): OomWatch {
+  let closed = false;
   const timer = setInterval(check, 100);
   return {
-    check,
+    check: () => { if (!closed) check(); },
     close() {
+      if (closed) return;
       closed = true;
       clearInterval(timer);
+      release();
     },
   };
 }
