@@ -61,6 +61,14 @@ export interface CreateCtx extends LaunchCtx {
   state: SavedState;
 }
 
+/** The bundle's path, its config (validated, the console socket checked against process.terminal) and the rootfs's path; create and restore share it. */
+export function openBundle(bundleOpt: string | undefined, consoleSocket: string | undefined, interactive: boolean): { bundle: string; spec: Spec; rootfs: string } {
+  const bundle = resolve(bundleOpt || '.');
+  const spec = loadBundleConfig(bundle);
+  checkTerminalSocket(spec, consoleSocket, { interactive });
+  return { bundle, spec, rootfs: resolve(bundle, spec.root?.path ?? 'rootfs') };
+}
+
 export function loadBundleConfig(bundle: string): Spec {
   const file = resolve(bundle, 'config.json');
   let text: string;
@@ -106,10 +114,7 @@ const loadConfig: Stage<CreateCtx> = {
   name: 'load-config',
   run(c) {
     const { o } = c;
-    c.bundle = resolve(o.bundle || '.');
-    c.spec = loadBundleConfig(c.bundle);
-    checkTerminalSocket(c.spec, o.consoleSocket, { interactive: o.consoleFd !== undefined });
-    c.rootfs = resolve(c.bundle, c.spec.root?.path ?? 'rootfs');
+    ({ bundle: c.bundle, spec: c.spec, rootfs: c.rootfs } = openBundle(o.bundle, o.consoleSocket, o.consoleFd !== undefined));
     try {
       if (!statSync(c.rootfs).isDirectory()) throw new Error('not a directory');
     } catch (e) {

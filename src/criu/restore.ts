@@ -10,9 +10,8 @@ import { join, resolve } from 'node:path';
 import type { Spec } from '../oci/spec-types';
 import { StateStore, hookState, writePidFile, type SavedState } from '../container/state-store';
 import { procStat } from '../container/status';
-import { claimId, loadBundleConfig } from '../container/create-stages';
+import { claimId, openBundle } from '../container/create-stages';
 import { runStages, type Stage } from '../container/pipeline';
-import { checkTerminalSocket } from '../oci/validate-config';
 import { plannedCgroupPaths, setupCgroups, type CgroupSetup } from '../cgroups/setup';
 import { libc } from '../libc/libc';
 import { MNT_DETACH, MS } from '../libc/constants';
@@ -60,10 +59,7 @@ const loadBundle: Stage<RestoreCtx> = {
   name: 'load-bundle',
   run(c) {
     const { o } = c;
-    c.bundle = resolve(o.bundle || '.');
-    c.spec = loadBundleConfig(c.bundle);
-    checkTerminalSocket(c.spec, o.consoleSocket, { interactive: !o.detach });
-    c.rootfs = resolve(c.bundle, c.spec.root?.path ?? 'rootfs');
+    ({ bundle: c.bundle, spec: c.spec, rootfs: c.rootfs } = openBundle(o.bundle, o.consoleSocket, !o.detach));
     c.images = imagePathOf(o);
     const file = join(c.images, DESCRIPTORS_FILE);
     let text: string;
