@@ -43,6 +43,13 @@ const fifoDir = () => ['--fifo-dir', path.join(fx.C, 'fifo')];
 const runFlags = () => ['--runtime', RUNTIME, ...fifoDir()];
 const shimRoot = () => path.join(S, 'state', NS);
 
+/** SIGKILLs a task, waits until containerd reports it stopped, and deletes it. */
+async function killAndDelete(i) {
+  ok(['task', 'kill', '-s', 'KILL', i]);
+  await waitFor(`${i} to stop`, () => task(i)?.status === 'STOPPED');
+  ok(['task', 'delete', i]);
+}
+
 /** Live shim processes of this file's containerd (their argv names its socket). */
 function shimPids() {
   return pidsMentioning(path.join(fx.C, 'containerd.sock')).filter((pid) => {
@@ -152,16 +159,12 @@ test('containers of one pod (sandbox id annotation) share one shim, which outliv
     const { pid } = task(i);
     assert.equal(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1], String(shims[0]), `${i}'s init is the shim's child`);
   }
-  ok(['task', 'kill', '-s', 'KILL', sandbox]);
-  await waitFor('the sandbox to stop', () => task(sandbox)?.status === 'STOPPED');
-  ok(['task', 'delete', sandbox]);
+  await killAndDelete(sandbox);
   assert.equal(task(second).status, 'RUNNING');
   assert.deepEqual(shimPids(), shims, 'the shim serves the pod\'s other container still');
   const ex = ok(['task', 'exec', ...fifoDir(), '--exec-id', 'later', second, 'echo', 'still-here']);
   assert.equal(ex.stdout, 'still-here\n');
-  ok(['task', 'kill', '-s', 'KILL', second]);
-  await waitFor('the second to stop', () => task(second)?.status === 'STOPPED');
-  ok(['task', 'delete', second]);
+  await killAndDelete(second);
   await waitFor('the shim to exit', () => shimPids().length === 0, 10_000);
 });
 
@@ -219,9 +222,7 @@ test('containerd restarted while a task runs reconnects to its shim', { skip }, 
   assert.equal(task(i).pid, before.pid);
   const ex = ok(['task', 'exec', ...fifoDir(), '--exec-id', 'after', i, 'cat', '/proc/1/cmdline']);
   assert.equal(ex.stdout, 'sleep\x001000\x00');
-  ok(['task', 'kill', '-s', 'KILL', i]);
-  await waitFor('the task to stop', () => task(i)?.status === 'STOPPED');
-  ok(['task', 'delete', i]);
+  await killAndDelete(i);
   await waitFor('the shim to exit', () => shimPids().length === 0, 10_000);
 });
 
@@ -264,9 +265,7 @@ test('containers without a pod share one shim that lingers after its last task: 
   assert.deepEqual(shimPids(), shims, 'the later tasks were served by the lingering shim');
   assert.equal(parentOf(task(second).pid), shims[0], 'the running task\'s init is that shim\'s child');
 
-  ok(['task', 'kill', '-s', 'KILL', second]);
-  await waitFor('the task to stop', () => task(second)?.status === 'STOPPED');
-  ok(['task', 'delete', second]);
+  await killAndDelete(second);
   assert.deepEqual(shimPids(), shims, 'the shim lingers after containerd\'s Shutdown');
   await waitFor('the shim to exit after its linger', () => shimPids().length === 0, (linger + 20) * 1000);
   assert.deepEqual(socketFiles().filter((f) => !filesBefore.includes(f)), [], 'no socket, pid file, claims or lock left');
