@@ -254,11 +254,17 @@ export function privateContainerd({ tag, by, namespace, image, idPrefix, dirs = 
       fx.ok(['images', 'import', '--base-name', image.split(':')[0], archive]);
     },
 
-    /** For the last test: removes the tests' containers; no task or container is left. */
+    /** ctr's level /<namespace> of each cgroup hierarchy (the containers' cgroups are below it). */
+    namespaceCgroups: () => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
+      .filter((line) => / - cgroup2? /.test(line)).map((line) => path.join(line.split(' ')[4], namespace)),
+    /** For the last test: removes the tests' containers; no task, container or cgroup of them is left. */
     expectEmpty() {
       for (const i of fx.ids) fx.removeContainer(i);
       assert.equal(fx.ok(['task', 'ls', '--quiet']).stdout, '');
       assert.equal(fx.ok(['container', 'ls', '--quiet']).stdout, '');
+      const left = fx.namespaceCgroups().filter((d) => fs.existsSync(d))
+        .flatMap((d) => fs.readdirSync(d).filter((n) => n.startsWith(`${idPrefix}-`)).map((n) => path.join(d, n)));
+      assert.deepEqual(left, [], 'no cgroup of the tests\' containers left');
     },
     /** For the last test: stops containerd, which must exit cleanly. */
     async stopChecked() {
@@ -281,9 +287,8 @@ export function privateContainerd({ tag, by, namespace, image, idPrefix, dirs = 
       for (const d of extraDirs()) removeTempDir(d);
       // ctr puts containers in /<namespace>/<id> of each hierarchy: remove the namespace's
       // level if no other run uses it (rmdir fails on a cgroup with children or tasks).
-      for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-        if (!/ - cgroup2? /.test(line)) continue;
-        try { fs.rmdirSync(path.join(line.split(' ')[4], namespace)); } catch { /* absent or in use */ }
+      for (const d of fx.namespaceCgroups()) {
+        try { fs.rmdirSync(d); } catch { /* absent or in use */ }
       }
     },
   };
