@@ -31,6 +31,9 @@ for a in "$@"; do
   esac
 done
 
+# node's: no --require preload or CA certificates (35 ms) from the caller's environment
+unset NODE_OPTIONS NODE_EXTRA_CA_CERTS
+
 # delete after a shim exited: containerd runs it every time (cleanupAfterDeadShim). When
 # the shim removed its container (no tsrt state) and unmounted the rootfs (empty), node
 # has nothing to do: the answer is a DeleteResponse of exit status 137 (128 + SIGKILL, as
@@ -44,7 +47,7 @@ if [ "$cmd" = delete ] && [ -n "$id" ] && [ ! -e "${TSRT_SHIM_ROOT:-/run/contain
   set -- -namespace "$ns" -address "$address" -publish-binary "$publish" -id "$id" -bundle "$bundle" delete
 fi
 if [ "$cmd" != start ]; then
-  exec env -u NODE_OPTIONS -u NODE_EXTRA_CA_CERTS node "${0%/*}/containerd-shim-tsrt-v2.cjs" "$@"
+  exec node "${0%/*}/containerd-shim-tsrt-v2.cjs" "$@"
 fi
 
 # the group: the pod, or every task without one (of this containerd and namespace)
@@ -55,11 +58,37 @@ if [ -r config.json ]; then
   if [ "$rest" != "$spec" ] && [ -n "${rest%%\"*}" ]; then group=${rest%%\"*}; fi
 fi
 # a pod's daemon does not linger: no later task joins a pod whose tasks are all gone
-nolinger=
-[ "$group" = '*' ] || nolinger=TSRT_SHIM_LINGER=0
-hash=$(printf '%s' "$address/$ns/$group" | sha256sum)
+[ "$group" = '*' ] || export TSRT_SHIM_LINGER=0
 dir=${TSRT_SHIM_SOCKET_DIR:-/run/containerd/s}
-sock=$dir/${hash%% *}
+# The socket's name, sha256(A/N/group), needs a process (sha256sum: ~9 ms, as much as the
+# rest of this script): it is computed once per group and kept in a memo, "HASH KEY",
+# beside the sockets, for the group's later tasks. The memo's name is made of N and the
+# group when both are plain names (containerd's namespace rule; a sandbox id is hex), and
+# the key in it must match whole: a memo of another containerd, or a half-written one, is
+# recomputed. A pod's memo is removed with its daemon (TSRT_SHIM_MEMO); the one of tasks
+# without a pod is kept (one per containerd namespace).
+key="$address/$ns/$group"
+memo= hash= mkey=
+case $ns in
+  ''|*[!A-Za-z0-9._-]*) ;;
+  *)
+    if [ "$group" = '*' ]; then
+      memo="$dir/tsrt-memo,$ns"
+    else
+      case $group in ''|*[!A-Za-z0-9._-]*) ;; *) memo="$dir/tsrt-memo,$ns,$group" ;; esac
+    fi ;;
+esac
+if [ -n "$memo" ] && [ -r "$memo" ]; then
+  read -r hash mkey < "$memo" || :
+  [ "$mkey" = "$key" ] || hash=
+fi
+if [ -z "$hash" ]; then
+  hash=$(printf '%s' "$key" | sha256sum)
+  hash=${hash%% *}
+  [ -z "$memo" ] || [ ! -d "$dir" ] || { printf '%s %s\n' "$hash" "$key" > "$memo"; } 2>/dev/null || :
+fi
+sock=$dir/$hash
+[ "$group" = '*' ] || [ -z "$memo" ] || export TSRT_SHIM_MEMO="$memo"
 claims=$sock.claims
 printf 'unix://%s' "$sock" > address
 
@@ -100,7 +129,7 @@ if ! claim; then
     # none, or a crashed one's files
     rm -rf "$sock" "$sock.pid" "$claims"
     mkdir -m 0700 "$claims" && true > "$claims/$id"
-    ready=$(TSRT_SHIM_READY_FD=3 setsid -f env -u NODE_OPTIONS -u NODE_EXTRA_CA_CERTS $nolinger node "${0%/*}/containerd-shim-tsrt-v2.cjs" \
+    ready=$(TSRT_SHIM_READY_FD=3 setsid -f node "${0%/*}/containerd-shim-tsrt-v2.cjs" \
       -namespace "$ns" -address "$address" -publish-binary "$publish" -id "$id" $debug -socket "$sock" 3>&1 9>&- </dev/null >/dev/null 2>&1)
     if [ "$ready" != ready ]; then
       rm -rf "$claims"

@@ -324,6 +324,7 @@ test('StopPodSandbox and RemovePodSandbox leave no tsrt state, shim, mount or cg
   assert.ok(cgroups.some((d) => d.endsWith(c.id) || d.endsWith(pod.id)), `the pod's cgroups under ${CGROUP_PARENT}: ${cgroups}`);
 
   assert.notDeepEqual(containerdMounts(c.id), [], 'the container\'s rootfs is mounted in containerd\'s namespace');
+  assert.ok(fs.existsSync(path.join(S, 's', `tsrt-memo,${NS},${pod.id}`)), 'the start script\'s memo of the pod\'s socket name');
 
   await call('StopPodSandbox', { pod_sandbox_id: pod.id });
   assert.equal((await status(c.id)).state, 'CONTAINER_EXITED');
@@ -333,6 +334,8 @@ test('StopPodSandbox and RemovePodSandbox leave no tsrt state, shim, mount or cg
   assert.ok(!fs.existsSync(`/proc/${pid}`), 'the container\'s process is gone');
   const state = fs.existsSync(shimRoot()) ? fs.readdirSync(shimRoot()) : [];
   assert.deepEqual(state.filter((n) => n === pod.id || n === c.id), [], 'no tsrt state');
+  const socketFiles = fs.existsSync(path.join(S, 's')) ? fs.readdirSync(path.join(S, 's')) : [];
+  assert.deepEqual(socketFiles.filter((n) => n.includes(pod.id)), [], 'no memo of the pod\'s socket name (scripts/shim-start.sh) left');
   assert.deepEqual(cgroups.filter((d) => fs.existsSync(d)), [], 'no cgroup of the pod');
   assert.deepEqual(containerdMounts(pod.id, c.id), [], 'no mount of the pod in containerd\'s namespace');
   assert.deepEqual(mountsUnder(D), [], 'nothing mounted under the temp dir on the host');

@@ -11,6 +11,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
+import { createHash } from 'node:crypto';
 import { execFile, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,6 +44,8 @@ const { ctr, ok, id, task } = fx;
 const fifoDir = () => ['--fifo-dir', path.join(fx.C, 'fifo')];
 const runFlags = () => ['--runtime', RUNTIME, ...fifoDir()];
 const shimRoot = () => path.join(S, 'state', NS);
+/** The start script's memo of a pod's socket name (scripts/shim-start.sh). */
+const memoOf = (pod) => path.join(S, 's', `tsrt-memo,${NS},${pod}`);
 
 /** SIGKILLs a task, waits until containerd reports it stopped, and deletes it. */
 async function killAndDelete(i) {
@@ -155,6 +159,9 @@ test('containers of one pod (sandbox id annotation) share one shim, which outliv
   ok(['run', '-d', ...runFlags(), '--annotation', `io.kubernetes.cri.sandbox-id=${sandbox}`, IMAGE, second, 'sleep', '1000']);
   const shims = shimPids();
   assert.equal(shims.length, 1, `one shim for the pod: ${shims}`);
+  // the start script's memo of the pod's socket name: containerd's sha256(address/ns/pod)
+  const key = `${path.join(fx.C, 'containerd.sock')}/${NS}/${sandbox}`;
+  assert.equal(fs.readFileSync(memoOf(sandbox), 'utf8'), `${createHash('sha256').update(key).digest('hex')} ${key}\n`);
   for (const i of [sandbox, second]) {
     const { pid } = task(i);
     assert.equal(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1], String(shims[0]), `${i}'s init is the shim's child`);
@@ -166,6 +173,7 @@ test('containers of one pod (sandbox id annotation) share one shim, which outliv
   assert.equal(ex.stdout, 'still-here\n');
   await killAndDelete(second);
   await waitFor('the shim to exit', () => shimPids().length === 0, 10_000);
+  assert.equal(fs.existsSync(memoOf(sandbox)), false, 'the pod\'s memo went with its shim');
 });
 
 test('a pod whose shim was killed gets a new shim for its next container (no stale address)', { skip }, async (t) => {
@@ -179,6 +187,35 @@ test('a pod whose shim was killed gets a new shim for its next container (no sta
   const r = ctr(['run', '--rm', ...runFlags(), '--annotation', `io.kubernetes.cri.sandbox-id=${sandbox}`, IMAGE, later, 'echo', 'new-shim']);
   assert.equal(r.status, 0, show(r));
   assert.equal(r.stdout, 'new-shim\n');
+  // the killed shim left its memo (still right: same name); the new shim removes it at its exit
+  await waitFor('the new shim to exit', () => shimPids().length === 0, 10_000);
+  assert.equal(fs.existsSync(memoOf(sandbox)), false, 'no memo left');
+});
+
+test('a memo of the socket name whose key is another containerd\'s is not trusted: the task goes to its own pod\'s shim, not to the decoy socket', { skip }, async (t) => {
+  await noShimsLeft();
+  const sandbox = id(t, 'memo0');
+  // a decoy shim that looks alive (a listening socket, the pid file of a live process: this one)
+  const decoy = path.join(S, 's', 'decoy-shim');
+  fs.mkdirSync(`${decoy}.claims`, { recursive: true });
+  let connections = 0;
+  const server = net.createServer((c) => { connections++; c.destroy(); });
+  await new Promise((resolve) => server.listen(decoy, resolve));
+  t.after(() => {
+    server.close();
+    fs.rmSync(`${decoy}.claims`, { recursive: true, force: true });
+    fs.rmSync(`${decoy}.pid`, { force: true });
+  });
+  const startTime = fs.readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ')[19];
+  fs.writeFileSync(`${decoy}.pid`, `${process.pid} ${startTime}\n`);
+  fs.writeFileSync(memoOf(sandbox), `decoy-shim /another/containerd.sock/${NS}/${sandbox}\n`);
+  const r = ctr(['run', '--rm', ...runFlags(), '--annotation', `io.kubernetes.cri.sandbox-id=${sandbox}`, IMAGE, sandbox, 'echo', 'own-shim']);
+  assert.equal(r.status, 0, show(r));
+  assert.equal(r.stdout, 'own-shim\n');
+  assert.equal(connections, 0, 'nothing connected to the decoy socket');
+  assert.deepEqual(fs.readdirSync(`${decoy}.claims`), [], 'no claim on the decoy');
+  await waitFor('the pod\'s shim to exit', () => shimPids().length === 0, 10_000);
+  assert.equal(fs.existsSync(memoOf(sandbox)), false, 'the memo (rewritten with the right key) went with the shim');
 });
 
 test('a container that exceeds its memory limit: TaskOOM and the exit reach containerd', { skip }, async (t) => {
@@ -308,6 +345,8 @@ test('nothing of the tests is left (tasks, containers, tsrt state, shims, mounts
   fx.expectEmpty();
   assert.deepEqual(fs.existsSync(shimRoot()) ? fs.readdirSync(shimRoot()) : [], [], 'no tsrt state');
   await waitFor('the shims to exit', () => shimPids().length === 0, 10_000);
+  // what is left beside the sockets: the memo of tasks without a pod (one per namespace), no pod's
+  assert.deepEqual(socketFiles(), [`tsrt-memo,${NS}`], 'no socket, pid file, claims or pod memo left');
   await fx.stopChecked();
   assert.deepEqual(mountsUnder(fx.D), [], 'nothing mounted under the temp dir on the host');
 });

@@ -16,8 +16,10 @@
 //   S.lock    flock()ed by a script while it starts a daemon and by an exiting daemon while
 //             it removes S and S.pid (if still its own); the holder unlinks it before
 //             unlocking, and a waiter whose file is no longer at that path takes it again.
+// And, for a pod's daemon, the script's memo of the socket's name (TSRT_SHIM_MEMO,
+// "HASH KEY"), removed with the socket: its pod is over.
 import { closeSync, fstatSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { flockExclusive } from '../image/sys';
 
 /** The linger when TSRT_SHIM_LINGER is not set (docs/shim.md says why). */
@@ -45,6 +47,8 @@ function startTime(): string {
 export interface LifetimeOptions {
   /** the daemon's socket ('' when it listens on an inherited fd: no files to agree through) */
   socket: string;
+  /** the start script's memo of this socket's name, removed at exit (a pod's; '' for none) */
+  memo?: string;
   lingerMs: number;
   /** no task served and none being created */
   idle(): boolean;
@@ -154,6 +158,7 @@ export class Lifetime {
         if (readFileSync(`${this.o.socket}.pid`, 'latin1').trim() === this.pidLine) {
           rmSync(this.o.socket, { force: true });
           rmSync(`${this.o.socket}.pid`, { force: true });
+          if (this.o.memo) removeMemo(this.o.memo, this.o.socket);
         }
       } catch {
         // no pid file: nothing of this daemon's to remove
@@ -163,6 +168,15 @@ export class Lifetime {
       }
     }
     this.o.exit();
+  }
+}
+
+/** Removes the memo if it still names this socket (under the socket's lock: a script may be starting the pod's next daemon). */
+function removeMemo(memo: string, socket: string): void {
+  try {
+    if (readFileSync(memo, 'latin1').split(' ')[0] === basename(socket)) rmSync(memo, { force: true });
+  } catch {
+    // none (a memo is only a cache)
   }
 }
 

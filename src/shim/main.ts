@@ -28,8 +28,11 @@ function daemon(f: ShimFlags): void {
   const reaper = new Reaper();
   const server = createServer();
   let service: ReturnType<typeof taskService> | undefined;
+  const memo = process.env.TSRT_SHIM_MEMO ?? '';
+  delete process.env.TSRT_SHIM_MEMO;
   const lifetime = new Lifetime({
     socket: f.socket,
+    memo,
     lingerMs: lingerMs(process.env.TSRT_SHIM_LINGER, log),
     idle: () => service!.idle(),
     log,
