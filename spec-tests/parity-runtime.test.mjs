@@ -28,7 +28,7 @@ function runcIn(t, sb) {
     ...sb.ioFiles(), label: `runc ${args.join(' ')}`, cwd: opts.cwd ?? sb.dir, input: opts.input, timeout: opts.timeout,
   });
   runc.id = (prefix) => { const id = sb.id(`runc-${prefix}`); ids.add(id); return id; };
-  t.after(() => { for (const id of ids) spawnSync('runc', ['--root', root, 'delete', '--force', id], { stdio: 'ignore', timeout: 30_000 }); });
+  sb.beforeCleanup(() => { for (const id of ids) spawnSync('runc', ['--root', root, 'delete', '--force', id], { stdio: 'ignore', timeout: 30_000 }); });
   return runc;
 }
 
@@ -465,7 +465,7 @@ test('parity mount namespace: none in linux.namespaces, the container mounts in 
   for (const [name, rt, id] of [['runc', `runc --root ${runcRoot}`, sb.id('runc-nomnt')], ['tsrt', `${TSRT} --root ${sb.root}`, sb.id('nomnt')]]) {
     // (if the script stops half-way: processes and cgroups go, the namespace goes with them)
     if (name === 'tsrt') sb.ids.add(`${id}-d`);
-    else t.after(() => spawnSync('runc', ['--root', runcRoot, 'delete', '--force', `${id}-d`], { stdio: 'ignore', timeout: 30_000 }));
+    else sb.beforeCleanup(() => spawnSync('runc', ['--root', runcRoot, 'delete', '--force', `${id}-d`], { stdio: 'ignore', timeout: 30_000 }));
     const r = inPrivateMountNs(sb, rt, script(id));
     assert.equal(r.status, 0, show(r));
     seen[name] = r.stdout;

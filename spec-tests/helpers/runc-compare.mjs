@@ -16,7 +16,7 @@ export function runcFor(sb, t) {
   if (!RUNC) return undefined;
   const root = path.join(sb.dir, 'runc-state');
   const ids = new Set();
-  t.after(() => {
+  sb.beforeCleanup(() => {
     for (const id of ids) spawnSync(RUNC, ['--root', root, 'delete', '--force', id], { stdio: 'ignore', timeout: 60_000 });
   });
   return {

@@ -190,7 +190,17 @@ export class Sandbox {
     this.ids = new Set();
     this.pids = new Map(); // pid -> starttime
     this.n = 0;
+    this.beforeCleanups = [];
     if (t) t.after(() => this.cleanup());
+  }
+
+  /**
+   * Runs fn at the start of cleanup, before the temp dir goes: for what lives under it, as
+   * another runtime's --root (a t.after() registered later would run after the removal,
+   * and `runc delete` would then find no state and recreate its root dir).
+   */
+  beforeCleanup(fn) {
+    this.beforeCleanups.push(fn);
   }
 
   /** A container id unique to this test run (and recorded for cleanup). */
@@ -343,6 +353,13 @@ export class Sandbox {
   }
 
   cleanup() {
+    for (const fn of this.beforeCleanups.reverse()) {
+      try {
+        fn();
+      } catch {
+        // best effort: the rest of the cleanup still runs
+      }
+    }
     for (const id of this.ids) {
       if (!fs.existsSync(this.stateDir(id))) continue;
       try {
