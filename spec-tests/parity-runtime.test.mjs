@@ -544,3 +544,45 @@ test('mount namespace shared: delete detaches what the container stacked on the 
   assert.equal(r.status, 0, show(r));
   assert.match(r.stdout, /^before: 1\nrun -d rc=0\nrunning: 2\ndelete rc=0\nafter: 1\n.*decoy-marker\n$/m, show(r));
 });
+
+// --- kill --all after the init died ------------------------------------------------------------
+
+test('parity kill: kill --all after the init died kills what it left in a pid namespace it joined (containerd\'s shims rely on it), and not the namespace\'s owner', { skip: NO_RUNC }, async (t) => {
+  const sb = new Sandbox(t);
+  const runc = runcIn(t, sb);
+  const seen = {};
+  for (const [name, cli, id] of [['runc', runc, runc.id('killall')], ['tsrt', (a) => sb.tsrt(a), sb.id('killall')]]) {
+    const owner = sb.bundle({ patch: (c) => { c.process.args = ['sleep', '1000']; } });
+    assert.equal(cli(['run', '-d', '--bundle', owner.dir, `${id}-owner`]).status, 0);
+    const ownerPid = sb.track(JSON.parse(cli(['state', `${id}-owner`]).stdout).pid);
+    const joiner = sb.bundle({ patch: (c) => {
+      c.process.args = ['sleep', '1000'];
+      c.linux.namespaces = c.linux.namespaces.filter((n) => n.type !== 'pid').concat({ type: 'pid', path: `/proc/${ownerPid}/ns/pid` });
+    } });
+    const started = cli(['run', '-d', '--bundle', joiner.dir, id]);
+    assert.equal(started.status, 0, show(started));
+    const joinerPid = sb.track(JSON.parse(cli(['state', id]).stdout).pid);
+    const ex = cli(['exec', '-d', id, 'sleep', '1001']);
+    assert.equal(ex.status, 0, show(ex));
+    // the exec'd sleep: in the owner's pid namespace, with the joiner's cgroup
+    const cgroupOf = (pid) => fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+    let left;
+    await waitUntil(() => {
+      left = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p) && Number(p) !== joinerPid).find((p) => {
+        try { return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8') === 'sleep\x001001\x00' && cgroupOf(p) === cgroupOf(joinerPid); } catch { return false; }
+      });
+      return left;
+    }, 10_000, `${name}: the exec'd process`);
+    sb.track(left);
+    process.kill(joinerPid, 'SIGKILL');
+    await waitStopped(cli, id);
+    const all = cli(['kill', '--all', id, 'KILL']);
+    const gone = () => { try { return fs.readFileSync(`/proc/${left}/stat`, 'utf8').split(') ')[1][0] === 'Z'; } catch { return true; } };
+    await waitUntil(gone, 5000, 'the exec\'d process to go').catch(() => {});
+    seen[name] = { killAll: all.status, execdKilled: gone(), owner: JSON.parse(cli(['state', `${id}-owner`]).stdout).status };
+    cli(['delete', '--force', id]);
+    cli(['delete', '--force', `${id}-owner`]);
+  }
+  assert.deepEqual(seen.runc, { killAll: 0, execdKilled: true, owner: 'running' }, 'runc');
+  assert.deepEqual(seen.tsrt, seen.runc);
+});

@@ -141,6 +141,27 @@ test('ctr run -d, task exec, ps, pause, resume, metrics, kill and delete', { ski
   assert.ok(!fs.existsSync(`/proc/${pid}`), 'the init is gone');
 });
 
+test('the init\'s exit kills what is left in a pid namespace the container joined (the runc shim\'s kill-all on exit), and nothing of the namespace\'s owner', { skip }, async (t) => {
+  await noShimsLeft();
+  const owner = id(t, 'pidowner');
+  const joiner = id(t, 'pidjoiner');
+  ok(['run', '-d', ...runFlags(), IMAGE, owner, 'sleep', '1000']);
+  const ownerPid = task(owner).pid;
+  ok(['run', '-d', ...runFlags(), '--with-ns', `pid:/proc/${ownerPid}/ns/pid`, IMAGE, joiner, 'sleep', '1000']);
+  const joinerPid = task(joiner).pid;
+  ok(['task', 'exec', '-d', ...fifoDir(), '--exec-id', 'left', joiner, 'sleep', '1001']);
+  // the exec'd sleep: the process of the joiner's cgroup that is neither its init nor the owner's
+  const procsOf = (pid) => fs.readFileSync(hostCgroupFile(fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8'), 'pids', 'cgroup.procs', 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+  const left = procsOf(joinerPid).filter((p) => p !== joinerPid);
+  assert.equal(left.length, 1, `one exec'd process beside the joiner's init: ${left}`);
+  process.kill(joinerPid, 'SIGKILL');
+  await waitFor('the joiner to stop', () => task(joiner)?.status === 'STOPPED');
+  await waitFor('the exec\'d process to be killed', () => !fs.existsSync(`/proc/${left[0]}`) || fs.readFileSync(`/proc/${left[0]}/stat`, 'utf8').split(') ')[1][0] === 'Z', 10_000);
+  assert.equal(task(owner).status, 'RUNNING', 'the owner of the pid namespace runs on');
+  ok(['task', 'delete', joiner]);
+  await killAndDelete(owner);
+});
+
 test('ctr run -t: the process gets a terminal from the shim', { skip }, (t) => {
   const i = id(t, 'tty');
   const line = [which('ctr'), '--address', path.join(fx.C, 'containerd.sock'), '--namespace', NS, 'run', '--rm', '-t', ...runFlags(), IMAGE, i,

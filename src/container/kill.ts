@@ -1,5 +1,5 @@
 // `kill`: send a signal to the init (or to every process of the container with --all).
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { ContainerError } from '../util/errors';
 import type { StateStore } from './state-store';
 import { statusOf } from './status';
@@ -9,12 +9,18 @@ export function killContainer(store: StateStore, id: string, signal: number, all
   store.withLock(id, () => {
     const s = store.load(id);
     const status = statusOf(store, s);
-    if (status === 'stopped') {
-      // containerd sends kill --all after the init died (shared PID namespaces).
-      if (all) return;
-      throw new ContainerError('ESTATE', 'container not running');
-    }
+    if (status === 'stopped' && !all) throw new ContainerError('ESTATE', 'container not running');
     logDebug(`kill ${id}: signal ${signal} to ${all ? 'every process' : `the init (pid ${s.pid})`}, status ${status}`);
+    if (status === 'stopped') {
+      // containerd's shims send kill --all after the init died, for what it leaves in a pid
+      // namespace it did not own (exec'd processes): as runc, every process of the cgroup
+      // while it exists (never the init's pid, which may be another process's by now)
+      if (s.cgroupPaths && Object.values(s.cgroupPaths).some((dir) => existsSync(dir))) {
+        const { signalAllProcesses } = require('../cgroups/signal-all') as typeof import('../cgroups/signal-all');
+        signalAllProcesses(s.cgroupPaths, signal);
+      }
+      return;
+    }
     if (all && s.cgroupPaths && Object.keys(s.cgroupPaths).length) {
       const { signalAllProcesses } = require('../cgroups/signal-all') as typeof import('../cgroups/signal-all');
       signalAllProcesses(s.cgroupPaths, signal);

@@ -46,6 +46,12 @@ interface Task {
   mounted: boolean;
   init: Proc;
   execs: Map<string, Proc>;
+  /**
+   * The init's exit leaves processes to kill: the container has no pid namespace of its own
+   * (the host's, or one it joined), as the runc shim's shouldKillAllOnExit. With its own, the
+   * kernel killed them all with the init.
+   */
+  killAllOnExit: boolean;
   /** TaskStart went out: TaskExit waits for it, so containerd sees them in order */
   startPublished: Promise<void>;
   oom?: import('../cgroups/oom').OomWatch;
@@ -139,8 +145,8 @@ export function taskService(o: ServiceOptions): TaskService {
         t.oom?.check();
         t.oom?.close();
         t.oom = undefined;
-        // what the init leaves (its pid namespace is gone, or a shared one still runs execs)
-        void exclusive(t.id, () => killContainer(store, t.id, 9, true)).catch(() => { /* stopped, removed */ });
+        // what the init leaves in a pid namespace it shares (before TaskExit, as the runc shim)
+        if (t.killAllOnExit) void exclusive(t.id, () => killContainer(store, t.id, 9, true)).catch(() => { /* stopped, removed */ });
       }
       void t.startPublished.then(() => o.publisher.publish('TaskExit', exit));
     });
@@ -171,7 +177,11 @@ export function taskService(o: ServiceOptions): TaskService {
     const init = newProc('', io);
     init.pid = created.state.pid;
     let started!: () => void;
-    const t: Task = { id: req.id, bundle: req.bundle, mounted: req.rootfs.length > 0, init, execs: new Map(), startPublished: new Promise((r) => { started = r; }) };
+    const ownPidNs = (created.state.config.linux?.namespaces ?? []).some((n) => n.type === 'pid' && !n.path);
+    const t: Task = {
+      id: req.id, bundle: req.bundle, mounted: req.rootfs.length > 0, init, execs: new Map(), killAllOnExit: !ownPidNs,
+      startPublished: new Promise((r) => { started = r; }),
+    };
     (t as Task & { started: () => void }).started = started;
     tasks.set(req.id, t);
     watchExit(t, init);
