@@ -126,8 +126,8 @@ if ! claim; then
     [ "/proc/$$/fd/9" -ef "$sock.lock" ] && break
   done
   if ! claim; then
-    # none, or a crashed one's files
-    rm -rf "$sock" "$sock.pid" "$claims"
+    # none, or a crashed one's files (rm is a process: only when there are some)
+    if [ -e "$sock" ] || [ -e "$sock.pid" ] || [ -e "$claims" ]; then rm -rf "$sock" "$sock.pid" "$claims"; fi
     mkdir -m 0700 "$claims" && true > "$claims/$id"
     ready=$(TSRT_SHIM_READY_FD=3 setsid -f node "${0%/*}/containerd-shim-tsrt-v2.cjs" \
       -namespace "$ns" -address "$address" -publish-binary "$publish" -id "$id" $debug -socket "$sock" 3>&1 9>&- </dev/null >/dev/null 2>&1)
