@@ -57,8 +57,6 @@ if [ -r config.json ]; then
   rest=${spec#*\"io.kubernetes.cri.sandbox-id\":\"}
   if [ "$rest" != "$spec" ] && [ -n "${rest%%\"*}" ]; then group=${rest%%\"*}; fi
 fi
-# a pod's daemon does not linger: no later task joins a pod whose tasks are all gone
-[ "$group" = '*' ] || export TSRT_SHIM_LINGER=0
 dir=${TSRT_SHIM_SOCKET_DIR:-/run/containerd/s}
 # The socket's name, sha256(A/N/group), needs a process (sha256sum: ~9 ms, as much as the
 # rest of this script): it is computed once per group and kept in a memo, "HASH KEY",
@@ -88,7 +86,12 @@ if [ -z "$hash" ]; then
   [ -z "$memo" ] || [ ! -d "$dir" ] || { printf '%s %s\n' "$hash" "$key" > "$memo"; } 2>/dev/null || :
 fi
 sock=$dir/$hash
-[ "$group" = '*' ] || [ -z "$memo" ] || export TSRT_SHIM_MEMO="$memo"
+# A pod's daemon does not linger (no later task joins a pod whose tasks are all gone) and
+# removes the pod's memo when it exits.
+if [ "$group" != '*' ]; then
+  export TSRT_SHIM_LINGER=0
+  [ -z "$memo" ] || export TSRT_SHIM_MEMO="$memo"
+fi
 claims=$sock.claims
 printf 'unix://%s' "$sock" > address
 

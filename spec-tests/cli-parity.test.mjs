@@ -15,7 +15,7 @@ test(`kill: signal 0 and runc's spellings of a signal; a stopped container is "n
   const sb = new Sandbox(t);
   // An init that ignores nothing the test sends: these signals are ignored by default.
   const b = sb.bundle({ patch: (c) => { c.process.args = ['sleep', '1000']; return c; } });
-  for (const rt of runtimes(sb, t)) {
+  for (const rt of runtimes(sb)) {
     const id = rt.id('kill');
     const pidFile = path.join(sb.dir, `${id}.pid`);
     let r = rt.run(['run', '--detach', '--pid-file', pidFile, '--bundle', b.dir, id]);
@@ -42,7 +42,7 @@ test(`kill: signal 0 and runc's spellings of a signal; a stopped container is "n
 test(`--debug logs the create stages at debug level, to --log FILE in text and json; --log FILE exists even when nothing is logged${runcNote}`, { skip }, (t) => {
   const sb = new Sandbox(t);
   const b = sb.bundle({ patch: (c) => { c.process.args = ['true']; return c; } });
-  for (const rt of runtimes(sb, t)) {
+  for (const rt of runtimes(sb)) {
     for (const format of ['text', 'json']) {
       const log = path.join(sb.dir, `${rt.name}-${format}.log`);
       const id = rt.id(`debug-${format}`);
@@ -79,7 +79,7 @@ test(`--debug logs the create stages at debug level, to --log FILE in text and j
 
 test(`--version, -v: "<name> version X", "commit: ...", "spec: ..." first${runcNote}`, { skip }, (t) => {
   const sb = new Sandbox(t);
-  for (const rt of runtimes(sb, t)) {
+  for (const rt of runtimes(sb)) {
     for (const flag of ['--version', '-v']) {
       const r = rt.run([flag]);
       assert.equal(r.status, 0, show(r));
@@ -94,7 +94,7 @@ test(`--version, -v: "<name> version X", "commit: ...", "spec: ..." first${runcN
 
 test(`help: -h, --help and help in the NAME/USAGE/COMMANDS layout; help for a command; no help topic for an unknown one${runcNote}`, { skip }, (t) => {
   const sb = new Sandbox(t);
-  for (const rt of runtimes(sb, t)) {
+  for (const rt of runtimes(sb)) {
     for (const args of [['--help'], ['-h'], ['help'], ['h']]) {
       const r = rt.run(args);
       assert.equal(r.status, 0, `${rt.name} ${args}: ${show(r)}`);
@@ -120,7 +120,7 @@ test(`help: -h, --help and help in the NAME/USAGE/COMMANDS layout; help for a co
 
 test(`checkpoint --help and restore --help exit 0 (podman probes them); the commands fail clearly on bad input${runcNote}`, { skip }, (t) => {
   const sb = new Sandbox(t);
-  for (const rt of runtimes(sb, t)) {
+  for (const rt of runtimes(sb)) {
     for (const cmd of ['checkpoint', 'restore']) {
       const r = rt.run([cmd, '--help']);
       assert.equal(r.status, 0, `${rt.name}: ${show(r)}`);

@@ -16,7 +16,7 @@ const runcNote = RUNC ? '' : ' (runc not installed: tsrt only)';
 /** `run` of a bundle whose process is `sh -c script` under each runtime: [{rt, r}] */
 function runEach(sb, t, script, patch) {
   const b = sb.bundle({ patch: (c, ctx) => { c.process.args = ['sh', '-c', script]; return patch?.(c, ctx) ?? c; } });
-  return runtimes(sb, t).map((rt) => ({ rt, r: rt.run(['run', '--bundle', b.dir, rt.id('par')]) }));
+  return runtimes(sb).map((rt) => ({ rt, r: rt.run(['run', '--bundle', b.dir, rt.id('par')]) }));
 }
 
 test(`loopback is up in a network namespace the runtime creates, and carries traffic${runcNote}`, { skip }, (t) => {
@@ -81,7 +81,7 @@ test(`the init and exec processes lead their own session and process group${runc
       if (!pidNs) c.linux.namespaces = c.linux.namespaces.filter((n) => n.type !== 'pid');
       return c;
     } });
-    for (const rt of runtimes(sb, t)) {
+    for (const rt of runtimes(sb)) {
       const what = `${rt.name}, ${pidNs ? 'own' : 'host'} pid namespace`;
       const id = rt.id('sid');
       const pidFile = path.join(sb.dir, `${id}.pid`);
@@ -139,7 +139,7 @@ test(`an execve that fails after start says why on the container's stderr, with 
   ];
   for (const [exe, sentence, beforeStart] of cases) {
     setArgs(b, [exe]);
-    for (const rt of runtimes(sb, t)) {
+    for (const rt of runtimes(sb)) {
       writeScript(later, 'echo ran');
       fs.chmodSync(later, 0o755);
       const id = rt.id('execfail');
@@ -193,7 +193,7 @@ test(`a command that is not executable, a directory or missing: runc's messages 
   ];
   for (const [exe, message] of cases) {
     setArgs(b, [exe]);
-    for (const rt of runtimes(sb, t)) {
+    for (const rt of runtimes(sb)) {
       const id = rt.id('noexec');
       const r = rt.run(['create', '--bundle', b.dir, id]);
       assert.notEqual(r.status, 0, `${rt.name}: ${show(r)}`);
@@ -218,7 +218,7 @@ test(`hooks run in runc's working directories: the bundle, the rootfs for create
   } });
   const callerDirs = { create: sb.mkdir('create-cwd'), start: sb.mkdir('start-cwd'), delete: sb.mkdir('delete-cwd') };
   const logs = {};
-  for (const rt of runtimes(sb, t)) {
+  for (const rt of runtimes(sb)) {
     // each runtime logs to its own file: the hooks' args name it
     const text = fs.readFileSync(b.configPath, 'utf8').replaceAll('"RT"', JSON.stringify(rt.name));
     fs.writeFileSync(b.configPath, text);
@@ -259,7 +259,7 @@ test(`startContainer hooks run in the container with process.cwd as their workin
     c.hooks = { startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'pwd > /tmp/hook-cwd'] }] };
     return c;
   } });
-  for (const rt of runtimes(sb, t)) {
+  for (const rt of runtimes(sb)) {
     fs.rmSync(path.join(b.rootfs, 'tmp', 'hook-cwd'), { force: true });
     const r = rt.run(['run', '--bundle', b.dir, rt.id('startcwd')]);
     assert.equal(r.status, 0, `${rt.name}: ${show(r)}`);

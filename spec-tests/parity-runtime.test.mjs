@@ -21,7 +21,7 @@ const NO_RUNC = HAVE_RUNC ? false : 'runc is not installed';
  * runc with a --root of its own under the sandbox; its containers are deleted (which
  * removes their cgroups) before the sandbox's directory goes.
  */
-function runcIn(t, sb) {
+function runcIn(sb) {
   const root = path.join(sb.dir, 'runc-state');
   const ids = new Set();
   const runc = (args, opts = {}) => runToFiles('runc', ['--root', root, ...args], {
@@ -33,8 +33,8 @@ function runcIn(t, sb) {
 }
 
 /** `run` of the same bundle under both runtimes: {tsrt, runc} results. */
-function runBoth(t, sb, bundleDir, prefix) {
-  const runc = runcIn(t, sb);
+function runBoth(sb, bundleDir, prefix) {
+  const runc = runcIn(sb);
   return {
     tsrt: sb.tsrt(['run', '--bundle', bundleDir, sb.id(prefix)]),
     runc: runc(['run', '--bundle', bundleDir, runc.id(prefix)]),
@@ -108,7 +108,7 @@ test('parity seccomp: a syscall newer than the profile gets ENOSYS (not the defa
     fs.chmodSync(path.join(rootfs, 'sys-probe'), 0o755);
   } });
   if (!fs.existsSync(path.join(b.rootfs, 'sys-probe'))) return t.skip('cc -static does not work here (no C compiler or static libc)');
-  const { tsrt, runc } = runBoth(t, sb, b.dir, 'enosys');
+  const { tsrt, runc } = runBoth(sb, b.dir, 'enosys');
   assert.equal(runc.status, 0, show(runc));
   assert.equal(tsrt.status, 0, show(tsrt));
   const want = `${UNASSIGNED} 38\n${FACCESSAT2} 38\n${NUMBERS.acct} 1\n${NUMBERS.getpid} 0\n`;
@@ -135,7 +135,7 @@ test('parity seccomp: no ENOSYS stub when the default action allows or no archit
       c.process.terminal = false;
       fs.copyFileSync(sys, path.join(rootfs, 'sys-probe'));
     } });
-    const { tsrt, runc } = runBoth(t, sb, b.dir, 'nostub');
+    const { tsrt, runc } = runBoth(sb, b.dir, 'nostub');
     const what = JSON.stringify({ ...profile, syscalls: `${profile.syscalls?.length} rules` });
     assert.equal(runc.stdout, want, `runc with ${what}\n${show(runc)}`);
     assert.equal(tsrt.stdout, runc.stdout, `tsrt with ${what}\n${show(tsrt)}`);
@@ -164,7 +164,7 @@ async function lifecycle(cli, bundleDir, id, afterStart) {
 
 test('parity seccomp: the filter is loaded when create returns, and startContainer hooks run under it', { skip: NO_RUNC }, async (t) => {
   const sb = new Sandbox(t);
-  const runc = runcIn(t, sb);
+  const runc = runcIn(sb);
   const logDir = sb.mkdir('hooklog', 0o777);
   const b = sb.bundle({ copyRootfs: true, patch: (c, { rootfs }) => {
     writeScript(path.join(rootfs, 'hook.sh'), 'grep "^Seccomp:" /proc/self/status > /hooklog/out; mkdir /hooklog/made 2>/dev/null; echo "mkdir rc=$?" >> /hooklog/out');
@@ -189,7 +189,7 @@ test('parity seccomp: SCMP_ACT_NOTIFY on write is refused by both, in runc\'s wo
   const b = sb.bundle({ patch: (c) => {
     c.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', listenerPath: path.join(sb.dir, 'none.sock'), syscalls: [{ names: ['write'], action: 'SCMP_ACT_NOTIFY' }] };
   } });
-  const { tsrt, runc } = runBoth(t, sb, b.dir, 'notifywrite');
+  const { tsrt, runc } = runBoth(sb, b.dir, 'notifywrite');
   for (const r of [runc, tsrt]) {
     assert.notEqual(r.status, 0, show(r));
     assert.match(r.stderr, /SCMP_ACT_NOTIFY cannot be used for the write syscall/, show(r));
@@ -208,7 +208,7 @@ const OWNERS = 'for f in /proc/self/fd/0 /proc/self/fd/1 /proc/self/fd/2; do sta
 
 test('parity terminal: the pty slave belongs to a non-root process.user (uid; devpts keeps the tty group), init and exec', { skip: NO_RUNC }, async (t) => {
   const sb = new Sandbox(t);
-  const runc = runcIn(t, sb);
+  const runc = runcIn(sb);
   const b = sb.bundle({ patch: (c) => {
     c.process.terminal = true;
     c.process.user = { uid: 1000, gid: 1000 };
@@ -236,7 +236,7 @@ test('parity terminal: the pty slave belongs to a non-root process.user (uid; de
 
 test('parity stdio: create/run -d give the passed stdio to process.user (not /dev/null); run in the foreground leaves the caller\'s files alone', { skip: NO_RUNC }, async (t) => {
   const sb = new Sandbox(t);
-  const runc = runcIn(t, sb);
+  const runc = runcIn(sb);
   const b = sb.bundle({ patch: (c) => {
     c.process.user = { uid: 1000, gid: 1000 };
     c.process.args = ['sh', '-c', OWNERS];
@@ -264,7 +264,7 @@ test('parity stdio: create/run -d give the passed stdio to process.user (not /de
 
 test('parity exec: --process FILE without "user" runs as 0:0, as runc', { skip: NO_RUNC }, async (t) => {
   const sb = new Sandbox(t);
-  const runc = runcIn(t, sb);
+  const runc = runcIn(sb);
   const b = sb.bundle({ patch: (c) => { c.process.user = { uid: 1000, gid: 1000 }; c.process.args = ['sleep', '1000']; } });
   const procFile = path.join(sb.dir, 'process.json');
   fs.writeFileSync(procFile, JSON.stringify({ args: ['id'], cwd: '/', env: ['PATH=/bin:/usr/bin'] }));
@@ -281,7 +281,7 @@ test('parity exec: --process FILE without "user" runs as 0:0, as runc', { skip: 
 
 test('parity exec: in the foreground without a terminal the process gets pipes, owned by its user, copied both ways, as runc', { skip: NO_RUNC }, async (t) => {
   const sb = new Sandbox(t);
-  const runc = runcIn(t, sb);
+  const runc = runcIn(sb);
   const b = sb.bundle({ patch: (c) => { c.process.args = ['sleep', '1000']; } });
   // Our stdout and stderr are files: an fd passed through would read as the file.
   const probe = 'for f in 0 1 2; do echo "fd$f $(readlink /proc/$$/fd/$f) $(stat -L -c "%u %a" /proc/$$/fd/$f)"; done; cat; echo to-err >&2; exit 3';
@@ -311,7 +311,7 @@ const OPEN_PROBE = 'for d in /dev/kmsg /dev/zero /dev/null; do if (: > $d) 2>/de
 
 test('parity devices: linux.devices makes nodes, only linux.resources.devices grants access (devices.list as runc\'s)', { skip: NO_RUNC }, async (t) => {
   const sb = new Sandbox(t);
-  const runc = runcIn(t, sb);
+  const runc = runcIn(sb);
   const cases = [
     // listed, denied by the resources: no access
     { devices: [KMSG], rules: [{ allow: false, access: 'rwm' }], want: /kmsg denied\n\/dev\/zero open/ },
@@ -343,7 +343,7 @@ test('parity devices: linux.devices makes nodes, only linux.resources.devices gr
 
 test('parity exec --cgroup: "/" and "CTRL:/" are the container\'s own cgroup, as runc', { skip: NO_RUNC }, async (t) => {
   const sb = new Sandbox(t);
-  const runc = runcIn(t, sb);
+  const runc = runcIn(sb);
   const b = sb.bundle({ patch: (c) => { c.process.args = ['sleep', '1000']; } });
   for (const [name, cli, id] of [['runc', runc, runc.id('cgtop')], ['tsrt', (a) => sb.tsrt(a), sb.id('cgtop')]]) {
     assert.equal(cli(['run', '-d', '--bundle', b.dir, id]).status, 0);
@@ -395,7 +395,7 @@ function v1Dir(pid, controller) {
 
 test('parity update: --memory -1 after a swap limit lifts both (runc\'s unlimited-memory rule), then --memory 50M', { skip: NO_RUNC }, async (t) => {
   const sb = new Sandbox(t);
-  const runc = runcIn(t, sb);
+  const runc = runcIn(sb);
   const b = sb.bundle({ patch: (c) => {
     c.process.args = ['sleep', '1000'];
     c.linux.resources.memory = { limit: 100 * 2 ** 20, swap: 200 * 2 ** 20 };
@@ -499,7 +499,7 @@ test('parity mount namespace: masked or read-only paths without one are refused 
 
 test('parity mount namespace: joining one by path, the container is set up and pivots inside it, as runc', { skip: NO_UNSHARE }, async (t) => {
   const sb = new Sandbox(t);
-  const runc = runcIn(t, sb);
+  const runc = runcIn(sb);
   const before = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(ROOTFS)).length;
   for (const [name, cli, id] of [['runc', runc, runc.id('joinmnt')], ['tsrt', (a) => sb.tsrt(a), sb.id('joinmnt')]]) {
     // A namespace of its own for each runtime: pivot_root in it changes its root.
@@ -549,7 +549,7 @@ test('mount namespace shared: delete detaches what the container stacked on the 
 
 test('parity kill: kill --all after the init died kills what it left in a pid namespace it joined (containerd\'s shims rely on it), and not the namespace\'s owner', { skip: NO_RUNC }, async (t) => {
   const sb = new Sandbox(t);
-  const runc = runcIn(t, sb);
+  const runc = runcIn(sb);
   const seen = {};
   for (const [name, cli, id] of [['runc', runc, runc.id('killall')], ['tsrt', (a) => sb.tsrt(a), sb.id('killall')]]) {
     const owner = sb.bundle({ patch: (c) => { c.process.args = ['sleep', '1000']; } });

@@ -12,7 +12,7 @@ export const RUNC = ['/usr/sbin/runc', '/usr/bin/runc', '/usr/local/sbin/runc', 
  * runc driven like Sandbox.tsrt (stdout and stderr in files of the sandbox), or undefined
  * when runc is not installed (the test then checks tsrt alone).
  */
-export function runcFor(sb, t) {
+export function runcFor(sb) {
   if (!RUNC) return undefined;
   const root = path.join(sb.dir, 'runc-state');
   const ids = new Set();
@@ -44,8 +44,8 @@ export function tsrtFor(sb) {
 }
 
 /** The runtimes to compare: tsrt, and runc when installed. */
-export function runtimes(sb, t) {
-  return [tsrtFor(sb), runcFor(sb, t)].filter(Boolean);
+export function runtimes(sb) {
+  return [tsrtFor(sb), runcFor(sb)].filter(Boolean);
 }
 
 /** The exit code a zombie left in /proc/PID/stat (field 52), or undefined once reaped. */

@@ -11,19 +11,14 @@ export function killContainer(store: StateStore, id: string, signal: number, all
     const status = statusOf(store, s);
     if (status === 'stopped' && !all) throw new ContainerError('ESTATE', 'container not running');
     logDebug(`kill ${id}: signal ${signal} to ${all ? 'every process' : `the init (pid ${s.pid})`}, status ${status}`);
-    if (status === 'stopped') {
-      // containerd's shims send kill --all after the init died, for what it leaves in a pid
-      // namespace it did not own (exec'd processes): as runc, every process of the cgroup
-      // while it exists (never the init's pid, which may be another process's by now)
-      if (s.cgroupPaths && Object.values(s.cgroupPaths).some((dir) => existsSync(dir))) {
-        const { signalAllProcesses } = require('../cgroups/signal-all') as typeof import('../cgroups/signal-all');
-        signalAllProcesses(s.cgroupPaths, signal);
-      }
-      return;
-    }
-    if (all && s.cgroupPaths && Object.keys(s.cgroupPaths).length) {
+    const cgroups = s.cgroupPaths && Object.keys(s.cgroupPaths).length ? s.cgroupPaths : undefined;
+    // kill --all after the init died (containerd's shims send it for what an init leaves in a
+    // pid namespace it did not own): as runc, the cgroup's processes while the cgroup exists;
+    // never the init's pid, which may be another process's by now
+    if (status === 'stopped' && !(cgroups && Object.values(cgroups).some((dir) => existsSync(dir)))) return;
+    if (all && cgroups) {
       const { signalAllProcesses } = require('../cgroups/signal-all') as typeof import('../cgroups/signal-all');
-      signalAllProcesses(s.cgroupPaths, signal);
+      signalAllProcesses(cgroups, signal);
       return;
     }
     const pids = all ? containerPids(s.cgroupPaths, s.pid) : [s.pid];
